@@ -1,0 +1,40 @@
+"""The ``eventsim`` command line: click commands only, no logic a library user would need.
+
+Each command group lives in its own module and registers itself on :data:`cli` here.
+Expected failures (:class:`~eventsim.errors.EventsimError`) become one line
+``error: ...`` on stderr and exit code 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .base import EventsimGroup
+
+
+@click.group(cls=EventsimGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="eventsim")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Run trained spiking neural networks event by event and count every synaptic operation.
+
+    Start with `eventsim run` (the bundled demo), then `eventsim run MODEL --input FILE`.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _register() -> None:
+    # One line per command module; each module defines click commands only.
+    from . import inspect_cmd
+
+    cli.add_command(inspect_cmd.inspect)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="eventsim")

@@ -1,0 +1,1 @@
+"""Running networks: the compiled event engine and its dense reference."""

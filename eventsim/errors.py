@@ -1,0 +1,32 @@
+"""The one error family of eventsim.
+
+Every expected failure (bad file, bad shape, unsupported layer, failed check) raises a
+subclass of :class:`EventsimError` with a message a user can act on: which file, where in it,
+what was expected. The CLI turns these into a one-line ``error: ...`` and exit code 2.
+"""
+
+from __future__ import annotations
+
+
+class EventsimError(Exception):
+    """Base class of every error eventsim raises on purpose."""
+
+
+class InputFormatError(EventsimError):
+    """An event or input file is unreadable, truncated, corrupt or of an unknown format."""
+
+
+class ModelFormatError(EventsimError):
+    """A model file (model.h5, NIR) or an IR object is malformed or of an unknown version."""
+
+
+class ConversionError(EventsimError):
+    """A checkpoint cannot be converted (unsafe content, unknown architecture, bad keys)."""
+
+
+class ValidationError(EventsimError):
+    """A validation check could not be carried out (not: a check that failed)."""
+
+
+class ConfigError(EventsimError):
+    """A user-supplied option or configuration file (e.g. an energy table) is invalid."""
