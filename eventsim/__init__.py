@@ -14,7 +14,7 @@ import importlib
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load_model": ("eventsim.network.h5io", "load_model"),
+    "load_model": ("eventsim.network.loading", "load_network"),
     "save_model": ("eventsim.network.h5io", "save_model"),
     "Network": ("eventsim.network.ir", "Network"),
     "EVENT_DTYPE": ("eventsim.events.dtype", "EVENT_DTYPE"),

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from eventsim.engine.reference import apply_projection, forward
+from eventsim.engine.reference import forward
 from eventsim.network.counts import synapse_count
 from eventsim.network.ir import InputSpec, Network, Population, Projection
+from eventsim.network.linear import apply_projection
 from tests.randnet import random_network
 
 

@@ -1,0 +1,83 @@
+"""What a run produces: outputs and exact per-layer, per-step, per-sign operation counts.
+
+Both the fast engine and the reference can be summarised in this form; the report builders in
+``eventsim.energy`` and the CLI read it. ``layers()`` follows the report schema of DESIGN.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..network.counts import layer_dense_macs
+from ..network.ir import Network
+
+
+@dataclass
+class RunResult:
+    """Outputs and counts of one run of ``network`` over ``timesteps`` steps."""
+
+    network: Network  # the network that ran
+    timesteps: int  # number of steps run
+    output: np.ndarray  # readout value after the last step (float64, flat)
+    spike_counts: dict[str, np.ndarray]  # population -> (T, 2) int64 [+ units, − units]; input: events
+    sops: dict[str, np.ndarray]  # projection -> (T, 2) int64 SOPs from + / − source spikes
+    macs: dict[str, np.ndarray]  # projection -> (T,) int64 encoder MACs (frame input only)
+    precision: str = "float64"  # "float32" | "float64" | "int"
+    multiplications: int = 0  # multiplications performed after the encoder
+    input_info: dict = field(default_factory=dict)  # path, format, events, sensor, binning
+
+    @property
+    def prediction(self) -> int:
+        return int(np.argmax(self.output))
+
+    def layer_sops(self, name: str) -> np.ndarray:
+        """(T, 2) SOPs of all projections into population ``name``."""
+        total = np.zeros((self.timesteps, 2), np.int64)
+        for proj in self.network.incoming(name):
+            total += self.sops[proj.name]
+        return total
+
+    def layer_macs(self, name: str) -> np.ndarray:
+        """(T,) encoder MACs of all projections into population ``name``."""
+        total = np.zeros(self.timesteps, np.int64)
+        for proj in self.network.incoming(name):
+            total += self.macs[proj.name]
+        return total
+
+    def layers(self) -> list[dict]:
+        """One entry per population in order, as in the report schema."""
+        out = []
+        for pop in self.network.ordered_populations():
+            spikes = self.spike_counts.get(pop.name, np.zeros((self.timesteps, 2), np.int64))
+            sops = self.layer_sops(pop.name)
+            out.append({
+                "name": pop.name, "kind": pop.kind, "neurons": pop.size,
+                "spikes_pos": int(spikes[:, 0].sum()), "spikes_neg": int(spikes[:, 1].sum()),
+                "sops": int(sops.sum()), "sops_pos": int(sops[:, 0].sum()),
+                "sops_neg": int(sops[:, 1].sum()),
+                "macs": int(self.layer_macs(pop.name).sum()),
+                "dense_macs": layer_dense_macs(self.network, pop.name),
+            })
+        return out
+
+    def projections(self) -> list[dict]:
+        """SOPs itemised per projection."""
+        return [{"name": q.name, "kind": q.kind, "source": q.source, "target": q.target,
+                 "sops": int(self.sops[q.name].sum()), "sops_pos": int(self.sops[q.name][:, 0].sum()),
+                 "sops_neg": int(self.sops[q.name][:, 1].sum()),
+                 "macs": int(self.macs[q.name].sum())} for q in self.network.projections]
+
+    def totals(self) -> dict:
+        layers = self.layers()
+        return {"sops": sum(lay["sops"] for lay in layers), "macs": sum(lay["macs"] for lay in layers),
+                "dense_macs": sum(lay["dense_macs"] for lay in layers),
+                "multiplications": int(self.multiplications)}
+
+    def to_report(self) -> dict:
+        """The report document of DESIGN.md, without the energy section."""
+        return {"schema": "eventsim.report/1", "model": self.network.name, "input": self.input_info,
+                "timesteps": self.timesteps, "precision": self.precision,
+                "prediction": self.prediction, "output": [float(v) for v in self.output],
+                "layers": self.layers(), "projections": self.projections(), "totals": self.totals()}
