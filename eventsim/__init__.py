@@ -18,6 +18,8 @@ _LAZY = {
     "save_model": ("eventsim.network.h5io", "save_model"),
     "Network": ("eventsim.network.ir", "Network"),
     "EVENT_DTYPE": ("eventsim.events.dtype", "EVENT_DTYPE"),
+    "read_events": ("eventsim.events.io", "read_events"),
+    "stream_events": ("eventsim.events.io", "stream_events"),
     "EventsimError": ("eventsim.errors", "EventsimError"),
 }
 

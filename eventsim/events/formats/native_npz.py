@@ -1,0 +1,142 @@
+"""eventsim's own ``.npz`` event format.
+
+A NumPy ``.npz`` archive with arrays ``t`` (int64), ``x`` (uint16), ``y`` (uint16), ``p``
+(uint8), all of the same length, and ``sensor`` = ``[W, H]``. Optional ``camera`` (a 0-d
+string array). The archive is written compressed (deflate). Reading streams each member through
+``zipfile`` and the ``.npy`` header, so a large file is read in bounded memory.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+
+import numpy as np
+
+from ...errors import InputFormatError
+from ..dtype import EVENT_DTYPE
+from . import FileInfo
+
+NAME = "npz"
+EXTENSIONS = (".npz",)
+_FIELDS = ("t", "x", "y", "p")
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def sniff(head: bytes, path: str) -> bool:
+    # A zip whose first member is one of our arrays (np.savez writes them in argument order).
+    if not head.startswith(_ZIP_MAGIC) or len(head) < 30:
+        return False
+    name_len = int.from_bytes(head[26:28], "little")
+    name = head[30:30 + name_len]
+    return name in {f"{k}.npy".encode() for k in (*_FIELDS, "sensor")}
+
+
+def _open(path: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise InputFormatError(f"{path}: not a readable .npz archive ({exc})") from None
+
+
+def _member_header(zf: zipfile.ZipFile, name: str, path: str):
+    """Open member ``name`` and parse its .npy header -> (stream, shape, dtype)."""
+    try:
+        f = zf.open(name)
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    except KeyError:
+        raise InputFormatError(f"{path}: .npz event file lacks the array {name[:-4]!r}") from None
+    except (ValueError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise InputFormatError(f"{path}: array {name[:-4]!r} is corrupt ({exc})") from None
+    if dtype.hasobject:
+        raise InputFormatError(f"{path}: array {name[:-4]!r} holds Python objects; refused")
+    return f, shape, dtype
+
+
+def _read_small(zf: zipfile.ZipFile, name: str, path: str) -> np.ndarray:
+    f, shape, dtype = _member_header(zf, name, path)
+    n = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    if n > 4096:
+        raise InputFormatError(f"{path}: array {name[:-4]!r} is unexpectedly large ({n} items)")
+    data = _read_exact(f, n * dtype.itemsize, path, name)
+    return np.frombuffer(data, dtype=dtype).reshape(shape)
+
+
+def _read_exact(f, nbytes: int, path: str, name: str) -> bytes:
+    try:
+        data = f.read(nbytes)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise InputFormatError(f"{path}: array {name[:-4]!r} is corrupt ({exc})") from None
+    if len(data) != nbytes:
+        raise InputFormatError(f"{path}: array {name[:-4]!r} is truncated")
+    return data
+
+
+def _sensor(zf: zipfile.ZipFile, path: str) -> tuple[int, int]:
+    if "sensor.npy" not in zf.namelist():
+        raise InputFormatError(f"{path}: .npz event file lacks the array 'sensor' ([W, H])")
+    s = _read_small(zf, "sensor.npy", path)
+    if s.shape != (2,) or s.dtype.kind not in "iu" or not all(0 < int(v) <= 65535 for v in s):
+        raise InputFormatError(f"{path}: 'sensor' must be two positive integers [W, H], got {s!r}")
+    return int(s[0]), int(s[1])
+
+
+def read_info(path: str) -> FileInfo:
+    with _open(path) as zf:
+        sensor = _sensor(zf, path)
+        meta: dict = {}
+        if "camera.npy" in zf.namelist():
+            cam = _read_small(zf, "camera.npy", path)
+            if cam.dtype.kind == "U":
+                meta["camera"] = str(cam.reshape(-1)[0]) if cam.size else ""
+        fields = {}
+        for k in _FIELDS:
+            f, shape, _ = _member_header(zf, f"{k}.npy", path)
+            f.close()
+            fields[k] = shape
+        meta["events"] = int(fields["t"][0]) if len(fields["t"]) == 1 else None
+    return FileInfo(format=NAME, sensor=sensor, metadata=meta)
+
+
+def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
+    with _open(path) as zf:
+        _sensor(zf, path)
+        streams = {}
+        n = None
+        for k in _FIELDS:
+            f, shape, dtype = _member_header(zf, f"{k}.npy", path)
+            want = EVENT_DTYPE[k]
+            # Same kind and byte order as EVENT_DTYPE's field; exact width checked too.
+            if dtype != want:
+                raise InputFormatError(f"{path}: array {k!r} has dtype {dtype}, expected {want}")
+            if len(shape) != 1:
+                raise InputFormatError(f"{path}: array {k!r} must be 1-D, got shape {shape}")
+            if n is None:
+                n = shape[0]
+            elif shape[0] != n:
+                raise InputFormatError(f"{path}: arrays t, x, y, p differ in length "
+                                       f"({k!r} has {shape[0]}, 't' has {n})")
+            streams[k] = (f, dtype)
+        done = 0
+        while done < n:
+            m = min(chunk, n - done)
+            out = np.empty(m, dtype=EVENT_DTYPE)
+            for k, (f, dtype) in streams.items():
+                out[k] = np.frombuffer(_read_exact(f, m * dtype.itemsize, path, f"{k}.npy"), dtype=dtype)
+            done += m
+            yield out
+
+
+def write(path: str, events: np.ndarray, sensor: tuple[int, int], **meta) -> None:
+    arrays = {k: np.ascontiguousarray(events[k]) for k in _FIELDS}
+    arrays["sensor"] = np.asarray(sensor, dtype=np.int64)
+    if meta.get("camera"):
+        arrays["camera"] = np.asarray(str(meta["camera"]))
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)

@@ -1,0 +1,233 @@
+"""The public event I/O API: detect a file's format, read it whole or in chunks, write it.
+
+Every function here goes through the registry in :mod:`eventsim.events.formats`: a format is
+one module with ``NAME``, ``sniff``, ``read_info``, ``iter_chunks`` and optionally ``write`` /
+``write_stream`` and ``EXTENSIONS``. There are no per-format branches in this module, so a new
+format is one new module plus one entry in ``FORMAT_MODULES``.
+
+Detection is by content: the first 64 KiB of the file are offered to each module's ``sniff``
+in registry order; the path (its extension) only breaks ties for formats without magic.
+Writing picks the writer by the output's extension and is atomic (temp file + rename), so a
+failed write never leaves a partial file behind.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from ..errors import InputFormatError
+from .dtype import EVENT_DTYPE
+from .formats import FORMAT_MODULES, FileInfo
+
+SNIFF_BYTES = 64 * 1024  # how much of the head every sniffer sees
+DEFAULT_CHUNK = 1_000_000  # events per chunk when streaming
+
+__all__ = [
+    "FileInfo",
+    "detect_format",
+    "read_info",
+    "stream_events",
+    "read_events",
+    "write_events",
+    "write_events_stream",
+    "format_module",
+    "writable_extensions",
+]
+
+
+def _load(name: str) -> ModuleType | None:
+    """Import ``eventsim.events.formats.<name>``; None if that module does not exist (yet)."""
+    full = f"{__package__}.formats.{name}"
+    try:
+        return importlib.import_module(full)
+    except ModuleNotFoundError as exc:
+        # Only a missing format module is tolerated; a missing dependency inside it is a bug.
+        if exc.name == full:
+            return None
+        raise
+
+
+def _modules() -> Iterator[ModuleType]:
+    for name in FORMAT_MODULES:
+        mod = _load(name)
+        if mod is not None:
+            yield mod
+
+
+def format_module(name: str) -> ModuleType:
+    """The format module whose ``NAME`` is ``name`` (raises InputFormatError if unknown)."""
+    for mod in _modules():
+        if mod.NAME == name:
+            return mod
+    raise InputFormatError(f"unknown event format {name!r}; known: {', '.join(_known_names())}")
+
+
+def _known_names() -> list[str]:
+    return [mod.NAME for mod in _modules()]
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """The format NAME of the event file at ``path``, decided by its content.
+
+    Raises InputFormatError for an empty file or when no format recognises the content.
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        head = f.read(SNIFF_BYTES)
+    if not head:
+        raise InputFormatError(f"{path}: empty file (0 bytes), not an event recording")
+    for mod in _modules():
+        if mod.sniff(head, path):
+            return mod.NAME
+    raise InputFormatError(
+        f"{path}: unknown event file format (content matches none of: {', '.join(_known_names())})"
+    )
+
+
+def _module_for(path: str, fmt: str | None) -> ModuleType:
+    return format_module(fmt if fmt is not None else detect_format(path))
+
+
+def read_info(path: str | os.PathLike, fmt: str | None = None) -> FileInfo:
+    """Sensor size and header metadata of an event file, without decoding its events."""
+    path = os.fspath(path)
+    return _module_for(path, fmt).read_info(path)
+
+
+def stream_events(
+    path: str | os.PathLike, chunk: int = DEFAULT_CHUNK, fmt: str | None = None
+) -> Iterator[np.ndarray]:
+    """Yield the file's events as EVENT_DTYPE arrays of at most ``chunk`` events, in file order.
+
+    Memory stays bounded by the chunk size whatever the file size. Empty chunks are not yielded.
+    """
+    path = os.fspath(path)
+    if int(chunk) < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    mod = _module_for(path, fmt)
+    for part in mod.iter_chunks(path, int(chunk)):
+        if len(part):
+            yield part
+
+
+def read_events(
+    path: str | os.PathLike, fmt: str | None = None
+) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """The whole file as one EVENT_DTYPE array, and the sensor size (width, height) or None.
+
+    Metadata (camera, header text, ...) is available through :func:`read_info`.
+    """
+    path = os.fspath(path)
+    mod = _module_for(path, fmt)
+    info = mod.read_info(path)
+    parts = [p for p in mod.iter_chunks(path, DEFAULT_CHUNK) if len(p)]
+    events = np.concatenate(parts) if parts else np.empty(0, dtype=EVENT_DTYPE)
+    return events, info.sensor
+
+
+def writable_extensions() -> dict[str, str]:
+    """Map of output extension (``".npz"``) to the format NAME that writes it."""
+    out: dict[str, str] = {}
+    for mod in _modules():
+        if hasattr(mod, "write"):
+            for ext in getattr(mod, "EXTENSIONS", ()):
+                out.setdefault(ext.lower(), mod.NAME)
+    return out
+
+
+def _writer_for(path: str) -> ModuleType:
+    ext = Path(path).suffix.lower()
+    exts = writable_extensions()
+    if ext not in exts:
+        known = ", ".join(sorted(exts)) or "none"
+        raise InputFormatError(f"{path}: cannot write events to a {ext or 'extension-less'} file "
+                               f"(writable extensions: {known})")
+    return format_module(exts[ext])
+
+
+def _check_events(events: np.ndarray, path: str) -> np.ndarray:
+    events = np.asarray(events)
+    if events.dtype != EVENT_DTYPE:
+        names = events.dtype.names or ()
+        if not all(n in names for n in EVENT_DTYPE.names):
+            raise InputFormatError(f"{path}: events must be a structured array with fields t, x, y, p "
+                                   f"(got dtype {events.dtype})")
+        events = events.astype(EVENT_DTYPE)
+    return events
+
+
+def _check_sensor(sensor, path: str) -> tuple[int, int]:
+    if sensor is None:
+        raise InputFormatError(f"{path}: a sensor size (width, height) is needed to write events")
+    w, h = (int(v) for v in sensor)
+    if not (0 < w <= 65535 and 0 < h <= 65535):
+        raise InputFormatError(f"{path}: invalid sensor size {w}x{h}")
+    return w, h
+
+
+def _atomic(path: str, write_tmp) -> None:
+    """Run ``write_tmp(tmp_path)`` on a temp file next to ``path`` then rename it into place."""
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    # The temp name keeps the extension: some writers (np.savez) look at it.
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=parent)
+    os.close(fd)
+    try:
+        write_tmp(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_events(
+    path: str | os.PathLike, events: np.ndarray, sensor: tuple[int, int] | None, **meta
+) -> None:
+    """Write ``events`` to ``path``, format chosen by the extension; atomic (temp + rename).
+
+    ``meta`` is passed to the writer (e.g. ``camera="DVS128"``, ``compression="lz4"``).
+    """
+    path = os.fspath(path)
+    mod = _writer_for(path)
+    events = _check_events(events, path)
+    sensor = _check_sensor(sensor, path)
+    _atomic(path, lambda tmp: mod.write(tmp, events, sensor, **meta))
+
+
+def write_events_stream(
+    path: str | os.PathLike, chunks: Iterable[np.ndarray], sensor: tuple[int, int] | None, **meta
+) -> int:
+    """Write an iterable of event chunks to ``path``; returns the number of events written.
+
+    Formats whose module has ``write_stream`` are written chunk by chunk in bounded memory;
+    the others collect the chunks first. Atomic like :func:`write_events`.
+    """
+    path = os.fspath(path)
+    mod = _writer_for(path)
+    sensor = _check_sensor(sensor, path)
+    count = [0]
+
+    def checked() -> Iterator[np.ndarray]:
+        for c in chunks:
+            c = _check_events(c, path)
+            count[0] += len(c)
+            yield c
+
+    if hasattr(mod, "write_stream"):
+        _atomic(path, lambda tmp: mod.write_stream(tmp, checked(), sensor, **meta))
+    else:
+        def whole(tmp: str) -> None:
+            parts = list(checked())
+            events = np.concatenate(parts) if parts else np.empty(0, dtype=EVENT_DTYPE)
+            mod.write(tmp, events, sensor, **meta)
+
+        _atomic(path, whole)
+    return count[0]
