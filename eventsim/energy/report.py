@@ -1,0 +1,128 @@
+"""The SOP / energy report of one run: exact counts per layer, time step and spike sign, priced.
+
+:func:`build_report` extends ``RunResult.to_report()`` (the DESIGN.md report schema) with:
+
+- per layer (in ``layers``): ``rate`` (spike units / neurons / T; None where a layer has no
+  spikes to count: readouts and analog input), ``sops_effective`` (zero weights skipped; None when
+  not computed), ``sops_rate_mac`` (the rate × MAC estimate), ``pJ`` and ``ann_pJ``;
+- ``energy``: ``{"table", "pJ", "per_layer", ...}`` with Energy = E_MAC·MACs + E_AC·SOPs, the ANN
+  energy of one dense forward pass (E_MAC · dense MACs) and the ratio ANN / SNN;
+- ``policy``: how the first layer is counted (analog encoder MACs vs event-input SOPs), in words;
+- ``comparison``: totals of the three counts (exact, effective, rate × MAC) and their energies;
+- ``per_step``: per layer, per step and per sign: spikes, rate, SOPs, MACs, energy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine.result import RunResult
+from .compare import rate_mac_sops
+from .tables import CostTable, default_table, get_table
+
+SCHEMA_NOTE = ("Energy = E_MAC*MACs + E_AC*SOPs over T steps; the ANN energy is one dense forward "
+               "pass (E_MAC * dense MACs); ratio = ANN / SNN.")
+
+
+def _policy(result: RunResult) -> dict:
+    net = result.network
+    first = sorted({p.target for p in net.projections if p.source == "input"},
+                   key=net.order.index)
+    if net.input.kind == "frames":
+        macs = sum(int(result.layer_macs(n).sum()) for n in first)
+        return {"first_layer": "analog_encoder", "layers": first, "macs": macs,
+                "statement": (f"Analog (frame) input: layer(s) {', '.join(first)} are a dense encoder. "
+                              f"Their {macs:,} multiply-accumulates (Cout*Cin*kh*kw*Hout*Wout per step, "
+                              "padding taps included, as thop counts, times T) are counted as MACs "
+                              "and priced at E_MAC; every later layer is event-driven (SOPs at E_AC).")}
+    events = int(result.spike_counts["input"].sum())
+    return {"first_layer": "event_input", "layers": first, "macs": 0,
+            "statement": (f"Event input: each of the {events:,} input events is one spike unit; the "
+                          f"synaptic operations into {', '.join(first)} are counted as SOPs (additions, "
+                          "priced at E_AC). No layer is counted as MACs.")}
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return None if den == 0 else num / den
+
+
+def build_report(result: RunResult, table: CostTable | str | None = None,
+                 effective: dict[str, np.ndarray] | None = None) -> dict:
+    """The full report dict for ``result`` priced with ``table`` (name, file, CostTable or default).
+
+    ``effective`` optionally maps projection name -> (T, 2) SOPs that skip zero weights (see
+    :mod:`eventsim.energy.compare`); without it the effective columns are None.
+    """
+    table = get_table(table)
+    mac_table = table if table.mac_pJ is not None else default_table()
+    e_mac, e_ac = mac_table.mac_pJ, table.ac_pJ
+    net, steps = result.network, result.timesteps
+    doc = result.to_report()
+    estimate = rate_mac_sops(result)
+    per_step, per_energy = [], []
+    tot = {"sops": 0, "macs": 0, "effective": 0, "rate_mac": 0.0, "dense_macs": 0}
+    for layer in doc["layers"]:
+        pop = net.population(layer["name"])
+        spikes = result.spike_counts.get(pop.name, np.zeros((steps, 2), np.int64))
+        sops = result.layer_sops(pop.name)
+        macs = result.layer_macs(pop.name)
+        est = np.zeros(steps)
+        eff = None if effective is None else np.zeros((steps, 2), np.int64)
+        for proj in net.incoming(pop.name):
+            est += estimate[proj.name]
+            if eff is not None:
+                eff += effective[proj.name]
+        has_rate = pop.spiking or (pop.kind == "input" and net.input.kind == "events")
+        rate_t = spikes.sum(axis=1) / pop.size if has_rate else None
+        step_pj = e_ac * sops.sum(axis=1) + e_mac * macs
+        layer["rate"] = None if rate_t is None else float(rate_t.mean())
+        layer["sops_effective"] = None if eff is None else int(eff.sum())
+        layer["sops_rate_mac"] = float(est.sum())
+        layer["pJ"] = float(step_pj.sum())
+        layer["ann_pJ"] = e_mac * layer["dense_macs"]
+        per_energy.append({"name": pop.name, "pJ": layer["pJ"], "sops_pJ": e_ac * layer["sops"],
+                           "macs_pJ": e_mac * layer["macs"], "ann_pJ": layer["ann_pJ"]})
+        per_step.append({
+            "name": pop.name, "spikes_pos": spikes[:, 0].tolist(), "spikes_neg": spikes[:, 1].tolist(),
+            "rate": None if rate_t is None else [float(r) for r in rate_t],
+            "sops_pos": sops[:, 0].tolist(), "sops_neg": sops[:, 1].tolist(),
+            "sops_effective_pos": None if eff is None else eff[:, 0].tolist(),
+            "sops_effective_neg": None if eff is None else eff[:, 1].tolist(),
+            "sops_rate_mac": [float(v) for v in est], "macs": macs.tolist(),
+            "pJ": [float(v) for v in step_pj]})
+        tot["sops"] += layer["sops"]
+        tot["macs"] += layer["macs"]
+        tot["dense_macs"] += layer["dense_macs"]
+        tot["rate_mac"] += layer["sops_rate_mac"]
+        tot["effective"] += 0 if eff is None else layer["sops_effective"]
+    snn_pj = e_ac * tot["sops"] + e_mac * tot["macs"]
+    ann_pj = e_mac * tot["dense_macs"]
+    energy = {"table": table.name, "pJ": snn_pj, "per_layer": per_energy,
+              "ac_pJ": e_ac, "mac_pJ": e_mac, "mac_table": mac_table.name,
+              "citation": table.citation, "process": table.process, "ann_pJ": ann_pj,
+              "ann_over_snn": _ratio(ann_pj, snn_pj), "formula": SCHEMA_NOTE}
+    if table.memory_pJ_per_byte is not None:
+        # one weight fetch per operation, no reuse: an upper bound, reported apart from "pJ"
+        per_byte = table.memory_pJ_per_byte * table.weight_bytes
+        energy["memory"] = {"pJ_per_byte": table.memory_pJ_per_byte, "weight_bytes": table.weight_bytes,
+                            "snn_pJ": per_byte * (tot["sops"] + tot["macs"]),
+                            "ann_pJ": per_byte * tot["dense_macs"]}
+    if table.mac_pJ is None:
+        energy["note"] = (f"table {table.name!r} prices no MAC; MACs (encoder and ANN) are priced "
+                          f"with {mac_table.name!r}")
+    doc["energy"] = energy
+    doc["policy"] = _policy(result)
+    doc["comparison"] = {
+        "exact": {"sops": tot["sops"], "pJ": snn_pj,
+                  "what": "eventsim: one SOP per unit of source spike per in-bounds synapse, zero "
+                          "weights included"},
+        "effective": {"sops": None if effective is None else tot["effective"],
+                      "pJ": None if effective is None else e_ac * tot["effective"] + e_mac * tot["macs"],
+                      "what": "NeuroBench-style: as exact, but synapses with weight 0 are skipped"},
+        "rate_mac": {"sops": tot["rate_mac"], "pJ": e_ac * tot["rate_mac"] + e_mac * tot["macs"],
+                     "what": "SpikingJelly-style estimate: input firing rate x T x dense MACs per layer"},
+        "ann": {"macs": tot["dense_macs"], "pJ": ann_pj,
+                "what": "the same layers as a dense ANN, one forward pass"},
+    }
+    doc["per_step"] = per_step
+    return doc

@@ -1,0 +1,172 @@
+"""Energy cost tables: per-operation energies in pJ, each with its source and process node.
+
+A table prices the two operations eventsim counts: a multiply-accumulate (MAC, the encoder's and
+an ANN's operation) and an accumulate (AC, one synaptic operation: one stored weight added to one
+membrane). Energy = ``mac_pJ`` · MACs + ``ac_pJ`` · SOPs (DESIGN.md, "Reports").
+
+The built-in tables are data with their citations; the figures were checked against the sources
+(see ``docs/energy.md`` for what each figure does and does not include). User tables come from a
+TOML or JSON file with the same fields; anything missing, negative or non-finite is a
+:class:`~eventsim.errors.ConfigError` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError
+
+try:  # Python >= 3.11; on 3.10 only JSON tables can be read
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - depends on the interpreter
+    tomllib = None
+
+HOROWITZ_2014 = ('M. Horowitz, "Computing\'s energy problem (and what we can do about it)", '
+                 "IEEE International Solid-State Circuits Conference (ISSCC) 2014, pp. 10-14")
+DAVIES_2018 = ('M. Davies et al., "Loihi: A Neuromorphic Manycore Processor with On-Chip Learning", '
+               "IEEE Micro 38(1):82-99, 2018")
+MEROLLA_2014 = ('P. A. Merolla et al., "A million spiking-neuron integrated circuit with a scalable '
+                'communication network and interface", Science 345(6197):668-673, 2014')
+
+#: Horowitz (ISSCC 2014), 45 nm, 0.9 V: a 64-bit read from an 8 KB SRAM costs 10 pJ, i.e. 1.25 pJ/byte.
+SRAM_8KB_PJ_PER_BYTE = 10.0 / 8
+
+
+@dataclass(frozen=True)
+class CostTable:
+    """Per-operation energies of one technology, with the source they come from."""
+
+    name: str  # short identifier used on the command line
+    citation: str  # where the figures come from
+    process: str  # process node (and voltage, where the source gives it)
+    ac_pJ: float  # one accumulate = one synaptic operation (SOP)
+    mac_pJ: float | None  # one multiply-accumulate; None: the source prices no MAC
+    memory_pJ_per_byte: float | None = None  # optional: one byte read from weight memory
+    weight_bytes: float | None = None  # bytes read per weight when memory is priced
+    notes: str = ""  # what the figures include, how they were derived
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "citation": self.citation, "process": self.process,
+                "ac_pJ": self.ac_pJ, "mac_pJ": self.mac_pJ,
+                "memory_pJ_per_byte": self.memory_pJ_per_byte, "weight_bytes": self.weight_bytes,
+                "notes": self.notes}
+
+
+def _horowitz(bits: str, mult: float, add: float, weight_bytes: int) -> CostTable:
+    return CostTable(
+        name=f"horowitz45-{bits}", citation=HOROWITZ_2014, process="45 nm, 0.9 V",
+        ac_pJ=add, mac_pJ=round(mult + add, 6), memory_pJ_per_byte=SRAM_8KB_PJ_PER_BYTE,
+        weight_bytes=weight_bytes,
+        notes=f"{bits}: multiply {mult} pJ + add {add} pJ = MAC {round(mult + add, 6)} pJ; "
+              "arithmetic only. Memory: 8 KB SRAM, 10 pJ per 64-bit read.")
+
+
+#: Built-in tables, by name. The first is the default (fp32, as most SNN papers use).
+BUILTIN_TABLES: dict[str, CostTable] = {t.name: t for t in (
+    # Horowitz ISSCC 2014, 45 nm: FP mult 32b 3.7 / 16b 1.1; FP add 32b 0.9 / 16b 0.4;
+    # int mult 32b 3.1 / 8b 0.2; int add 32b 0.1 / 8b 0.03 (pJ).
+    _horowitz("fp32", 3.7, 0.9, 4),
+    _horowitz("fp16", 1.1, 0.4, 2),
+    _horowitz("int8", 0.2, 0.03, 1),
+    _horowitz("int32", 3.1, 0.1, 4),
+    CostTable(
+        name="loihi-2018", citation=DAVIES_2018, process="Intel 14 nm FinFET, 0.75 V",
+        ac_pJ=23.6, mac_pJ=None,
+        notes="Energy per synaptic spike op (min), from the paper's pre-silicon energy table "
+              "(simulation, not a chip measurement); excludes spike routing (1.7 pJ within a tile, "
+              "3.0/4.0 pJ per tile hop) and neuron updates (52 pJ inactive / 81 pJ active). "
+              "The chip has no MAC: MACs are priced with the default table."),
+    CostTable(
+        name="truenorth-2014", citation=MEROLLA_2014, process="Samsung 28 nm LPP, 0.775 V",
+        ac_pJ=26.0, mac_pJ=None,
+        notes="Total (passive plus active) chip energy per synaptic event, measured at one "
+              "operating point (neurons firing at 20 Hz, 128 active synapses each, 72 mW): "
+              "leakage, routing and neuron updates are inside it. The chip has no MAC: MACs are "
+              "priced with the default table."),
+)}
+
+DEFAULT_TABLE = "horowitz45-fp32"
+
+_REQUIRED = ("name", "citation", "process", "ac_pJ", "mac_pJ")
+_OPTIONAL_NUMBERS = ("memory_pJ_per_byte", "weight_bytes")
+_KNOWN = set(_REQUIRED) | set(_OPTIONAL_NUMBERS) | {"notes"}
+
+
+def default_table() -> CostTable:
+    return BUILTIN_TABLES[DEFAULT_TABLE]
+
+
+def _energy(raw: dict, key: str, where: str) -> float:
+    value = raw[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}: field {key!r} must be a number of pJ, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{where}: field {key!r} must be a finite energy >= 0, got {value!r}")
+    return value
+
+
+def table_from_dict(raw: dict, where: str = "energy table") -> CostTable:
+    """Validate a table given as a mapping (the content of a TOML/JSON file)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a table of fields, got {type(raw).__name__}")
+    for key in _REQUIRED:
+        if key not in raw:
+            raise ConfigError(f"{where}: missing field {key!r} (required: {', '.join(_REQUIRED)})")
+    unknown = sorted(set(raw) - _KNOWN)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(sorted(_KNOWN))})")
+    for key in ("name", "citation", "process"):
+        if not isinstance(raw[key], str) or not raw[key].strip():
+            raise ConfigError(f"{where}: field {key!r} must be a non-empty string")
+    if "notes" in raw and not isinstance(raw["notes"], str):
+        raise ConfigError(f"{where}: field 'notes' must be a string")
+    optional = {k: _energy(raw, k, where) for k in _OPTIONAL_NUMBERS if k in raw}
+    if ("memory_pJ_per_byte" in optional) != ("weight_bytes" in optional):
+        raise ConfigError(f"{where}: fields 'memory_pJ_per_byte' and 'weight_bytes' go together")
+    return CostTable(name=raw["name"].strip(), citation=raw["citation"].strip(),
+                     process=raw["process"].strip(), ac_pJ=_energy(raw, "ac_pJ", where),
+                     mac_pJ=_energy(raw, "mac_pJ", where), notes=raw.get("notes", ""), **optional)
+
+
+def load_table_file(path: str | os.PathLike) -> CostTable:
+    """Read a user table from a ``.toml`` or ``.json`` file (decided by the extension)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read energy table ({exc.strerror or exc})") from None
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        try:
+            raw = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    elif suffix == ".toml":
+        if tomllib is None:
+            raise ConfigError(f"{path}: reading TOML needs Python >= 3.11 (use a .json table)")
+        try:
+            raw = tomllib.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    else:
+        raise ConfigError(f"{path}: an energy table file must end in .toml or .json")
+    return table_from_dict(raw, where=str(path))
+
+
+def get_table(spec: str | CostTable | None) -> CostTable:
+    """A built-in table by name, a user table from a file path, or the default for None."""
+    if spec is None:
+        return default_table()
+    if isinstance(spec, CostTable):
+        return spec
+    if spec in BUILTIN_TABLES:
+        return BUILTIN_TABLES[spec]
+    if os.path.splitext(spec)[1].lower() in (".toml", ".json") or os.path.exists(spec):
+        return load_table_file(spec)
+    raise ConfigError(f"unknown energy table {spec!r} (built-in: {', '.join(BUILTIN_TABLES)}; "
+                      "or give a .toml/.json file)")
