@@ -1,0 +1,412 @@
+"""DV AEDAT 4.0 (``.aedat4``): FlatBuffers packets, LZ4 / ZSTD compressed or plain.
+
+Layout (all integers little-endian), as written by iniVation's DV / dv-processing::
+
+    "#!AER-DAT4.0\\r\\n"                         14-byte version line
+    u32 n, then n bytes: IOHeader FlatBuffer     file identifier "IOHE"; fields
+        0 compression: i32 (0 NONE, 1 LZ4, 2 LZ4_HIGH, 3 ZSTD, 4 ZSTD_HIGH)
+        1 dataTablePosition: i64 (byte offset of the packet index at the end, -1 if none)
+        2 infoNode: string, XML: one <node name="<stream id>"> per stream with attributes
+          typeIdentifier (EVTS, FRME, IMUS, TRIG), compression and an "info" node with
+          sizeX, sizeY, source (camera name), tsOffset
+    packets, until dataTablePosition (or the end of the file):
+        i32 streamID, i32 size, then `size` bytes: the packet body compressed as a whole
+        (LZ4 frame / ZSTD frame / plain) per the header's compression.
+        The decompressed body is a size-prefixed FlatBuffer (u32 size, u32 root offset,
+        4-byte file identifier, ...). For "EVTS" the root table's field 0 is a vector of
+        Event structs, 16 bytes each: t i64 (absolute Unix microseconds), x i16, y i16,
+        on bool, 3 padding bytes.
+    the data table (an index of packets) at dataTablePosition, compressed, not needed here.
+
+Only the first EVTS stream is decoded; frame, IMU and trigger packets are skipped by their
+stream ID without decompressing them. FlatBuffers are read by hand with bounds checks (no
+``flatbuffers`` dependency): every offset is checked before use, and every packet size is
+checked against the file size and a per-packet limit before anything is allocated, so a
+corrupt file raises InputFormatError with the byte offset instead of crashing.
+"""
+
+from __future__ import annotations
+
+import struct
+import warnings
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator
+from xml.sax.saxutils import escape
+
+import lz4.frame
+import numpy as np
+import zstandard
+
+from ...errors import InputFormatError
+from ..dtype import EVENT_DTYPE
+from . import FileInfo
+
+NAME = "aedat4"
+EXTENSIONS = (".aedat4",)
+MAGIC = b"#!AER-DAT4.0\r\n"
+COMPRESSIONS = {0: "none", 1: "lz4", 2: "lz4_high", 3: "zstd", 4: "zstd_high"}
+_MAX_HEADER = 64 << 20  # an IOHeader beyond 64 MiB is corrupt (real ones are a few kB)
+_MAX_PACKET = 1 << 30  # decompressed packet size limit (DV packets are at most a few MB)
+_PACKET_EVENTS = 8192  # events per packet when writing (DV writes packets of similar size)
+# The on-disk Event struct of DV's EventPacket (16 bytes, explicit padding).
+DV_EVENT = np.dtype({"names": ["t", "x", "y", "on"], "formats": ["<i8", "<i2", "<i2", "u1"],
+                     "offsets": [0, 8, 10, 12], "itemsize": 16})
+
+
+def sniff(head: bytes, path: str) -> bool:
+    return head.startswith(MAGIC)
+
+
+# ---------------------------------------------------------------------------------------------
+# bounds-checked FlatBuffers reading
+
+
+class _FlatBuffer:
+    """Read tables, scalars, strings and vectors of one FlatBuffer, checking every offset."""
+
+    def __init__(self, buf: bytes, path: str, where: int):
+        self.buf = buf
+        self.path = path
+        self.where = where  # file offset of the packet, for messages
+
+    def fail(self, what: str) -> InputFormatError:
+        return InputFormatError(f"{self.path}: corrupt FlatBuffer in the packet at byte {self.where}: {what}")
+
+    def u16(self, off: int) -> int:
+        if off < 0 or off + 2 > len(self.buf):
+            raise self.fail(f"offset {off} out of bounds")
+        return struct.unpack_from("<H", self.buf, off)[0]
+
+    def u32(self, off: int) -> int:
+        if off < 0 or off + 4 > len(self.buf):
+            raise self.fail(f"offset {off} out of bounds")
+        return struct.unpack_from("<I", self.buf, off)[0]
+
+    def scalar(self, fmt: str, off: int):
+        size = struct.calcsize(fmt)
+        if off < 0 or off + size > len(self.buf):
+            raise self.fail(f"offset {off} out of bounds")
+        return struct.unpack_from(fmt, self.buf, off)[0]
+
+    def root(self, base: int = 0) -> int:
+        return base + self.u32(base)
+
+    def field(self, table: int, index: int) -> int | None:
+        """Absolute offset of field ``index`` of the table at ``table``; None if absent."""
+        vtable = table - self.scalar("<i", table)
+        vt_size = self.u16(vtable)
+        if vt_size < 4 or vt_size % 2:
+            raise self.fail(f"bad vtable size {vt_size}")
+        slot = 4 + 2 * index
+        if slot + 2 > vt_size:
+            return None
+        rel = self.u16(vtable + slot)
+        return table + rel if rel else None
+
+    def indirect(self, off: int) -> int:
+        return off + self.u32(off)
+
+    def vector(self, off: int, item_size: int) -> tuple[int, int]:
+        """(start, count) of the vector referenced at ``off``, checked to lie in the buffer."""
+        vec = self.indirect(off)
+        n = self.u32(vec)
+        if vec + 4 + n * item_size > len(self.buf):
+            raise self.fail(f"vector of {n} x {item_size} bytes at {vec} runs past the end")
+        return vec + 4, n
+
+
+# ---------------------------------------------------------------------------------------------
+# header
+
+
+def _read_header(f, path: str) -> tuple[dict, int]:
+    """Parse the version line and IOHeader -> (header dict, offset of the first packet)."""
+    head = f.read(len(MAGIC) + 4)
+    if not head.startswith(MAGIC):
+        raise InputFormatError(f"{path}: not an AEDAT 4.0 file (no {MAGIC!r} version line)")
+    if len(head) < len(MAGIC) + 4:
+        raise InputFormatError(f"{path}: truncated AEDAT 4.0 header at byte {len(MAGIC)}")
+    n = struct.unpack_from("<I", head, len(MAGIC))[0]
+    if n > _MAX_HEADER:
+        raise InputFormatError(f"{path}: AEDAT 4.0 IOHeader size {n} at byte {len(MAGIC)} is implausible")
+    buf = f.read(n)
+    if len(buf) != n:
+        raise InputFormatError(f"{path}: truncated AEDAT 4.0 IOHeader (expected {n} bytes at byte 18)")
+    fb = _FlatBuffer(buf, path, len(MAGIC))
+    table = fb.root()
+    comp_off = fb.field(table, 0)
+    dtp_off = fb.field(table, 1)
+    info_off = fb.field(table, 2)
+    compression = fb.scalar("<i", comp_off) if comp_off is not None else 0
+    if compression not in COMPRESSIONS:
+        raise InputFormatError(f"{path}: unknown AEDAT 4.0 compression code {compression}")
+    dtp = fb.scalar("<q", dtp_off) if dtp_off is not None else -1
+    if info_off is None:
+        raise InputFormatError(f"{path}: AEDAT 4.0 IOHeader has no infoNode (stream description)")
+    start, length = fb.vector(info_off, 1)
+    xml = buf[start:start + length].decode("utf-8", "replace")
+    streams = _parse_streams(xml, path)
+    header = {"compression": COMPRESSIONS[compression], "data_table_position": int(dtp),
+              "info_xml": xml, "streams": streams}
+    return header, len(MAGIC) + 4 + n
+
+
+def _parse_streams(xml: str, path: str) -> dict[int, dict]:
+    """Stream id -> {type, width?, height?, source?, ts_offset?} from the info XML."""
+    try:
+        root = ET.fromstring(xml.strip("\x00 \r\n\t"))
+    except ET.ParseError as exc:
+        raise InputFormatError(f"{path}: AEDAT 4.0 infoNode XML is malformed ({exc})") from None
+    streams: dict[int, dict] = {}
+    out = root.find("node[@name='outInfo']")
+    for node in (out if out is not None else []):
+        try:
+            sid = int(node.get("name", ""))
+        except ValueError:
+            continue
+        attrs = {a.get("key"): (a.text or "") for a in node.findall("attr")}
+        info = {a.get("key"): (a.text or "") for a in node.findall("node[@name='info']/attr")}
+        s: dict = {"type": attrs.get("typeIdentifier", ""), "name": attrs.get("originalOutputName", "")}
+        try:
+            if "sizeX" in info and "sizeY" in info:
+                s["width"], s["height"] = int(info["sizeX"]), int(info["sizeY"])
+            if "tsOffset" in info:
+                s["ts_offset"] = int(info["tsOffset"])
+        except ValueError:
+            raise InputFormatError(f"{path}: AEDAT 4.0 stream {sid} has a non-integer size") from None
+        if "source" in info:
+            s["source"] = info["source"]
+        streams[sid] = s
+    return streams
+
+
+def _event_stream(header: dict, path: str) -> tuple[int | None, tuple[int, int] | None]:
+    for sid in sorted(header["streams"]):
+        s = header["streams"][sid]
+        if s["type"] == "EVTS":
+            sensor = (s["width"], s["height"]) if "width" in s else None
+            if sensor is not None and not (0 < sensor[0] <= 32768 and 0 < sensor[1] <= 32768):
+                raise InputFormatError(f"{path}: AEDAT 4.0 event stream has invalid size {sensor}")
+            return sid, sensor
+    return None, None
+
+
+def read_info(path: str) -> FileInfo:
+    with open(path, "rb") as f:
+        header, _ = _read_header(f, path)
+    sid, sensor = _event_stream(header, path)
+    camera = header["streams"][sid].get("source") if sid is not None else None
+    meta = {"version": "4.0", "camera": camera, "compression": header["compression"],
+            "event_stream": sid, "streams": header["streams"], "header": header["info_xml"]}
+    return FileInfo(format=NAME, sensor=sensor, metadata=meta)
+
+
+# ---------------------------------------------------------------------------------------------
+# packets
+
+
+def _decompress(data: bytes, compression: str, path: str, where: int) -> bytes:
+    try:
+        if compression == "none":
+            return data
+        if compression.startswith("lz4"):
+            d = lz4.frame.LZ4FrameDecompressor()
+            out = d.decompress(data, max_length=_MAX_PACKET)
+            if not d.eof:
+                raise InputFormatError(f"{path}: LZ4 packet at byte {where} is truncated or larger "
+                                       f"than {_MAX_PACKET} bytes")
+            return out
+        size = zstandard.frame_content_size(data)
+        if size > _MAX_PACKET:
+            raise InputFormatError(f"{path}: ZSTD packet at byte {where} claims {size} bytes")
+        return zstandard.ZstdDecompressor().decompress(data, max_output_size=_MAX_PACKET)
+    except InputFormatError:
+        raise
+    except (RuntimeError, ValueError, zstandard.ZstdError, MemoryError) as exc:
+        raise InputFormatError(f"{path}: cannot decompress the {compression.upper()} packet at byte "
+                               f"{where} ({exc}); wrong compression flag or corrupt data") from None
+
+
+def _iter_packets(path: str, want_stream: int | None) -> Iterator[tuple[int, bytes]]:
+    """Yield (file offset, decompressed body) of every packet of ``want_stream``."""
+    with open(path, "rb") as f:
+        header, pos = _read_header(f, path)
+        f.seek(0, 2)
+        size = f.tell()
+        dtp = header["data_table_position"]
+        end = dtp if pos <= dtp <= size else size
+        known = header["streams"]
+        while pos < end:
+            f.seek(pos)
+            ph = f.read(8)
+            if len(ph) < 8 or pos + 8 > end:
+                raise InputFormatError(f"{path}: truncated AEDAT 4.0 packet header at byte {pos}")
+            sid, n = struct.unpack("<ii", ph)
+            if sid not in known:
+                raise InputFormatError(f"{path}: packet at byte {pos} has stream id {sid}, "
+                                       f"not in the header's stream list {sorted(known)}")
+            if n < 0 or pos + 8 + n > end:
+                raise InputFormatError(f"{path}: packet at byte {pos} claims {n} bytes; "
+                                       f"only {end - pos - 8} remain")
+            if sid == want_stream:
+                body = f.read(n)
+                if len(body) != n:
+                    raise InputFormatError(f"{path}: truncated AEDAT 4.0 packet at byte {pos}")
+                yield pos, _decompress(body, header["compression"], path, pos)
+            pos += 8 + n
+
+
+def _packet_events(body: bytes, path: str, where: int) -> np.ndarray:
+    """The DV_EVENT array of a decompressed EVTS packet (a view into ``body``)."""
+    fb = _FlatBuffer(body, path, where)
+    # Size-prefixed (what DV writes): u32 size, root, "EVTS"; tolerate a plain buffer too.
+    if body[8:12] == b"EVTS":
+        if fb.u32(0) > len(body) - 4:
+            raise fb.fail("size prefix larger than the packet")
+        base = 4
+    elif body[4:8] == b"EVTS":
+        base = 0
+    else:
+        raise fb.fail(f"not an event packet (identifier {body[4:12]!r})")
+    table = fb.root(base)
+    elements = fb.field(table, 0)
+    if elements is None:
+        return np.empty(0, dtype=DV_EVENT)
+    start, n = fb.vector(elements, DV_EVENT.itemsize)
+    return np.frombuffer(body, dtype=DV_EVENT, count=n, offset=start)
+
+
+def _to_events(dv: np.ndarray, sensor: tuple[int, int] | None, skipped: list[int]) -> np.ndarray:
+    x = dv["x"]
+    y = dv["y"]
+    if sensor is not None:
+        ok = (x >= 0) & (x < sensor[0]) & (y >= 0) & (y < sensor[1])
+    else:
+        ok = (x >= 0) & (y >= 0)
+    if not ok.all():
+        skipped[0] += int(len(ok) - ok.sum())
+        dv = dv[ok]
+    out = np.empty(len(dv), dtype=EVENT_DTYPE)
+    out["t"] = dv["t"]
+    out["x"] = dv["x"]
+    out["y"] = dv["y"]
+    out["p"] = dv["on"] != 0
+    return out
+
+
+def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
+    with open(path, "rb") as f:
+        header, _ = _read_header(f, path)
+    sid, sensor = _event_stream(header, path)
+    if sid is None:
+        return
+    pending: list[np.ndarray] = []
+    have = 0
+    skipped = [0]
+    for where, body in _iter_packets(path, sid):
+        ev = _to_events(_packet_events(body, path, where), sensor, skipped)
+        pending.append(ev)
+        have += len(ev)
+        while have >= chunk:
+            merged = np.concatenate(pending)
+            yield merged[:chunk]
+            rest = merged[chunk:]
+            pending = [rest]
+            have = len(rest)
+    if have:
+        yield np.concatenate(pending)
+    if skipped[0]:
+        warnings.warn(f"{path}: skipped {skipped[0]} events with coordinates outside the sensor",
+                      stacklevel=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def _info_xml(sensor: tuple[int, int], compression: str, camera: str, ts_offset: int) -> bytes:
+    p = "/mainloop/Recorder/outInfo/"
+    comp = {"none": "NONE", "lz4": "LZ4", "lz4_high": "LZ4_HIGH", "zstd": "ZSTD",
+            "zstd_high": "ZSTD_HIGH"}[compression]
+    lines = [
+        '<dv version="2.0">',
+        f'    <node name="outInfo" path="{p}">',
+        f'        <node name="0" path="{p}0/">',
+        f'            <attr key="compression" type="string">{comp}</attr>',
+        '            <attr key="originalModuleName" type="string">eventsim</attr>',
+        '            <attr key="originalOutputName" type="string">events</attr>',
+        '            <attr key="typeDescription" type="string">Array of events (polarity ON/OFF).</attr>',
+        '            <attr key="typeIdentifier" type="string">EVTS</attr>',
+        f'            <node name="info" path="{p}0/info/">',
+        f'                <attr key="sizeX" type="int">{int(sensor[0])}</attr>',
+        f'                <attr key="sizeY" type="int">{int(sensor[1])}</attr>',
+        f'                <attr key="source" type="string">{escape(camera)}</attr>',
+        f'                <attr key="tsOffset" type="long">{int(ts_offset)}</attr>',
+        "            </node>",
+        "        </node>",
+        "    </node>",
+        "</dv>",
+        "",
+    ]
+    return "\n".join(lines).encode("utf-8")
+
+
+def _io_header(compression: int, data_table_position: int, info: bytes) -> bytes:
+    """A size-prefixed IOHeader FlatBuffer, laid out as DV writes it."""
+    # root offset 24 | "IOHE" | 6 pad | vtable (10 B) | table: soffset, info uoffset, i64, i32 | string
+    vtable = struct.pack("<HHHHH", 10, 20, 16, 8, 4)
+    body = (struct.pack("<I", 24) + b"IOHE" + bytes(6) + vtable
+            + struct.pack("<iIqi", 24 - 14, 44 - 28, data_table_position, compression)
+            + struct.pack("<I", len(info)) + info + b"\x00")
+    body += bytes(-len(body) % 8)
+    return struct.pack("<I", len(body)) + body
+
+
+def _event_packet(ev: np.ndarray) -> bytes:
+    """A size-prefixed EventPacket FlatBuffer holding ``ev`` (laid out as DV writes it)."""
+    dv = np.zeros(len(ev), dtype=DV_EVENT)
+    dv["t"] = ev["t"]
+    dv["x"] = ev["x"]
+    dv["y"] = ev["y"]
+    dv["on"] = ev["p"] != 0
+    # root 16 | "EVTS" | 2 pad | vtable (6 B) | table: soffset, vector uoffset | u32 n | structs
+    head = (struct.pack("<I", 16) + b"EVTS" + bytes(2) + struct.pack("<HHH", 6, 8, 4)
+            + struct.pack("<iI", 16 - 10, 4) + struct.pack("<I", len(ev)))
+    body = head + dv.tobytes()
+    return struct.pack("<I", len(body)) + body
+
+
+def _compress(body: bytes, compression: str) -> bytes:
+    if compression == "none":
+        return body
+    if compression == "lz4":
+        return lz4.frame.compress(body)
+    if compression == "lz4_high":
+        return lz4.frame.compress(body, compression_level=lz4.frame.COMPRESSIONLEVEL_MINHC)
+    if compression == "zstd":
+        return zstandard.ZstdCompressor(level=3).compress(body)
+    return zstandard.ZstdCompressor(level=19).compress(body)
+
+
+def write_stream(path: str, chunks: Iterable[np.ndarray], sensor: tuple[int, int], **meta) -> None:
+    """Write an events-only AEDAT 4.0 file; ``compression`` in COMPRESSIONS' names (default lz4)."""
+    compression = str(meta.get("compression", "lz4")).lower()
+    codes = {v: k for k, v in COMPRESSIONS.items()}
+    if compression not in codes:
+        raise InputFormatError(f"{path}: unknown AEDAT 4.0 compression {compression!r} "
+                               f"(choose from {', '.join(codes)})")
+    camera = str(meta.get("camera") or "eventsim")
+    info = _info_xml(sensor, compression, camera, int(meta.get("ts_offset", 0)))
+    with open(path, "wb") as f:
+        f.write(MAGIC)
+        # No packet index (data table): -1 tells DV readers to walk the packets instead.
+        f.write(_io_header(codes[compression], -1, info))
+        for c in chunks:
+            for start in range(0, len(c), _PACKET_EVENTS):
+                blob = _compress(_event_packet(c[start:start + _PACKET_EVENTS]), compression)
+                f.write(struct.pack("<ii", 0, len(blob)))
+                f.write(blob)
+
+
+def write(path: str, events: np.ndarray, sensor: tuple[int, int], **meta) -> None:
+    write_stream(path, [events], sensor, **meta)
