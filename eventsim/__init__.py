@@ -21,6 +21,7 @@ _LAZY = {
     "read_events": ("eventsim.events.io", "read_events"),
     "stream_events": ("eventsim.events.io", "stream_events"),
     "EventsimError": ("eventsim.errors", "EventsimError"),
+    "Simulator": ("eventsim.engine.simulator", "Simulator"),
 }
 
 

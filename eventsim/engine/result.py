@@ -27,6 +27,7 @@ class RunResult:
     precision: str = "float64"  # "float32" | "float64" | "int"
     multiplications: int = 0  # multiplications performed after the encoder
     input_info: dict = field(default_factory=dict)  # path, format, events, sensor, binning
+    spikes: dict[str, np.ndarray] | None = None  # population -> (T, *shape) spike values, if recorded
 
     @property
     def prediction(self) -> int:

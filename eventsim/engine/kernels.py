@@ -1,0 +1,254 @@
+"""The engine's Numba kernels: one time step of spike propagation and neuron update.
+
+Only compiled functions live here (options in ``jit.py``); ``simulator.py`` prepares the
+arrays (``plan.py`` layouts) and calls them. All kernels write into arrays the caller
+allocated: nothing is allocated inside a hot loop.
+
+A spike list is ``(idx, val, n)``: the first ``n`` entries of ``idx`` (internal neuron index,
+channels-last) and ``val`` (signed spike value). Propagation is additions only:
+
+- ``val == +1`` adds the weight row, ``val == -1`` subtracts it (the ternary path);
+- ``|val| = n > 1`` (a multi-spike of sinabs-style IF neurons, or never for ternary nets) is
+  applied as ``n`` repeated additions — exactly what ``n`` unit spikes would do — and counts
+  ``n`` SOPs per synapse. No weight is ever multiplied by a spike value.
+
+SOPs (``sops[0]`` from positive, ``sops[1]`` from negative spikes) count one per weight
+applied to one existing target neuron per unit of spike value, as ``engine/reference.py``
+defines them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .jit import kernel
+
+# population kind codes (mirrors plan.POP_*; kernels only need these two)
+_POP_TERNARY, _POP_BINARY, _POP_READOUT = 1, 2, 4
+
+
+@kernel
+def _add_row(cur, tb, wt, wb, length, s):
+    """cur[tb:tb+length] += s · wt[wb:wb+length] for an integer spike value s, by additions."""
+    if s == 1:
+        for j in range(length):
+            cur[tb + j] += wt[wb + j]
+    elif s == -1:
+        for j in range(length):
+            cur[tb + j] -= wt[wb + j]
+    elif s > 0:
+        for _ in range(s):
+            for j in range(length):
+                cur[tb + j] += wt[wb + j]
+    else:
+        for _ in range(-s):
+            for j in range(length):
+                cur[tb + j] -= wt[wb + j]
+
+
+@kernel
+def scatter_conv(idx, val, n, geom, wt, cur, sops):
+    """Scatter ``n`` spikes of a channels-last ``(H, W, Cin)`` source through a conv2d.
+
+    ``geom`` holds the ``plan.G_*`` columns; ``wt`` is the flat ``[kh, kw, Cin, Cout_g]``
+    weight; ``cur`` the flat channels-last target current. A tap lands on target pixel
+    ``(oy, ox)`` when ``oy·sh − ph + ky·dh == y`` (and the same along x), in bounds.
+    """
+    cin, w = geom[0], geom[2]
+    cout, ho, wo = geom[3], geom[4], geom[5]
+    kh, kw, sh, sw = geom[6], geom[7], geom[8], geom[9]
+    ph, pw, dh, dw = geom[10], geom[11], geom[12], geom[13]
+    cin_g, cout_g = geom[14], geom[15]
+    npos = 0
+    nneg = 0
+    for e in range(n):
+        i = idx[e]
+        s = val[e]
+        ci = i % cin
+        pix = i // cin
+        xi = pix % w
+        yi = pix // w
+        obase = (ci // cin_g) * cout_g
+        taps = 0
+        for ky in range(kh):
+            ny = yi + ph - ky * dh
+            if ny < 0:
+                break  # ny only decreases with ky
+            if ny % sh != 0:
+                continue
+            oy = ny // sh
+            if oy >= ho:
+                continue
+            for kx in range(kw):
+                nx = xi + pw - kx * dw
+                if nx < 0:
+                    break
+                if nx % sw != 0:
+                    continue
+                ox = nx // sw
+                if ox >= wo:
+                    continue
+                _add_row(cur, (oy * wo + ox) * cout + obase, wt, ((ky * kw + kx) * cin + ci) * cout_g,
+                         cout_g, s)
+                taps += 1
+        if s > 0:
+            npos += taps * cout_g * s
+        else:
+            nneg -= taps * cout_g * s
+    sops[0] += npos
+    sops[1] += nneg
+
+
+@kernel
+def scatter_sumpool(idx, val, n, geom, cur, sops):
+    """Scatter spikes through a sum-pool: +s into every window (target pixel) covering them."""
+    cin, w = geom[0], geom[2]
+    ho, wo = geom[4], geom[5]
+    kh, kw, sh, sw = geom[6], geom[7], geom[8], geom[9]
+    ph, pw = geom[10], geom[11]
+    npos = 0
+    nneg = 0
+    for e in range(n):
+        i = idx[e]
+        s = val[e]
+        ci = i % cin
+        pix = i // cin
+        xi = pix % w
+        yi = pix // w
+        taps = 0
+        for ky in range(kh):
+            ny = yi + ph - ky
+            if ny < 0:
+                break
+            if ny % sh != 0:
+                continue
+            oy = ny // sh
+            if oy >= ho:
+                continue
+            for kx in range(kw):
+                nx = xi + pw - kx
+                if nx < 0:
+                    break
+                if nx % sw != 0:
+                    continue
+                ox = nx // sw
+                if ox >= wo:
+                    continue
+                # the pool's weight is 1: adding the (integer) spike value is s unit additions
+                cur[(oy * wo + ox) * cin + ci] += s
+                taps += 1
+        if s > 0:
+            npos += taps * s
+        else:
+            nneg -= taps * s
+    sops[0] += npos
+    sops[1] += nneg
+
+
+@kernel
+def scatter_dense(idx, val, n, n_out, wt, cur, sops):
+    """Scatter spikes through a dense map: source neuron i adds row ``wt[i·n_out:(i+1)·n_out]``."""
+    npos = 0
+    nneg = 0
+    for e in range(n):
+        s = val[e]
+        _add_row(cur, 0, wt, idx[e] * n_out, n_out, s)
+        if s > 0:
+            npos += n_out * s
+        else:
+            nneg -= n_out * s
+    sops[0] += npos
+    sops[1] += nneg
+
+
+@kernel
+def scatter_identity(idx, val, n, channels, scale, cur, sops):
+    """Identity with a per-channel scale: neuron i adds ``scale[i % channels]`` per unit of spike."""
+    npos = 0
+    nneg = 0
+    for e in range(n):
+        i = idx[e]
+        s = val[e]
+        _add_row(cur, i, scale, i % channels, 1, s)
+        if s > 0:
+            npos += s
+        else:
+            nneg -= s
+    sops[0] += npos
+    sops[1] += nneg
+
+
+@kernel
+def update_neurons(v, cur, bias, has_bias, kind, params, flags, out_idx, out_val, counts):
+    """Integrate, fire and reset one population; emit its spike list; clear ``cur``.
+
+    ``params = [θ, λ, v_min, 0, scratch]`` in the population's precision (the zero and the
+    scratch slot keep every value in that precision: Numba would widen ``float32`` mixed with
+    an integer to ``float64``); ``flags = [decay_is_one,
+    reset_subtract, has_v_min, multi_spike]``. Per neuron (as ``reference.neuron_step``):
+    ``c = cur + bias``; readout: ``v += c``; spiking: ``v = λ·v + c`` (just ``v + c`` when
+    λ = 1), floor, threshold, reset. Returns ``(n_spikes, divisions)``: the number of entries
+    written to ``out_idx/out_val`` and the divisions ``floor(v/θ)`` plus products ``s·θ``
+    (|s| > 1) that multi-spike neurons needed.
+    """
+    th = params[0]
+    lam = params[1]
+    vmin = params[2]
+    zero = params[3]
+    decay_one = flags[0] != 0
+    reset_sub = flags[1] != 0
+    has_vmin = flags[2] != 0
+    multi = flags[3] != 0
+    n = 0
+    npos = 0
+    nneg = 0
+    mults = 0
+    for i in range(v.size):
+        c = cur[i]
+        if has_bias:
+            c = c + bias[i]
+        cur[i] = 0
+        if kind == _POP_READOUT:
+            v[i] = v[i] + c
+            continue
+        x = v[i] + c if decay_one else lam * v[i] + c
+        if has_vmin and x < vmin:
+            x = vmin
+        s = 0
+        if kind == _POP_TERNARY:
+            if x >= th:
+                s = 1
+            elif x <= -th:
+                s = -1
+        elif kind == _POP_BINARY:
+            if x > th:
+                s = 1
+        elif x >= th:
+            if multi:
+                s = np.int64(np.floor(x / th))
+                mults += 1
+            else:
+                s = 1
+        if s != 0:
+            if reset_sub:
+                if s == 1:
+                    x = x - th
+                elif s == -1:
+                    x = x + th
+                else:
+                    params[4] = s  # the spike value in the membrane's precision
+                    x = x - params[4] * th
+                    mults += 1
+            else:
+                x = zero
+            out_idx[n] = i
+            out_val[n] = s
+            n += 1
+            if s > 0:
+                npos += s
+            else:
+                nneg -= s
+        v[i] = x
+    counts[0] += npos
+    counts[1] += nneg
+    return n, mults

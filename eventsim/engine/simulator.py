@@ -1,0 +1,270 @@
+"""The event engine's driver: bins the input, steps the network, collects exact counts.
+
+>>> sim = Simulator(network, precision="float32")
+>>> result = sim.run(events, sensor=(128, 128), timesteps=10)     # EVENT_DTYPE array
+>>> result = sim.run(frame)                                        # (C,H,W) or (T,C,H,W) floats
+>>> result.output, result.prediction, result.layers()
+
+Each step runs the populations in network order. A population's input current is the sum of
+its incoming projections, each scattering its source's spike list of the same step
+(``kernels.scatter_*``: additions of weight rows only), plus the bias; then
+``kernels.update_neurons`` integrates, fires and resets and writes the population's own spike
+list. Frame input reaches the network through the dense encoder (the projections out of the
+input population), computed densely in NumPy; its multiply-accumulates are counted as MACs in
+the conventional way (``network.counts.dense_macs`` per step), never as SOPs.
+
+``multiplications`` counts what the engine multiplies after the encoder: ``λ·v`` for every
+neuron of a population whose decay is not 1, 0 or a power of two (those are shifts on a
+fixed-point machine), per step; and for multi-spike neurons one division ``floor(v/θ)`` per
+emitted spike plus one product ``s·θ`` per subtract-reset with ``s > 1``. Weight application
+is always by addition (a spike of value n is n additions), so it contributes none.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import InputFormatError
+from ..events.binning import BinnedEvents, bin_events, check_fit
+from ..events.dtype import EVENT_DTYPE
+from ..network.counts import dense_macs
+from ..network.ir import Network
+from ..network.linear import apply_projection
+from . import kernels
+from .plan import (
+    POP_INPUT,
+    POP_READOUT,
+    PROJ_CONV,
+    PROJ_DENSE,
+    PROJ_IDENTITY,
+    Plan,
+    chw_shape,
+    compile_plan,
+    from_internal,
+    to_internal,
+)
+from .result import RunResult
+
+
+def _is_shift(decay: float) -> bool:
+    """True when ``λ·v`` needs no multiplication: λ is 0, 1 or a power of two (a shift)."""
+    return decay in (0.0, 1.0) or math.frexp(decay)[0] == 0.5
+
+
+def decay_multiplications(network: Network) -> int:
+    """Per-step multiplications of the neuron decays of ``network`` (see module docstring)."""
+    return sum(p.size for p in network.populations if p.spiking and not _is_shift(p.decay))
+
+
+class Simulator:
+    """Runs one network on event streams or frames; reusable across inputs."""
+
+    def __init__(self, network: Network, precision: str = "float32"):
+        self.network = network
+        self.precision = precision
+        self.plan: Plan = compile_plan(network, precision)
+
+    # -- public entry point ------------------------------------------------------------------
+    def run(self, data, timesteps: int | None = None, bin_us: int | None = None, *,
+            sensor: tuple[int, int] | None = None, method: str | None = None,
+            keep_partial: bool = False, polarity: str | None = None,
+            crop: tuple[int, int, int, int] | None = None, downscale: str | None = None,
+            record: bool = False, input_info: dict | None = None) -> RunResult:
+        """Run on ``data`` and return a :class:`RunResult`.
+
+        ``data`` is an EVENT_DTYPE array (binned with ``timesteps``/``bin_us``/``method``/
+        ``keep_partial``, polarity ``polarity`` or the model's, spatially mapped with ``crop``
+        and ``downscale``; ``sensor`` (W, H) defaults to the model's sensor or input size), a
+        :class:`~eventsim.events.binning.BinnedEvents`, or a float array of frames ``(C,H,W)``
+        (repeated over ``timesteps``, default the model's) or ``(T,C,H,W)``. ``record`` keeps
+        every population's spikes per step in ``result.spikes`` (C-H-W order).
+        """
+        info = dict(input_info or {})
+        net = self.network
+        if isinstance(data, BinnedEvents):
+            return self.run_binned(data, record=record, input_info=info)
+        data = np.asarray(data)
+        if data.dtype == EVENT_DTYPE:
+            self._need("events")
+            if sensor is None:
+                sensor = net.input.sensor or (net.input_shape[2], net.input_shape[1])
+            polarity = polarity or net.input.polarity
+            check_fit(sensor, net.input_shape, polarity, crop, downscale, where=info.get("path", "input"))
+            if timesteps is None and bin_us is None:
+                timesteps = net.timesteps
+            binned = bin_events(data, sensor, net.input_shape, polarity, timesteps, bin_us, method,
+                                keep_partial, crop, downscale)
+            info.setdefault("events", int(data.size))
+            info.setdefault("sensor", [int(sensor[0]), int(sensor[1])])
+            info["binning"] = {"method": method or ("window" if bin_us is not None else "time"),
+                               "timesteps": binned.timesteps, "bin_us": bin_us,
+                               "keep_partial": bool(keep_partial), "polarity": polarity,
+                               "crop": None if crop is None else list(crop), "downscale": downscale}
+            info["dropped_events"] = binned.dropped
+            return self.run_binned(binned, record=record, input_info=info)
+        if data.dtype.kind not in "fiu":
+            raise InputFormatError(f"{info.get('path', 'input')}: expected events or a numeric "
+                                   f"frame array, got dtype {data.dtype}")
+        return self.run_frames(data, timesteps=timesteps, record=record, input_info=info)
+
+    def run_binned(self, binned: BinnedEvents, record: bool = False,
+                   input_info: dict | None = None) -> RunResult:
+        """Run on already binned input spikes."""
+        self._need("events")
+        if tuple(binned.shape) != tuple(self.network.input_shape):
+            raise InputFormatError(f"binned input has shape {tuple(binned.shape)}, the model input "
+                                   f"is {tuple(self.network.input_shape)}")
+        perm = to_internal(self.network.input_shape)
+        return self._run(binned.timesteps, binned.ptr, perm[binned.index],
+                         binned.sign.astype(np.int64), None, record, input_info)
+
+    def run_counts(self, pos: np.ndarray, neg: np.ndarray | None = None, record: bool = False,
+                   input_info: dict | None = None) -> RunResult:
+        """Run on dense per-step spike counts ``(T, C, H, W)`` (as ``reference.forward`` takes).
+
+        A count of n at a pixel is n unit spikes (n additions per synapse, n SOPs).
+        """
+        self._need("events")
+        pos = np.asarray(pos)
+        shape = tuple(self.network.input_shape)
+        if pos.ndim != 4 or pos.shape[1:] != shape:
+            raise InputFormatError(f"counts have shape {pos.shape}, expected (T, "
+                                   f"{', '.join(map(str, shape))})")
+        neg = np.zeros_like(pos) if neg is None else np.asarray(neg)
+        steps = pos.shape[0]
+        perm = to_internal(shape)
+        ptr = np.zeros(steps + 1, np.int64)
+        idx_parts, val_parts = [], []
+        for t in range(steps):
+            ip = np.flatnonzero(pos[t].ravel())
+            ineg = np.flatnonzero(neg[t].ravel())
+            idx_parts += [perm[ip], perm[ineg]]
+            val_parts += [pos[t].ravel()[ip].astype(np.int64), -neg[t].ravel()[ineg].astype(np.int64)]
+            ptr[t + 1] = ptr[t] + ip.size + ineg.size
+        idx = np.concatenate(idx_parts) if idx_parts else np.zeros(0, np.int64)
+        val = np.concatenate(val_parts) if val_parts else np.zeros(0, np.int64)
+        return self._run(steps, ptr, idx.astype(np.int64), val, None, record, input_info)
+
+    def run_frames(self, frames: np.ndarray, timesteps: int | None = None, record: bool = False,
+                   input_info: dict | None = None) -> RunResult:
+        """Run on analog frames ``(C,H,W)`` (repeated ``timesteps`` times) or ``(T,C,H,W)``."""
+        self._need("frames")
+        shape = tuple(self.network.input_shape)
+        frames = np.asarray(frames, dtype=np.float64)
+        where = (input_info or {}).get("path", "input")
+        if frames.shape == shape:
+            steps = int(timesteps or self.network.timesteps)
+            frames = frames[None]
+        elif frames.ndim == len(shape) + 1 and frames.shape[1:] == shape:
+            steps = frames.shape[0]
+            if timesteps is not None and int(timesteps) != steps:
+                raise InputFormatError(f"{where}: {steps} frames given but timesteps={timesteps}")
+        else:
+            raise InputFormatError(f"{where}: frame array of shape {frames.shape} does not fit the "
+                                   f"model input {shape} (expected (C,H,W) or (T,C,H,W))")
+        if not np.all(np.isfinite(frames)):
+            raise InputFormatError(f"{where}: frame array contains non-finite values")
+        info = dict(input_info or {})
+        info.setdefault("frames", int(frames.shape[0]))
+        return self._run(steps, None, None, None, frames, record, info)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _need(self, kind: str) -> None:
+        if self.network.input.kind != kind:
+            raise InputFormatError(f"model {self.network.name!r} takes {self.network.input.kind} "
+                                   f"input, got {kind}")
+
+    def _encoder_current(self, frame: np.ndarray, qi: int, dtype) -> np.ndarray:
+        """Dense encoder current of projection ``qi`` for one frame, internal order."""
+        proj = self.network.projections[qi]
+        tshape = self.network.population(proj.target).shape
+        enc = apply_projection(proj, frame, tshape).ravel()
+        return enc[from_internal(tshape)].astype(dtype)
+
+    def _run(self, steps: int, ev_ptr, ev_idx, ev_val, frames, record: bool,
+             input_info: dict | None) -> RunResult:
+        if steps < 1:
+            raise InputFormatError(f"{(input_info or {}).get('path', 'input')}: the binning gives 0 "
+                                   "time steps (recording shorter than one window?); give --timesteps "
+                                   "or --keep-partial")
+        plan, net = self.plan, self.network
+        dtype = plan.dtype
+        pops, projs = plan.populations, plan.projections
+        v = [np.zeros(p.size, dtype) for p in pops]
+        cur = [np.zeros(p.size, dtype) for p in pops]
+        sidx = [np.zeros(p.size, np.int64) for p in pops]
+        sval = [np.zeros(p.size, np.int64) for p in pops]
+        nspk = [0] * len(pops)
+        params = [np.array([p.threshold, p.decay, p.v_min, 0.0, 0.0], dtype) for p in pops]
+        flags = [np.array([p.decay == 1.0, p.reset_subtract, p.has_v_min, p.multi_spike], np.int64)
+                 for p in pops]
+        sops = np.zeros((len(projs), steps, 2), np.int64)
+        macs = np.zeros((len(projs), steps), np.int64)
+        counts = np.zeros((len(pops), steps, 2), np.int64)
+        weights = [q.weight.ravel() for q in projs]
+        mults = decay_multiplications(net) * steps
+        rec = {p.name: np.zeros((steps,) + tuple(p.shape), np.int64) for p in pops
+               if p.kind != POP_READOUT} if record else None
+        enc_cache: dict[tuple[int, int], np.ndarray] = {}
+        for t in range(steps):
+            for pi, pop in enumerate(pops):
+                if pop.kind == POP_INPUT:
+                    if frames is None:
+                        a, b = ev_ptr[t], ev_ptr[t + 1]
+                        sidx[pi], sval[pi], nspk[pi] = ev_idx[a:b], ev_val[a:b], b - a
+                        vals = sval[pi]
+                        counts[pi, t, 0] = vals[vals > 0].sum()
+                        counts[pi, t, 1] = -vals[vals < 0].sum()
+                        if rec is not None:
+                            self._record(rec[pop.name][t], pop.shape, sidx[pi], vals, b - a)
+                    continue
+                for qi in pop.incoming:
+                    q = projs[qi]
+                    if q.encoder:
+                        key = (qi, t if frames.shape[0] > 1 else 0)
+                        if key not in enc_cache:
+                            enc_cache[key] = self._encoder_current(frames[key[1]], qi, dtype)
+                        cur[pi] += enc_cache[key]
+                        src_shape = net.population(net.projections[qi].source).shape
+                        macs[qi, t] = dense_macs(net.projections[qi], src_shape, pop.shape)
+                        continue
+                    s = q.source
+                    args = (sidx[s], sval[s], nspk[s])
+                    if q.kind == PROJ_CONV:
+                        kernels.scatter_conv(*args, q.geom, weights[qi], cur[pi], sops[qi, t])
+                    elif q.kind == PROJ_DENSE:
+                        kernels.scatter_dense(*args, pop.size, weights[qi], cur[pi], sops[qi, t])
+                    elif q.kind == PROJ_IDENTITY:
+                        channels = chw_shape(pops[s].shape)[0]
+                        kernels.scatter_identity(*args, channels, weights[qi], cur[pi], sops[qi, t])
+                    else:
+                        kernels.scatter_sumpool(*args, q.geom, cur[pi], sops[qi, t])
+                n, m = kernels.update_neurons(v[pi], cur[pi], pop.bias, pop.has_bias, pop.kind,
+                                              params[pi], flags[pi], sidx[pi], sval[pi], counts[pi, t])
+                nspk[pi] = n
+                mults += m
+                if rec is not None and pop.kind != POP_READOUT:
+                    self._record(rec[pop.name][t], pop.shape, sidx[pi], sval[pi], n)
+        out_pop = plan.output
+        output = np.empty(out_pop.size, np.float64)
+        output[from_internal(out_pop.shape)] = v[plan.index[out_pop.name]]
+        result = RunResult(
+            network=net, timesteps=steps, output=output,
+            spike_counts={p.name: counts[i] for i, p in enumerate(pops)},
+            sops={q.name: sops[k] for k, q in enumerate(projs)},
+            macs={q.name: macs[k] for k, q in enumerate(projs)},
+            precision=self.precision, multiplications=int(mults), input_info=dict(input_info or {}))
+        if rec is not None:
+            result.spikes = rec
+        return result
+
+    @staticmethod
+    def _record(dst: np.ndarray, shape, idx, val, n) -> None:
+        """Add a spike list (internal indices) into a C-H-W array of one step."""
+        flat = dst.reshape(-1)
+        np.add.at(flat, from_internal(shape)[idx[:n]], val[:n])
+
+
+__all__ = ["Simulator", "decay_multiplications"]
