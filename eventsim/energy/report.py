@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.result import RunResult
-from .compare import rate_mac_sops
+from .compare import effective_sops_from_spikes, rate_mac_sops
 from .tables import CostTable, default_table, get_table
 
 SCHEMA_NOTE = ("Energy = E_MAC*MACs + E_AC*SOPs over T steps; the ANN energy is one dense forward "
@@ -51,9 +51,13 @@ def build_report(result: RunResult, table: CostTable | str | None = None,
     """The full report dict for ``result`` priced with ``table`` (name, file, CostTable or default).
 
     ``effective`` optionally maps projection name -> (T, 2) SOPs that skip zero weights (see
-    :mod:`eventsim.energy.compare`); without it the effective columns are None.
+    :mod:`eventsim.energy.compare`). Without it they are computed from ``result.spikes`` when the
+    run recorded spikes (exact except where a signed input pixel got ON and OFF events in one
+    step, see :func:`~eventsim.energy.compare.effective_sops_from_spikes`); else they are None.
     """
     table = get_table(table)
+    if effective is None and getattr(result, "spikes", None) is not None:
+        effective = effective_sops_from_spikes(result.network, result.spikes)
     mac_table = table if table.mac_pJ is not None else default_table()
     e_mac, e_ac = mac_table.mac_pJ, table.ac_pJ
     net, steps = result.network, result.timesteps
