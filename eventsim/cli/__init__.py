@@ -31,6 +31,9 @@ def _register() -> None:
     from . import inspect_cmd
 
     cli.add_command(inspect_cmd.inspect)
+    from . import run_cmd
+
+    cli.add_command(run_cmd.run)
 
 
 _register()

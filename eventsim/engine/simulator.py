@@ -71,7 +71,7 @@ class Simulator:
             sensor: tuple[int, int] | None = None, method: str | None = None,
             keep_partial: bool = False, polarity: str | None = None,
             crop: tuple[int, int, int, int] | None = None, downscale: str | None = None,
-            record: bool = False, input_info: dict | None = None) -> RunResult:
+            record: bool = False, input_info: dict | None = None, progress=None) -> RunResult:
         """Run on ``data`` and return a :class:`RunResult`.
 
         ``data`` is an EVENT_DTYPE array (binned with ``timesteps``/``bin_us``/``method``/
@@ -79,12 +79,13 @@ class Simulator:
         and ``downscale``; ``sensor`` (W, H) defaults to the model's sensor or input size), a
         :class:`~eventsim.events.binning.BinnedEvents`, or a float array of frames ``(C,H,W)``
         (repeated over ``timesteps``, default the model's) or ``(T,C,H,W)``. ``record`` keeps
-        every population's spikes per step in ``result.spikes`` (C-H-W order).
+        every population's spikes per step in ``result.spikes`` (C-H-W order). ``progress``,
+        if given, is called with the number of steps done after every step (for progress bars).
         """
         info = dict(input_info or {})
         net = self.network
         if isinstance(data, BinnedEvents):
-            return self.run_binned(data, record=record, input_info=info)
+            return self.run_binned(data, record=record, input_info=info, progress=progress)
         data = np.asarray(data)
         if data.dtype == EVENT_DTYPE:
             self._need("events")
@@ -103,14 +104,15 @@ class Simulator:
                                "keep_partial": bool(keep_partial), "polarity": polarity,
                                "crop": None if crop is None else list(crop), "downscale": downscale}
             info["dropped_events"] = binned.dropped
-            return self.run_binned(binned, record=record, input_info=info)
+            return self.run_binned(binned, record=record, input_info=info, progress=progress)
         if data.dtype.kind not in "fiu":
             raise InputFormatError(f"{info.get('path', 'input')}: expected events or a numeric "
                                    f"frame array, got dtype {data.dtype}")
-        return self.run_frames(data, timesteps=timesteps, record=record, input_info=info)
+        return self.run_frames(data, timesteps=timesteps, record=record, input_info=info,
+                               progress=progress)
 
     def run_binned(self, binned: BinnedEvents, record: bool = False,
-                   input_info: dict | None = None) -> RunResult:
+                   input_info: dict | None = None, progress=None) -> RunResult:
         """Run on already binned input spikes."""
         self._need("events")
         if tuple(binned.shape) != tuple(self.network.input_shape):
@@ -118,7 +120,7 @@ class Simulator:
                                    f"is {tuple(self.network.input_shape)}")
         perm = to_internal(self.network.input_shape)
         return self._run(binned.timesteps, binned.ptr, perm[binned.index],
-                         binned.sign.astype(np.int64), None, record, input_info)
+                         binned.sign.astype(np.int64), None, record, input_info, progress)
 
     def run_counts(self, pos: np.ndarray, neg: np.ndarray | None = None, record: bool = False,
                    input_info: dict | None = None) -> RunResult:
@@ -148,7 +150,7 @@ class Simulator:
         return self._run(steps, ptr, idx.astype(np.int64), val, None, record, input_info)
 
     def run_frames(self, frames: np.ndarray, timesteps: int | None = None, record: bool = False,
-                   input_info: dict | None = None) -> RunResult:
+                   input_info: dict | None = None, progress=None) -> RunResult:
         """Run on analog frames ``(C,H,W)`` (repeated ``timesteps`` times) or ``(T,C,H,W)``."""
         self._need("frames")
         shape = tuple(self.network.input_shape)
@@ -168,7 +170,7 @@ class Simulator:
             raise InputFormatError(f"{where}: frame array contains non-finite values")
         info = dict(input_info or {})
         info.setdefault("frames", int(frames.shape[0]))
-        return self._run(steps, None, None, None, frames, record, info)
+        return self._run(steps, None, None, None, frames, record, info, progress)
 
     # -- internals ---------------------------------------------------------------------------
     def _need(self, kind: str) -> None:
@@ -184,7 +186,7 @@ class Simulator:
         return enc[from_internal(tshape)].astype(dtype)
 
     def _run(self, steps: int, ev_ptr, ev_idx, ev_val, frames, record: bool,
-             input_info: dict | None) -> RunResult:
+             input_info: dict | None, progress=None) -> RunResult:
         if steps < 1:
             raise InputFormatError(f"{(input_info or {}).get('path', 'input')}: the binning gives 0 "
                                    "time steps (recording shorter than one window?); give --timesteps "
@@ -247,6 +249,8 @@ class Simulator:
                 mults += m
                 if rec is not None and pop.kind != POP_READOUT:
                     self._record(rec[pop.name][t], pop.shape, sidx[pi], sval[pi], n)
+            if progress is not None:
+                progress(t + 1)
         out_pop = plan.output
         output = np.empty(out_pop.size, np.float64)
         output[from_internal(out_pop.shape)] = v[plan.index[out_pop.name]]

@@ -1,0 +1,168 @@
+"""``eventsim run``: run a model on a recording or a static input; print counts, write JSON."""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+
+import click
+import numpy as np
+from tqdm import tqdm
+
+from ..engine.simulator import Simulator
+from ..errors import InputFormatError
+from ..events.binning import BIN_METHODS, DOWNSCALE_MODES
+from ..events.frames import frame_kind, read_frames
+from ..events.io import detect_format, read_events
+from ..network.loading import load_network
+from .base import emit_json, format_table
+
+DEMO_MODEL = "demo_model.h5"
+DEMO_INPUT = "demo.aedat4"
+
+
+def demo_paths() -> tuple[str, str]:
+    """The bundled demo model and recording; InputFormatError when they are not installed."""
+    data = resources.files("eventsim") / "data"
+    model, rec = data / DEMO_MODEL, data / DEMO_INPUT
+    if not (model.is_file() and rec.is_file()):
+        raise InputFormatError(f"the bundled demo data is missing ({data}/{DEMO_MODEL}, {DEMO_INPUT}); "
+                               "give MODEL and --input")
+    return str(model), str(rec)
+
+
+def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
+    if text is None:
+        return None
+    try:
+        parts = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 4:
+        raise click.BadParameter(f"expected X0,Y0,W,H (four integers), got {text!r}", param_hint="--crop")
+    return parts
+
+
+def _fmt_count(n: int) -> str:
+    return f"{n:,}"
+
+
+def format_summary(report: dict, top_k: int = 5) -> str:
+    """The human summary of a run report (the dict of ``RunResult.to_report()`` plus input).
+
+    Kept separate from the command so that later options (energy tables, plots) can add
+    sections to the same report dict and reuse this printer.
+    """
+    lines = []
+    inp = report.get("input", {})
+    src = inp.get("path", "input")
+    what = (f"{_fmt_count(inp['events'])} events" if "events" in inp else
+            f"{inp.get('frames', '?')} frame(s)")
+    extra = f", sensor {inp['sensor'][0]}x{inp['sensor'][1]}" if inp.get("sensor") else ""
+    fmt = f" [{inp['format']}]" if inp.get("format") else ""
+    lines.append(f"model {report['model']!r} on {src}{fmt}: {what}{extra}, "
+                 f"{report['timesteps']} time steps, {report.get('precision', '')}")
+    if inp.get("dropped_events"):
+        lines.append(f"  ({_fmt_count(inp['dropped_events'])} events outside the kept windows or map)")
+    output = np.asarray(report["output"], dtype=np.float64)
+    lines.append(f"prediction: {report['prediction']}")
+    k = max(1, min(int(top_k), output.size))
+    order = np.argsort(-output, kind="stable")[:k]
+    lines.append("top-" + str(k) + ": " + ", ".join(f"{int(i)} ({output[i]:.4g})" for i in order))
+    lines.append("")
+    rows = [[lay["name"], lay["kind"], lay["neurons"], lay["spikes_pos"], lay["spikes_neg"],
+             lay["sops"], lay.get("macs", 0), lay["dense_macs"]] for lay in report["layers"]]
+    lines.append(format_table(["layer", "kind", "neurons", "spikes +", "spikes -", "SOPs", "MACs",
+                               "dense MACs"], rows, align="llrrrrrr"))
+    tot = report["totals"]
+    steps = max(1, int(report["timesteps"]))
+    dense = tot["dense_macs"] * steps
+    ratio = f" ({tot['sops'] / dense:.3g} of the {_fmt_count(dense)} dense MACs over T)" if dense else ""
+    lines.append("")
+    lines.append(f"total SOPs: {_fmt_count(tot['sops'])}{ratio}")
+    lines.append(f"encoder MACs: {_fmt_count(tot['macs'])}")
+    lines.append(f"multiplications: {_fmt_count(tot['multiplications'])}")
+    return "\n".join(lines)
+
+
+def load_input(path: str, sim: Simulator, *, timesteps, bin_us, method, keep_partial, polarity, crop,
+               downscale, progress=None):
+    """Read ``path`` (events by content, or a static .npy/.png) and run ``sim`` on it."""
+    info: dict = {"path": path}
+    kind = frame_kind(path)
+    if kind is not None:
+        frames = read_frames(path)
+        info.update(format=kind, shape=list(frames.shape))
+        return sim.run(frames, timesteps=timesteps, input_info=info, progress=progress)
+    info["format"] = detect_format(path)
+    events, sensor = read_events(path)
+    if sensor is None and events.size:
+        model_sensor = sim.network.input.sensor
+        extent = (int(events["x"].max()) + 1, int(events["y"].max()) + 1)
+        fits = model_sensor and extent[0] <= model_sensor[0] and extent[1] <= model_sensor[1]
+        sensor = tuple(model_sensor) if fits else extent
+    return sim.run(events, timesteps=timesteps, bin_us=bin_us, sensor=sensor, method=method,
+                   keep_partial=keep_partial, polarity=polarity, crop=crop, downscale=downscale,
+                   input_info=info, progress=progress)
+
+
+@click.command()
+@click.argument("model", required=False, type=click.Path(dir_okay=False))
+@click.option("--input", "-i", "input_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Event recording (any supported format, detected by content) or a static "
+                   ".npy (C,H,W)/(T,C,H,W) array or .png image for frame-input models.")
+@click.option("--timesteps", "-T", type=click.IntRange(min=1),
+              help="Number of time steps (default: the model's; with --bin-us: exactly T windows).")
+@click.option("--bin-us", type=click.IntRange(min=1), metavar="N",
+              help="Fixed time window of N microseconds per step, starting at the first event.")
+@click.option("--binning", "method", type=click.Choice(BIN_METHODS),
+              help="window (needs --bin-us), time (equal time split, default with -T) or count "
+                   "(equal event count per step).")
+@click.option("--keep-partial", is_flag=True,
+              help="Keep the last, incomplete --bin-us window (dropped by default, as tonic's ToFrame).")
+@click.option("--polarity", type=click.Choice(["split", "signed"]),
+              help="split: 2 channels (OFF, ON); signed: 1 channel, ON +1 / OFF -1 (default: the model's).")
+@click.option("--crop", metavar="X0,Y0,W,H", help="Keep only this sensor window before downscaling.")
+@click.option("--downscale", type=click.Choice(DOWNSCALE_MODES),
+              help="Fit a larger sensor to the model input: nearest (drop events off the sampled "
+                   "grid) or sum (x*W_out//W_in; every event kept).")
+@click.option("--precision", type=click.Choice(["float32", "float64"]), default="float32",
+              show_default=True, help="Arithmetic of membranes and weights.")
+@click.option("--json", "json_out", metavar="PATH|-",
+              help="Write the JSON report to PATH ('-' = stdout, and no human summary).")
+@click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True,
+              help="How many of the highest outputs to list.")
+def run(model, input_path, timesteps, bin_us, method, keep_partial, polarity, crop, downscale,
+        precision, json_out, top_k) -> None:
+    """Run MODEL (model.h5) on --input FILE event by event and count every operation.
+
+    Prints the prediction, the top outputs and per layer the +/- spikes, synaptic operations
+    (SOPs: weights added), encoder MACs and the dense MACs an ANN layer would need. With no
+    MODEL and no --input, runs the bundled demo model on the bundled demo recording.
+    """
+    if model is None and input_path is None:
+        model, input_path = demo_paths()
+    elif model is None or input_path is None:
+        raise click.UsageError("give both MODEL and --input FILE (or neither, for the demo)")
+    sim = Simulator(load_network(model), precision=precision)
+    result = _run_with_progress(sim, input_path, timesteps=timesteps, bin_us=bin_us, method=method,
+                                keep_partial=keep_partial, polarity=polarity, crop=parse_crop(crop),
+                                downscale=downscale)
+    report = result.to_report()
+    report["model_path"] = model
+    if json_out:
+        emit_json(report, json_out)
+        if json_out == "-":
+            return
+    click.echo(format_summary(report, top_k))
+
+
+def _run_with_progress(sim: Simulator, path: str, **kw):
+    """Run with a tqdm bar on stderr when it is a terminal (steps as units)."""
+    if not sys.stderr.isatty():
+        return load_input(path, sim, **kw)
+    with tqdm(desc="steps", unit="step", file=sys.stderr, leave=False) as bar:
+        def tick(done: int) -> None:
+            bar.update(done - bar.n)
+
+        return load_input(path, sim, progress=tick, **kw)
