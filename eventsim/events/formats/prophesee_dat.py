@@ -13,7 +13,8 @@ polarity in bit 28 (1 = ON); bits 31..29 are unused. This is the mask set Prophe
 readers apply (``& 0x3FFF``, ``& 0x0FFFC000 >> 14``, ``& 0x10000000 >> 28``), and it
 reproduces the N-CARS sample's ground truth (tests/events/test_prophesee.py).
 
-Timestamps are 32-bit: a backward jump of more than 2^31 us is taken as a wrap (after ~71 min)
+Events outside the header's Width x Height (when given) are dropped, as in the ``.raw``
+reader. Timestamps are 32-bit: a backward jump of more than 2^31 us is taken as a wrap (after ~71 min)
 and 2^32 us is added from there on; smaller backward jumps are kept as stored.
 
 Sensor: the header's ``Width``/``Height`` when present; otherwise (N-CARS crops have none)
@@ -88,36 +89,46 @@ def read_info(path: str) -> FileInfo:
     return FileInfo(format=NAME, sensor=sensor, metadata=meta)
 
 
-# state (int64[2]): previous raw timestamp (-1 before the first), wrap offset in us
+# state (int64[3]): previous raw timestamp (-1 before the first), wrap offset in us,
+# events dropped (outside the sensor)
 @njit(cache=True)
-def _decode(words, state, out_t, out_x, out_y, out_p):
+def _decode(words, state, width, height, out_t, out_x, out_y, out_p):
     """Decode (t, data) uint32 pairs into the out arrays; returns the number of events."""
     prev = state[0]
     wrap = state[1]
-    n = words.shape[0] // 2
-    for i in range(n):
+    dropped = state[2]
+    k = 0
+    for i in range(words.shape[0] // 2):
         t = np.int64(words[2 * i])
         d = np.int64(words[2 * i + 1])
         if prev >= 0 and prev - t > 0x80000000:
             wrap += np.int64(1) << 32  # a 32-bit wrap, not a jump back in time
         prev = t
-        out_t[i] = t + wrap
-        out_x[i] = d & 0x3FFF
-        out_y[i] = (d >> 14) & 0x3FFF
-        out_p[i] = (d >> 28) & 1
+        x = d & 0x3FFF
+        y = (d >> 14) & 0x3FFF
+        if x >= width or y >= height:
+            dropped += 1
+            continue
+        out_t[k] = t + wrap
+        out_x[k] = x
+        out_y[k] = y
+        out_p[k] = (d >> 28) & 1
+        k += 1
     state[0] = prev
     state[1] = wrap
-    return n
+    state[2] = dropped
+    return k
 
 
 def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
-    start, _, _, _ = _header(path)
+    start, _, sensor, _ = _header(path)
+    width, height = sensor if sensor is not None else (1 << 16, 1 << 16)
     size = os.path.getsize(path)
     tail = (size - start) % RECORD
     if tail:
         raise InputFormatError(f"{path}: truncated: the last {tail} byte(s) at offset {size - tail} "
                                f"do not form a whole {RECORD}-byte DAT record")
-    state = np.array([-1, 0], dtype=np.int64)
+    state = np.array([-1, 0, 0], dtype=np.int64)
     block = max(1, min(chunk, _BLOCK_RECORDS))
     with open(path, "rb") as f:
         f.seek(start)
@@ -126,5 +137,6 @@ def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
             if words.size == 0:
                 return
             out = np.empty(words.size // 2, dtype=EVENT_DTYPE)
-            _decode(words, state, out["t"], out["x"], out["y"], out["p"])
-            yield out
+            n = _decode(words, state, width, height, out["t"], out["x"], out["y"], out["p"])
+            if n:
+                yield out if n == len(out) else out[:n].copy()
