@@ -75,7 +75,7 @@ def integer_projection(proj: Projection, qnet: QuantizedNetwork) -> Projection:
     return proj  # sum-pool: applied with weight 1, then multiplied by the stored unit below
 
 
-def _apply_exact(proj: Projection, qnet: QuantizedNetwork, x: np.ndarray, shape) -> np.ndarray:
+def exact_projection(proj: Projection, qnet: QuantizedNetwork, x: np.ndarray, shape) -> np.ndarray:
     """Integer current of ``proj`` for integer source values ``x`` (int64, exact)."""
     qq = qnet.projections[proj.name]
     wmax = (float(np.abs(qq.weight).max(initial=0)) if qq.weight is not None else
@@ -171,10 +171,10 @@ def forward_int(qnet: QuantizedNetwork, inputs_pos: np.ndarray, inputs_neg: np.n
                 x = pos[src.name] - neg[src.name]
                 if frames and src.kind == "input":
                     # encoder: integer MACs at scale 2**(k+a), floor-shifted back to 2**k
-                    current += np.right_shift(_apply_exact(proj, qnet, x, pop.shape), frame_bits)
+                    current += np.right_shift(exact_projection(proj, qnet, x, pop.shape), frame_bits)
                     macs[proj.name][t] = dense_macs(proj, src.shape, pop.shape)
                     continue
-                current += _apply_exact(proj, qnet, x, pop.shape)
+                current += exact_projection(proj, qnet, x, pop.shape)
                 for k, part in enumerate((pos[src.name], neg[src.name])):
                     ones = apply_projection(proj, part, pop.shape, unit_weights=True)
                     sops[proj.name][t, k] = int(round(ones.sum()))

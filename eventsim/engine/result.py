@@ -28,6 +28,7 @@ class RunResult:
     multiplications: int = 0  # multiplications performed after the encoder
     input_info: dict = field(default_factory=dict)  # path, format, events, sensor, binning
     spikes: dict[str, np.ndarray] | None = None  # population -> (T, *shape) spike values, if recorded
+    saturations: dict[str, np.ndarray] | None = None  # int mode: population -> (T,) int32 clips
 
     @property
     def prediction(self) -> int:

@@ -1,0 +1,121 @@
+"""Integer (fixed-point) neuron kernels of the ``int`` precision mode.
+
+Spike propagation reuses the generic scatter kernels of ``kernels.py`` (Numba compiles them
+once more for int16 weights and int64 currents: still additions of weight rows only; a
+sum-pool runs as a depthwise ``scatter_conv`` whose stored weight is the target's unit
+``2**k``). This module holds what differs from the float engine: the neuron update with
+shift decays, int32 saturation and multi-spikes by repeated subtraction, and the one kernel
+that multiplies (a decay that is not a power of two), kept apart so the audit of
+``eventsim.validate`` can tell a network that needs it from one that does not.
+
+Semantics are those of :mod:`eventsim.engine.reference_int`, bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .jit import kernel
+
+# population kind codes (mirrors plan.POP_*)
+_POP_TERNARY, _POP_BINARY, _POP_READOUT = 1, 2, 4
+# decay codes (mirrors quantize.DECAY_*; a MULTIPLY decay is applied by decay_multiply first)
+_DECAY_SHIFT, _DECAY_ZERO = 1, 2
+_INT32_MAX = 2147483647
+_INT32_MIN = -2147483648
+
+
+@kernel
+def update_neurons_int(v, cur, bias, has_bias, kind, params, flags, out_idx, out_val, counts):
+    """Integrate, saturate, fire and reset one population; emit its spike list; clear ``cur``.
+
+    ``v`` int32 membranes, ``cur`` int64 currents, ``bias`` int64 per neuron,
+    ``params = [Θ, decay_code, shift, v_min]`` and ``flags = [reset_subtract, has_v_min,
+    multi_spike]`` (int64). Per neuron: ``x = decay(v) + cur + bias`` (decay: none, ``v >> m``
+    or zero), clipped to int32 (each clip counted), floor ``v_min``, threshold, reset.
+    ``counts = [+ spike units, − spike units, saturated updates]``. Returns the number of
+    spikes written to ``out_idx/out_val``. A multi-spike neuron emits ``s`` by subtracting Θ
+    ``s`` times: no division.
+    """
+    th = params[0]
+    code = params[1]
+    shift = params[2]
+    vmin = params[3]
+    reset_sub = flags[0] != 0
+    has_vmin = flags[1] != 0
+    multi = flags[2] != 0
+    n = 0
+    npos = 0
+    nneg = 0
+    nsat = 0
+    for i in range(v.size):
+        c = cur[i]
+        if has_bias:
+            c += bias[i]
+        cur[i] = 0
+        x = np.int64(v[i])
+        if kind != _POP_READOUT:
+            if code == _DECAY_SHIFT:
+                x = x >> shift  # arithmetic shift: floor(v / 2**m)
+            elif code == _DECAY_ZERO:
+                x = 0
+        x += c
+        if x > _INT32_MAX:
+            x = _INT32_MAX
+            nsat += 1
+        elif x < _INT32_MIN:
+            x = _INT32_MIN
+            nsat += 1
+        if kind == _POP_READOUT:
+            v[i] = x
+            continue
+        if has_vmin and x < vmin:
+            x = vmin
+        s = 0
+        if kind == _POP_TERNARY:
+            if x >= th:
+                s = 1
+            elif x <= -th:
+                s = -1
+        elif kind == _POP_BINARY:
+            if x > th:
+                s = 1
+        elif x >= th:
+            if multi:
+                # s = floor(x / Θ) by repeated subtraction; r ends as x - s·Θ
+                r = x
+                while r >= th:
+                    r -= th
+                    s += 1
+                if reset_sub:
+                    x = r + th  # the reset below subtracts the last Θ
+            else:
+                s = 1
+        if s != 0:
+            if reset_sub:
+                if s < 0:
+                    x += th
+                else:
+                    x -= th
+            else:
+                x = 0
+            out_idx[n] = i
+            out_val[n] = s
+            n += 1
+            if s > 0:
+                npos += s
+            else:
+                nneg -= s
+        v[i] = x
+    counts[0] += npos
+    counts[1] += nneg
+    counts[2] += nsat
+    return n
+
+
+@kernel
+def decay_multiply(v, mult, bits):
+    """``v = (v · L) >> bits`` for every neuron: the per-neuron multiplication of a decay
+    that is not a power of two (listed by the audit; a ``--strict`` validation fails on it)."""
+    for i in range(v.size):
+        v[i] = (np.int64(v[i]) * mult) >> bits
