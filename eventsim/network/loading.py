@@ -7,14 +7,17 @@ import os
 from ..errors import ModelFormatError
 from .h5io import load_model
 from .ir import Network
+from .nir import is_nir_file, load_nir
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 def load_network(path: str | os.PathLike) -> Network:
-    """A ``model.h5`` (eventsim) file as an IR network.
+    """A ``model.h5`` (eventsim) or NIR file as an IR network.
 
-    NIR files (also HDF5) are recognised by their content once NIR import exists.
+    Both are HDF5; a NIR file is recognised by its layout (``/node/type == "NIRGraph"``) and
+    imported with :func:`eventsim.network.nir.load_nir`'s defaults (dt = 1e-4 s, semantics
+    ``auto``); call ``load_nir`` directly to choose them.
     """
     path = str(path)
     try:
@@ -24,4 +27,6 @@ def load_network(path: str | os.PathLike) -> Network:
         raise ModelFormatError(f"{path}: no such file") from None
     if head != HDF5_MAGIC:
         raise ModelFormatError(f"{path}: not an HDF5 file (expected a model.h5 or a .nir file)")
+    if is_nir_file(path):
+        return load_nir(path)
     return load_model(path)

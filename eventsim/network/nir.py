@@ -1,0 +1,438 @@
+"""Read and write NIR graphs (HDF5, github.com/neuromorphs/NIR) directly with h5py.
+
+Layout read (NIR 0.1 to 1.x; the ``nir`` package is not needed): dataset ``/version``, group
+``/node`` with ``type = "NIRGraph"``, ``/node/edges`` (pairs of node names, in no particular
+order) and ``/node/nodes/<name>/`` holding a ``type`` string and the node's datasets.
+
+Import: neuron nodes become populations, the chains of linear nodes between them become one
+projection each (pools composed into the next conv/dense, scales and input gains folded into the
+weights; see :mod:`eventsim.network.nir_nodes` for every rule), the NIR ``Output`` becomes the
+readout (the per-class sum of spikes when it is fed by a spiking node). Everything that cannot
+be expressed exactly is listed in one :class:`~eventsim.errors.ModelFormatError`.
+
+Export writes NIR for networks it can express exactly and keeps eventsim's own neuron
+definitions in each node's ``metadata`` group, so that a round trip is exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..errors import ModelFormatError
+from . import nir_nodes as nn
+from .ir import InputSpec, Network, Population, topological_order
+from .nir_export import write_graph
+
+READ_MAJOR_VERSIONS = (0, 1)  # NIR file versions this reader understands
+
+
+@dataclass
+class NirGraph:
+    """A NIR file's graph: nodes by name, edges, version and graph-level metadata."""
+
+    version: str
+    nodes: dict[str, nn.NirNode]
+    edges: list[tuple[str, str]]
+    metadata: dict
+
+
+def is_nir_file(path: str | os.PathLike) -> bool:
+    """True when ``path`` is an HDF5 file with the NIR layout (``/node/type == NIRGraph``)."""
+    try:
+        with h5py.File(path, "r") as f:
+            node = f.get("node")
+            return isinstance(node, h5py.Group) and "type" in node and \
+                nn._text(node["type"][()]) == "NIRGraph"
+    except OSError:
+        return False
+
+
+# -- reading ---------------------------------------------------------------------------------
+def _group_values(group: h5py.Group) -> dict:
+    out = {}
+    for key, item in group.items():
+        if isinstance(item, h5py.Group):
+            out[key] = _group_values(item)
+        else:
+            value = item[()]
+            out[key] = nn._text(value) if isinstance(value, bytes) or (
+                isinstance(value, np.ndarray) and value.dtype.kind in "OS" and value.shape == ()) \
+                else value
+    return out
+
+
+def read_graph(path: str | os.PathLike) -> NirGraph:
+    """The raw NIR graph of ``path``; ModelFormatError if it is not a NIR file we can read."""
+    path = str(path)
+    try:
+        f = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise ModelFormatError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ModelFormatError(f"{path}: not a readable HDF5 file ({exc})") from None
+    with f:
+        root = f.get("node")
+        if not isinstance(root, h5py.Group) or "type" not in root:
+            raise ModelFormatError(f"{path}: /node: missing NIR graph group (not a NIR file)")
+        if nn._text(root["type"][()]) != "NIRGraph":
+            raise ModelFormatError(f"{path}: /node/type is {nn._text(root['type'][()])!r}, "
+                                   "expected 'NIRGraph'")
+        version = nn._text(f["version"][()]) if "version" in f else "0.0.0"
+        try:
+            major = int(version.split(".")[0])
+        except ValueError:
+            major = -1
+        if major not in READ_MAJOR_VERSIONS:
+            raise ModelFormatError(f"{path}: /version: unknown NIR version {version!r} (this "
+                                   f"eventsim reads 0.x and 1.x)")
+        if "nodes" not in root or not isinstance(root["nodes"], h5py.Group):
+            raise ModelFormatError(f"{path}: /node/nodes: missing group")
+        nodes = {}
+        for name, g in root["nodes"].items():
+            if not isinstance(g, h5py.Group) or "type" not in g:
+                raise ModelFormatError(f"{path}: /node/nodes/{name}: missing 'type'")
+            params = _group_values(g)
+            meta = params.pop("metadata", {})
+            typ = nn._text(params.pop("type"))
+            if typ == "NIRGraph":
+                params = {}  # a nested subgraph: reported as unsupported by the loader
+            nodes[name] = nn.NirNode(name, typ, params, meta if isinstance(meta, dict) else {})
+        raw = root["edges"][()] if "edges" in root else np.zeros((0, 2), object)
+        raw = np.asarray(raw).reshape(-1, 2) if np.size(raw) else np.zeros((0, 2), object)
+        edges = [(nn._text(a), nn._text(b)) for a, b in raw]
+        meta = _group_values(root["metadata"]) if "metadata" in root else {}
+    return NirGraph(version, nodes, edges, meta)
+
+
+# -- graph analysis --------------------------------------------------------------------------
+def _recurrent_edges(names: list[str], edges: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Edges inside a strongly connected component (Tarjan), i.e. on some cycle."""
+    succ: dict[str, list[str]] = {n: [] for n in names}
+    for a, b in edges:
+        succ[a].append(b)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    comp: dict[str, int] = {}
+    stack: list[str] = []
+    counter = [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        for w in succ[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            while True:
+                w = stack.pop()
+                comp[w] = v
+                if w == v:
+                    break
+
+    for n in names:
+        if n not in index:
+            visit(n)
+    return [(a, b) for a, b in edges if comp[a] == comp[b]]
+
+
+def _choose_semantics(graph: NirGraph, semantics: str) -> str:
+    if semantics != "auto":
+        if semantics not in nn.SEMANTICS:
+            raise ModelFormatError(f"semantics must be auto, {' or '.join(nn.SEMANTICS)}, "
+                                   f"got {semantics!r}")
+        return semantics
+    # Graphs of IF neurons only are ANN->SNN conversions; sinabs writes them and defines how
+    # they run (multi-spike IAF). Anything with leaky neurons follows the NIR spec.
+    kinds = {n.type for n in graph.nodes.values() if n.type in nn.NEURON_MAPPERS}
+    return "sinabs" if kinds == {"IF"} else "nir"
+
+
+def load_nir(path: str | os.PathLike, dt: float = nn.DEFAULT_DT, semantics: str = "auto",
+             timesteps: int | None = None) -> Network:
+    """A NIR file as an IR network.
+
+    ``dt`` (seconds) discretises time constants; ``semantics`` is ``"nir"`` (the spec), ``"sinabs"``
+    (IF nodes run as sinabs' IAF) or ``"auto"`` (``sinabs`` for graphs whose neurons are all IF,
+    else ``nir``). ``timesteps`` is the default step count stored in the network.
+    """
+    path = str(path)
+    graph = read_graph(path)
+    try:
+        return _build(graph, path, float(dt), _choose_semantics(graph, semantics), timesteps)
+    except ModelFormatError as exc:
+        raise ModelFormatError(str(exc) if str(exc).startswith(path) else f"{path}: {exc}") from None
+
+
+def _build(graph: NirGraph, path: str, dt: float, semantics: str, timesteps) -> Network:
+    if not dt > 0:
+        raise ModelFormatError(f"dt must be positive, got {dt}")
+    ctx = nn.MapContext(dt, semantics)
+    names = list(graph.nodes)
+    problems: list[str] = []
+    for a, b in graph.edges:
+        for end in (a, b):
+            if end not in graph.nodes:
+                problems.append(f"edge {a} -> {b} names an unknown node {end!r}")
+    if problems:
+        raise ModelFormatError("; ".join(problems))
+    preds: dict[str, list[str]] = {n: [] for n in names}
+    succs: dict[str, list[str]] = {n: [] for n in names}
+    for a, b in graph.edges:
+        preds[b].append(a)
+        succs[a].append(b)
+    inputs = [n for n in names if graph.nodes[n].type == "Input"]
+    outputs = [n for n in names if graph.nodes[n].type == "Output"]
+    if len(inputs) != 1:
+        problems.append(f"{len(inputs)} Input nodes (eventsim needs exactly one)")
+    if len(outputs) != 1:
+        problems.append(f"{len(outputs)} Output nodes (eventsim needs exactly one)")
+    recurrent = _recurrent_edges(names, graph.edges)
+    if recurrent:
+        problems.append("recurrent edges (eventsim runs feed-forward networks only): "
+                        + ", ".join(f"{a} -> {b}" for a, b in recurrent))
+    unsupported: dict[str, list[str]] = {}
+    specs: dict[str, nn.NeuronSpec] = {}
+    ops: dict[str, list[nn.LinearOp]] = {}
+    for name, node in graph.nodes.items():
+        try:
+            if node.type in nn.NEURON_MAPPERS:
+                specs[name] = _with_metadata(nn.NEURON_MAPPERS[node.type](node, ctx), node)
+            elif node.type in nn.LINEAR_MAPPERS:
+                ops[name] = nn.LINEAR_MAPPERS[node.type](node, ctx)
+            elif node.type not in ("Input", "Output"):
+                unsupported.setdefault(node.type, []).append(name)
+        except nn.Unsupported as exc:
+            problems.append(str(exc))
+    for typ, which in sorted(unsupported.items()):
+        problems.append(f"unsupported node type {typ} ({', '.join(sorted(which))})")
+    if problems:
+        raise ModelFormatError("cannot import: " + "; ".join(problems))
+    return _assemble(graph, path, ctx, specs, ops, preds, succs, inputs[0], outputs[0], timesteps)
+
+
+def _with_metadata(spec: nn.NeuronSpec, node: nn.NirNode) -> nn.NeuronSpec:
+    """Nodes written by eventsim carry the exact IR neuron in metadata; it wins over the rules."""
+    text = node.metadata.get("eventsim")
+    if not text:
+        return spec
+    meta = json.loads(text)
+    return nn.NeuronSpec(meta["kind"], None if meta.get("threshold") is None
+                         else np.asarray(meta["threshold"]), meta.get("decay"), meta.get("reset"),
+                         v_min=meta.get("v_min"), multi_spike=bool(meta.get("multi_spike")),
+                         gain=1.0, bias=0.0, rule="eventsim metadata (exact)")
+
+
+def _assemble(graph, path, ctx, specs, ops, preds, succs, inp, out, timesteps) -> Network:
+    nodes = graph.nodes
+    meta = json.loads(graph.metadata["eventsim"]) if "eventsim" in graph.metadata else {}
+    order = topological_order(list(nodes), [(a, b) for b, ps in preds.items() for a in ps])
+    problems: list[str] = []
+    # -- shapes, input to output
+    shape: dict[str, tuple[int, ...]] = {}
+    nir_in = tuple(int(s) for s in np.atleast_1d(nodes[inp].need("shape")))
+    if len(nir_in) == 1:
+        shape[inp] = (1, 1, nir_in[0])  # a vector input: one channel of 1 x N ("signed" events)
+    elif len(nir_in) == 3:
+        shape[inp] = nir_in
+    else:
+        raise ModelFormatError(f"Input node {inp!r}: shape {nir_in} is neither (N,) nor (C,H,W)")
+    for name in order:
+        if name == inp:
+            continue
+        ins = {shape[p] for p in preds[name] if p in shape}
+        if not preds[name] or len(ins) != 1:
+            problems.append(f"node {name!r} " + ("is not reachable from the input" if not ins
+                                                 else f"receives different shapes {sorted(ins)}"))
+            continue
+        s = ins.pop()
+        try:
+            for op in ops.get(name, []):
+                s = nn.op_output_shape(op, s) if op.kind != "flatten" else (int(np.prod(s)),)
+        except nn.Unsupported as exc:
+            problems.append(str(exc))
+            continue
+        shape[name] = s
+    if problems:
+        raise ModelFormatError("cannot import: " + "; ".join(problems))
+    # -- populations: the input, every neuron node, and a readout for the Output node
+    popname = {inp: "input"}
+    taken = {"input"}
+    for name in order:
+        if name in specs or name == out:
+            pname = name if name not in taken else f"{name}_"
+            popname[name] = pname
+            taken.add(pname)
+    readouts = [n for n in specs if specs[n].kind == "readout"]
+    for n in readouts:
+        if any(s != out for s in succs[n]):
+            problems.append(f"non-spiking node {n!r} feeds {succs[n]} (an eventsim readout has "
+                            "no output but the network's)")
+    out_src = preds[out]
+    out_is_readout = not (len(out_src) == 1 and out_src[0] in readouts)
+    if not out_is_readout:
+        popname[out] = None  # the LI/I node before Output is the readout
+    elif readouts:
+        problems.append(f"non-spiking nodes {readouts} do not end the network")
+    pop_nodes = [n for n in order if popname.get(n)]
+    populations, projections, rules = [], [], {}
+    names_map = meta.get("projection_names", {})
+    used: set[str] = set()
+    for name in pop_nodes:
+        if name == inp:
+            populations.append(Population("input", "input", shape[inp]))
+            continue
+        spec = specs.get(name) or nn.NeuronSpec("readout", None, None, None, rule="Output: sum")
+        tshape = shape[name]
+        try:
+            bias = _target_bias(name, preds, ops, shape, spec)
+            for src, path_ops, last in _paths(name, preds, popname, ops):
+                if not np.all(np.asarray(spec.gain) == 1.0):  # the input gain ends the path
+                    path_ops = path_ops + [nn.LinearOp(name, "scale", scale=_full(spec.gain, tshape))]
+                key = last or f"{popname[src]}->{popname[name]}"
+                pname = names_map.get(key) or last or f"{popname[src]}_to_{popname[name]}"
+                while pname in used:
+                    pname += "_"
+                used.add(pname)
+                projections.append(nn.compose_path(path_ops, popname[src], popname[name], pname,
+                                                   shape[src], tshape))
+            populations.append(_population(popname[name], spec, tshape, bias))
+            rules[popname[name]] = spec.rule
+        except nn.Unsupported as exc:
+            problems.append(str(exc))
+        except ModelFormatError as exc:
+            problems.append(f"node {name!r}: {exc}")
+    if problems:
+        raise ModelFormatError("cannot import: " + "; ".join(problems))
+    pops = [p.name for p in populations]
+    ir_order = topological_order(pops, [(q.source, q.target) for q in projections])
+    spec_in = _input_spec(shape[inp], meta)
+    provenance = meta.get("provenance") or {
+        "source": "nir", "file": os.path.basename(path), "sha256": _sha256(path),
+        "nir_version": graph.version, "dt": ctx.dt, "semantics": ctx.semantics, "neurons": rules}
+    return Network(meta.get("name") or Path(path).stem, populations, projections, ir_order,
+                   timesteps=int(timesteps or meta.get("timesteps") or 1), input=spec_in,
+                   provenance=provenance)
+
+
+def _full(value, shape) -> np.ndarray:
+    arr = np.asarray(value, np.float64)
+    if arr.size not in (1, int(np.prod(shape))):
+        raise nn.Unsupported(f"parameter of shape {arr.shape} does not fit the population {shape}")
+    return np.broadcast_to(arr.reshape(-1) if arr.size > 1 else arr, (int(np.prod(shape)),)).reshape(shape)
+
+
+def _paths(target, preds, popname, ops):
+    """(source population node, linear ops in forward order, last linear node) per path."""
+    out = []
+
+    def walk(node, tail, last):
+        for p in preds[node]:
+            if p in popname:  # a population: the path starts here
+                out.append((p, tail, last))
+            else:
+                walk(p, ops.get(p, []) + tail, last or p)
+
+    walk(target, [], None)
+    return out
+
+
+def _target_bias(target, preds, ops, shape, spec) -> np.ndarray | None:
+    """Constant current into ``target`` per step: linear-node biases carried to it, times its
+    input gain, plus the neuron's own constant (v_leak) term; full target shape."""
+    memo: dict[str, np.ndarray | None] = {}
+
+    def bias_out(node):  # bias leaving a linear node, in that node's output shape
+        if node in memo:
+            return memo[node]
+        if node not in ops:
+            return None
+        b = None
+        s = None
+        for p in preds[node]:
+            pb = bias_out(p)
+            s = shape[p]
+            if pb is not None:
+                b = pb if b is None else b + pb
+        for op in ops[node]:
+            if b is not None:
+                b = nn.apply_op(op, b, s)
+            s = nn.op_output_shape(op, s) if op.kind != "flatten" else (int(np.prod(s)),)
+            if op.bias is not None and np.any(op.bias != 0):
+                add = op.bias.reshape((-1,) + (1,) * (len(s) - 1))
+                b = np.broadcast_to(add, s).copy() if b is None else b + add
+        memo[node] = b
+        return b
+
+    tshape = shape[target]
+    total = np.zeros(tshape)
+    for p in preds[target]:
+        b = bias_out(p)
+        if b is not None:
+            total += b.reshape(tshape)
+    total = total * _full(spec.gain, tshape) + _full(spec.bias, tshape)
+    return None if not np.any(total) else total
+
+
+def _population(name: str, spec: nn.NeuronSpec, shape, bias_full) -> Population:
+    bias = None
+    if bias_full is not None:
+        bias = nn._per_channel(bias_full, shape, f"constant input current of {name!r}")
+    if spec.kind == "readout":
+        return Population(name, "readout", shape, bias=bias)
+    theta = np.asarray(spec.threshold, np.float64)
+    node = nn.NirNode(name, spec.kind, {})
+    threshold = nn._uniform(node, "v_threshold", theta)
+    if not threshold > 0:
+        raise nn.Unsupported(f"node {name!r}: threshold {threshold:g} must be positive")
+    return Population(name, spec.kind, shape, threshold=threshold, decay=spec.decay,
+                      reset=spec.reset, v_min=spec.v_min, multi_spike=spec.multi_spike, bias=bias)
+
+
+def _input_spec(shape, meta) -> InputSpec:
+    if "input" in meta:
+        m = meta["input"]
+        return InputSpec(kind=m["kind"], polarity=m["polarity"],
+                         sensor=None if m.get("sensor") is None else tuple(m["sensor"]))
+    c, h, w = shape
+    if c == 2:  # two polarity channels: OFF = 0, ON = 1, as tonic's ToFrame and eventsim
+        return InputSpec("events", "split", (w, h))
+    if c == 1:
+        return InputSpec("events", "signed", (w, h))
+    return InputSpec("frames", "split", (w, h))
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# -- writing ---------------------------------------------------------------------------------
+def save_nir(net: Network, path: str | os.PathLike, dt: float = nn.DEFAULT_DT) -> None:
+    """Write ``net`` as a NIR file, atomically; ModelFormatError if NIR cannot express it."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            write_graph(f, net, float(dt))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
