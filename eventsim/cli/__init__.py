@@ -31,6 +31,12 @@ def _register() -> None:
     from . import inspect_cmd
 
     cli.add_command(inspect_cmd.inspect)
+    from . import events_cmd
+
+    cli.add_command(events_cmd.events)
+    from . import convert_cmd
+
+    cli.add_command(convert_cmd.convert)
     from . import run_cmd
 
     cli.add_command(run_cmd.run)
