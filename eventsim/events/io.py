@@ -16,7 +16,8 @@ from __future__ import annotations
 import importlib
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -39,6 +40,8 @@ __all__ = [
     "write_events_stream",
     "format_module",
     "writable_extensions",
+    "EventStats",
+    "scan_events",
 ]
 
 
@@ -231,3 +234,67 @@ def write_events_stream(
 
         _atomic(path, whole)
     return count[0]
+
+
+@dataclass
+class EventStats:
+    """What one streaming pass over a file measures (``eventsim events info``)."""
+
+    events: int = 0  # number of events
+    on: int = 0  # events with p = 1
+    off: int = 0  # events with p = 0
+    t_first: int | None = None  # timestamp of the first event in file order (us)
+    t_last: int | None = None  # timestamp of the last event in file order (us)
+    t_min: int | None = None  # smallest timestamp
+    t_max: int | None = None  # largest timestamp
+    out_of_order: int = 0  # events whose timestamp is smaller than the one before
+    x_max: int | None = None  # largest x seen
+    y_max: int | None = None  # largest y seen
+
+    @property
+    def duration_us(self) -> int:
+        return 0 if self.t_min is None else int(self.t_max - self.t_min)
+
+    @property
+    def rate_hz(self) -> float:
+        """Mean event rate over the span of timestamps (0 for fewer than 2 distinct times)."""
+        return self.events / (self.duration_us * 1e-6) if self.duration_us > 0 else 0.0
+
+    def add(self, ev: np.ndarray) -> None:
+        """Fold one chunk into the statistics (chunks in file order)."""
+        if not len(ev):
+            return
+        t = ev["t"]
+        on = int(np.count_nonzero(ev["p"]))
+        prev = self.t_last
+        self.out_of_order += int(np.count_nonzero(t[1:] < t[:-1]))
+        if prev is not None and t[0] < prev:
+            self.out_of_order += 1
+        self.events += len(ev)
+        self.on += on
+        self.off += len(ev) - on
+        if self.t_first is None:
+            self.t_first = int(t[0])
+        self.t_last = int(t[-1])
+        lo, hi = int(t.min()), int(t.max())
+        self.t_min = lo if self.t_min is None else min(self.t_min, lo)
+        self.t_max = hi if self.t_max is None else max(self.t_max, hi)
+        xm, ym = int(ev["x"].max()), int(ev["y"].max())
+        self.x_max = xm if self.x_max is None else max(self.x_max, xm)
+        self.y_max = ym if self.y_max is None else max(self.y_max, ym)
+
+
+def scan_events(
+    path: str | os.PathLike, chunk: int = DEFAULT_CHUNK, fmt: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> EventStats:
+    """One streaming pass over the file: counts, polarity split, time span, out-of-order events.
+
+    ``progress`` (optional) is called with the number of events of each chunk.
+    """
+    stats = EventStats()
+    for ev in stream_events(path, chunk=chunk, fmt=fmt):
+        stats.add(ev)
+        if progress is not None:
+            progress(len(ev))
+    return stats

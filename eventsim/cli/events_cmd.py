@@ -1,0 +1,245 @@
+"""``eventsim events``: look at, convert and picture event recordings (any supported format)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+import numpy as np
+
+from ..errors import InputFormatError
+from ..events.io import (
+    DEFAULT_CHUNK,
+    EventStats,
+    read_info,
+    scan_events,
+    stream_events,
+    writable_extensions,
+    write_events_stream,
+)
+from .base import UserError, emit_json, format_table
+
+# Metadata that is too long for a summary (whole header texts) stays out of `info`.
+_BULKY_META = ("header", "info_xml")
+
+
+def _progress(desc: str, path: str):
+    """A tqdm bar on stderr, shown only on a terminal; its ``update`` takes event counts."""
+    from tqdm import tqdm
+
+    return tqdm(desc=desc, unit=" ev", unit_scale=True, file=sys.stderr, leave=False,
+                disable=not sys.stderr.isatty(), postfix=os.path.basename(path))
+
+
+def _parse_sensor(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        w, h = (int(v) for v in value.lower().replace("x", ",").split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected W,H (e.g. 128,128), got {value!r}") from None
+    if w <= 0 or h <= 0:
+        raise click.BadParameter(f"sensor size must be positive, got {value!r}")
+    return w, h
+
+
+def info_doc(path: str, info, stats: EventStats) -> dict:
+    """The JSON document of ``events info`` (schema ``eventsim.events-info/1``)."""
+    meta = {k: v for k, v in info.metadata.items() if k not in _BULKY_META and k != "camera"}
+    return {
+        "schema": "eventsim.events-info/1",
+        "path": path,
+        "format": info.format,
+        "sensor": None if info.sensor is None else list(info.sensor),
+        "camera": info.metadata.get("camera"),
+        "events": stats.events,
+        "on": stats.on,
+        "off": stats.off,
+        "t_first": stats.t_first,
+        "t_last": stats.t_last,
+        "t_min": stats.t_min,
+        "t_max": stats.t_max,
+        "duration_us": stats.duration_us,
+        "rate_hz": stats.rate_hz,
+        "out_of_order": stats.out_of_order,
+        "metadata": meta,
+    }
+
+
+@click.group()
+def events() -> None:
+    """Inspect, convert and picture event-camera recordings.
+
+    Formats are detected by content: AEDAT 2.0 / 3.1 / 4.0, Prophesee .raw (EVT 2.0/3.0) and
+    .dat, N-MNIST / N-Caltech101 .bin, and eventsim's own .npz / .h5.
+    """
+
+
+@events.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "json_out", metavar="PATH|-", help="Write the summary as JSON ('-' = stdout only).")
+def info(file: str, json_out: str | None) -> None:
+    """Summarise FILE: format, sensor, camera, event count, ON/OFF split, time span and rate.
+
+    Reads the whole file once, streaming (bounded memory); a progress bar shows on a terminal.
+    """
+    meta = read_info(file)
+    with _progress("counting", file) as bar:
+        stats = scan_events(file, fmt=meta.format, progress=bar.update)
+    doc = info_doc(file, meta, stats)
+    if json_out:
+        emit_json(doc, json_out)
+        if json_out == "-":
+            return
+    sensor = "unknown" if meta.sensor is None else f"{meta.sensor[0]} x {meta.sensor[1]}"
+    rows = [
+        ["file", file],
+        ["format", meta.format],
+        ["sensor", sensor],
+        ["camera", doc["camera"] or "-"],
+        ["events", f"{stats.events:,} (ON {stats.on:,} / OFF {stats.off:,})"],
+    ]
+    if stats.events:
+        rows += [
+            ["time", f"{stats.t_first} .. {stats.t_last} us (first .. last event)"],
+            ["duration", f"{stats.duration_us / 1e6:.6g} s"],
+            ["rate", f"{stats.rate_hz:,.0f} events/s"],
+            ["out of order", f"{stats.out_of_order:,} events earlier than their predecessor"],
+        ]
+    for key in ("version", "compression", "layout"):
+        if meta.metadata.get(key) is not None:
+            rows.append([key, str(meta.metadata[key])])
+    click.echo(format_table(["field", "value"], rows, align="ll"))
+
+
+@events.command()
+@click.argument("src", metavar="IN", type=click.Path(dir_okay=False))
+@click.argument("dst", metavar="OUT", type=click.Path(dir_okay=False))
+@click.option("--sensor", "sensor_opt", metavar="W,H",
+              help="Sensor size to record when IN does not state one (or to override it).")
+@click.option("--compression", type=click.Choice(["lz4", "lz4_high", "zstd", "zstd_high", "none"]),
+              default="lz4", show_default=True, help="Packet compression of an .aedat4 OUT.")
+@click.option("--chunk", type=click.IntRange(min=1), default=DEFAULT_CHUNK, show_default=True,
+              help="Events per chunk while streaming.")
+def convert(src: str, dst: str, sensor_opt: str | None, compression: str, chunk: int) -> None:
+    """Convert IN (any supported format) to OUT, whose extension picks the format.
+
+    Writable: .npz, .h5 and .aedat4 (also .aedat3). Streams chunk by chunk where the output
+    format allows (.h5, .aedat4); OUT appears only when complete (temp file + rename).
+    """
+    exts = writable_extensions()
+    ext = Path(dst).suffix.lower()
+    if ext not in exts:
+        raise UserError(f"{dst}: cannot write a {ext or 'extension-less'} file; "
+                        f"choose one of {', '.join(sorted(exts))}")
+    meta = read_info(src)
+    sensor = _parse_sensor(sensor_opt) or meta.sensor
+    if sensor is None:
+        raise UserError(f"{src}: the file does not state its sensor size; pass --sensor W,H")
+    extra = {"camera": meta.metadata.get("camera")}
+    if exts[ext] == "aedat4":
+        extra["compression"] = compression
+    with _progress("converting", src) as bar:
+        def chunks():
+            for c in stream_events(src, chunk=chunk, fmt=meta.format):
+                bar.update(len(c))
+                yield c
+
+        n = write_events_stream(dst, chunks(), sensor, **extra)
+    click.echo(f"wrote {n:,} events ({meta.format} -> {exts[ext]}, sensor {sensor[0]}x{sensor[1]}) to {dst}")
+
+
+def accumulate_frames(path: str, fmt: str, sensor: tuple[int, int], stats: EventStats,
+                      bins: int, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
+    """ON/OFF event counts per pixel in ``bins`` equal time windows: int64 (bins, 2, H, W).
+
+    Window of an event: floor((t - t_min) * bins / (t_max - t_min + 1)) (DESIGN.md's equal
+    time split); channel 0 counts OFF, 1 counts ON. Events outside the sensor are ignored.
+    """
+    w, h = sensor
+    counts = np.zeros(bins * 2 * h * w, dtype=np.int64)
+    t0 = stats.t_min
+    span = stats.t_max - stats.t_min + 1
+    for ev in stream_events(path, chunk=chunk, fmt=fmt):
+        x = ev["x"].astype(np.int64)
+        y = ev["y"].astype(np.int64)
+        ok = (x < w) & (y < h)
+        b = ((ev["t"][ok] - t0) * bins) // span
+        idx = ((b * 2 + ev["p"][ok].astype(np.int64)) * h + y[ok]) * w + x[ok]
+        counts += np.bincount(idx, minlength=counts.size)
+    return counts.reshape(bins, 2, h, w)
+
+
+def _require_matplotlib():
+    try:
+        import matplotlib
+    except ImportError:
+        raise UserError("`eventsim events show` needs matplotlib: pip install eventsim[plot]") from None
+    return matplotlib
+
+
+def _render(frames: np.ndarray, stats: EventStats, out: str, title: str) -> None:
+    _require_matplotlib().use("Agg")
+    import matplotlib.pyplot as plt
+
+    bins, _, h, w = frames.shape
+    cols = min(bins, 5)
+    rows = -(-bins // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows * h / w + 0.6), squeeze=False)
+    # White background; ON events tint towards blue, OFF towards red (saturating at the
+    # 99th percentile of the non-zero counts, so a few hot pixels do not wash out the rest).
+    nz = frames[frames > 0]
+    scale = float(np.percentile(nz, 99)) if nz.size else 1.0
+    span = stats.t_max - stats.t_min + 1
+    for k, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if k >= bins:
+            continue
+        off = np.clip(frames[k, 0] / scale, 0, 1)
+        on = np.clip(frames[k, 1] / scale, 0, 1)
+        rgb = np.stack([1 - on, 1 - np.maximum(on, off), 1 - off], axis=-1)
+        ax.imshow(rgb, interpolation="nearest")
+        a = k * span / bins / 1e3
+        b = (k + 1) * span / bins / 1e3
+        ax.set_title(f"{a:.1f}-{b:.1f} ms" if bins > 1 else f"{span / 1e3:.1f} ms", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    target = Path(out)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix or ".png",
+                               dir=target.parent if str(target.parent) else ".")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=100, format=(target.suffix[1:] or "png").lower())
+        os.replace(tmp, target)
+    except ValueError as exc:
+        raise UserError(f"{out}: cannot write this image format ({exc})") from None
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@events.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Image to write (.png, .pdf, .svg).")
+@click.option("--bins", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Number of equal time windows, one panel each.")
+def show(file: str, output: str, bins: int) -> None:
+    """Picture FILE as accumulated ON (blue) / OFF (red) event frames.
+
+    Needs matplotlib (pip install eventsim[plot]).
+    """
+    _require_matplotlib()
+    meta = read_info(file)
+    with _progress("scanning", file) as bar:
+        stats = scan_events(file, fmt=meta.format, progress=bar.update)
+    if not stats.events:
+        raise InputFormatError(f"{file}: no events to show")
+    sensor = meta.sensor or (stats.x_max + 1, stats.y_max + 1)
+    frames = accumulate_frames(file, meta.format, sensor, stats, bins)
+    _render(frames, stats, output, f"{os.path.basename(file)}: {stats.events:,} events, "
+                                    f"{sensor[0]}x{sensor[1]}")
+    click.echo(f"wrote {output} ({bins} frame{'s' if bins > 1 else ''}, {stats.events:,} events)")
