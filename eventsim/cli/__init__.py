@@ -34,9 +34,6 @@ def _register() -> None:
     from . import events_cmd
 
     cli.add_command(events_cmd.events)
-    from . import events_cmd
-
-    cli.add_command(events_cmd.events)
     from . import convert_cmd
 
     cli.add_command(convert_cmd.convert)
