@@ -199,7 +199,7 @@ def _random_events(rng: np.random.Generator, n: int, t0: int, max_gap: int, widt
     ev = np.empty(n, dtype=EVENT_DTYPE)
     gaps = rng.integers(0, max_gap + 1, n)
     gaps[rng.random(n) < 0.3] = 0  # many simultaneous events, as in real vectorised data
-    ev["t"] = t0 + np.cumsum(gaps)
+    ev["t"] = t0 + np.cumsum(gaps) - (gaps[0] if n else 0)  # the first event at t0
     ev["x"] = rng.integers(0, width, n)
     ev["y"] = rng.integers(0, height, n)
     ev["p"] = rng.integers(0, 2, n)
