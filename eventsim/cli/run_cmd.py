@@ -9,6 +9,8 @@ import click
 import numpy as np
 from tqdm import tqdm
 
+from ..energy.report import build_report
+from ..energy.tables import get_table
 from ..engine.simulator import Simulator
 from ..errors import InputFormatError
 from ..events.binning import BIN_METHODS, DOWNSCALE_MODES
@@ -16,6 +18,7 @@ from ..events.frames import frame_kind, read_frames
 from ..events.io import detect_format, read_events
 from ..network.loading import load_network
 from .base import emit_json, format_table
+from .energy_cmd import emit_report, energy_line, report_format, report_options
 
 DEMO_MODEL = "demo_model.h5"
 DEMO_INPUT = "demo.aedat4"
@@ -86,14 +89,14 @@ def format_summary(report: dict, top_k: int = 5) -> str:
 
 
 def load_input(path: str, sim: Simulator, *, timesteps, bin_us, method, keep_partial, polarity, crop,
-               downscale, progress=None):
+               downscale, progress=None, record=False):
     """Read ``path`` (events by content, or a static .npy/.png) and run ``sim`` on it."""
     info: dict = {"path": path}
     kind = frame_kind(path)
     if kind is not None:
         frames = read_frames(path)
         info.update(format=kind, shape=list(frames.shape))
-        return sim.run(frames, timesteps=timesteps, input_info=info, progress=progress)
+        return sim.run(frames, timesteps=timesteps, input_info=info, progress=progress, record=record)
     info["format"] = detect_format(path)
     events, sensor = read_events(path)
     if sensor is None and events.size:
@@ -103,7 +106,7 @@ def load_input(path: str, sim: Simulator, *, timesteps, bin_us, method, keep_par
         sensor = tuple(model_sensor) if fits else extent
     return sim.run(events, timesteps=timesteps, bin_us=bin_us, sensor=sensor, method=method,
                    keep_partial=keep_partial, polarity=polarity, crop=crop, downscale=downscale,
-                   input_info=info, progress=progress)
+                   input_info=info, progress=progress, record=record)
 
 
 @click.command()
@@ -132,8 +135,9 @@ def load_input(path: str, sim: Simulator, *, timesteps, bin_us, method, keep_par
               help="Write the JSON report to PATH ('-' = stdout, and no human summary).")
 @click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True,
               help="How many of the highest outputs to list.")
+@report_options
 def run(model, input_path, timesteps, bin_us, method, keep_partial, polarity, crop, downscale,
-        precision, json_out, top_k) -> None:
+        precision, json_out, top_k, report_fmt, report_out, plot, energy_table) -> None:
     """Run MODEL (model.h5) on --input FILE event by event and count every operation.
 
     Prints the prediction, the top outputs and per layer the +/- spikes, synaptic operations
@@ -144,17 +148,24 @@ def run(model, input_path, timesteps, bin_us, method, keep_partial, polarity, cr
         model, input_path = demo_paths()
     elif model is None or input_path is None:
         raise click.UsageError("give both MODEL and --input FILE (or neither, for the demo)")
+    fmt = report_format(report_fmt, report_out)
+    if json_out == "-" and fmt and report_out in (None, "-"):
+        raise click.UsageError("--json - and --report both write to stdout; give -o FILE")
+    table = get_table(energy_table)  # a bad table file fails before the run
     sim = Simulator(load_network(model), precision=precision)
     result = _run_with_progress(sim, input_path, timesteps=timesteps, bin_us=bin_us, method=method,
                                 keep_partial=keep_partial, polarity=polarity, crop=parse_crop(crop),
-                                downscale=downscale)
-    report = result.to_report()
+                                downscale=downscale, record=bool(fmt or plot))
+    report = build_report(result, table)  # RunResult.to_report() plus the energy sections
     report["model_path"] = model
     if json_out:
         emit_json(report, json_out)
         if json_out == "-":
             return
+    if emit_report(report, fmt, report_out, plot):
+        return
     click.echo(format_summary(report, top_k))
+    click.echo(energy_line(report))
 
 
 def _run_with_progress(sim: Simulator, path: str, **kw):
