@@ -6,7 +6,7 @@ import os
 
 import click
 
-from ..energy.plots import save_plot
+from ..energy.plots import check_plot_path, save_plot
 from ..energy.render import format_energy, render
 from ..energy.tables import BUILTIN_TABLES, DEFAULT_TABLE, get_table
 from .base import emit_json, write_text_atomic
@@ -70,8 +70,13 @@ def report_options(func):
     return func
 
 
-def report_format(report_fmt: str | None, report_out: str | None) -> str | None:
-    """The report format asked for, inferred from ``-o FILE``'s extension when not given."""
+def report_format(report_fmt: str | None, report_out: str | None, plot: str | None = None) -> str | None:
+    """The report format asked for, inferred from ``-o FILE``'s extension when not given.
+
+    Also checks ``plot`` (extension, matplotlib present) so that a bad option fails before the run.
+    """
+    if plot:
+        check_plot_path(plot)
     if report_fmt or not report_out:
         return report_fmt
     return _EXT_FORMATS.get(os.path.splitext(report_out)[1].lower(), "text")

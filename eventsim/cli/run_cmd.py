@@ -148,7 +148,7 @@ def run(model, input_path, timesteps, bin_us, method, keep_partial, polarity, cr
         model, input_path = demo_paths()
     elif model is None or input_path is None:
         raise click.UsageError("give both MODEL and --input FILE (or neither, for the demo)")
-    fmt = report_format(report_fmt, report_out)
+    fmt = report_format(report_fmt, report_out, plot)
     if json_out == "-" and fmt and report_out in (None, "-"):
         raise click.UsageError("--json - and --report both write to stdout; give -o FILE")
     table = get_table(energy_table)  # a bad table file fails before the run

@@ -116,8 +116,8 @@ def effective_sops(net: Network, units_pos: dict[str, np.ndarray], units_neg: di
 
 
 def effective_sops_from_spikes(net: Network, spikes: dict[str, np.ndarray],
-                               input_pos: np.ndarray | None = None, input_neg: np.ndarray | None = None
-                               ) -> dict[str, np.ndarray]:
+                               input_pos: np.ndarray | None = None, input_neg: np.ndarray | None = None,
+                               nonzero_only: bool = True) -> dict[str, np.ndarray]:
     """:func:`effective_sops` from recorded signed spike values per neuron ``(T, *shape)``.
 
     A neuron emits one signed value per step, so ``max(s, 0)`` / ``max(-s, 0)`` are its + / −
@@ -130,7 +130,7 @@ def effective_sops_from_spikes(net: Network, spikes: dict[str, np.ndarray],
     if input_pos is not None:
         pos["input"] = np.asarray(input_pos)
         neg["input"] = np.zeros_like(pos["input"]) if input_neg is None else np.asarray(input_neg)
-    return effective_sops(net, pos, neg)
+    return effective_sops(net, pos, neg, nonzero_only)
 
 
 def effective_sops_reference(net: Network, inputs_pos: np.ndarray, inputs_neg: np.ndarray | None = None

@@ -141,12 +141,20 @@ def layer_figure(doc: dict):
     return fig
 
 
+def check_plot_path(path: str | os.PathLike) -> str:
+    """The plot format of ``path`` (from its extension); ConfigError for an unknown extension or
+    when matplotlib is missing, so a command can fail before doing the work."""
+    fmt = Path(path).suffix.lower().lstrip(".")
+    if fmt not in PLOT_FORMATS:
+        raise ConfigError(f"{path}: plot file must end in {', '.join('.' + f for f in PLOT_FORMATS)}")
+    _matplotlib()
+    return fmt
+
+
 def save_plot(doc: dict, path: str | os.PathLike) -> None:
     """Save :func:`layer_figure` of ``doc`` to ``path``; the format follows the extension."""
     path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt not in PLOT_FORMATS:
-        raise ConfigError(f"{path}: plot file must end in {', '.join('.' + f for f in PLOT_FORMATS)}")
+    fmt = check_plot_path(path)
     fig = layer_figure(doc)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     os.close(fd)

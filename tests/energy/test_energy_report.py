@@ -213,3 +213,20 @@ def test_no_spikes_gives_zero_energy_and_no_ratio():
     doc = build_report(reference_run(net, np.zeros((3, 2, 1, 3))))
     assert doc["energy"]["pJ"] == 0 and doc["energy"]["ann_over_snn"] is None
     assert doc["energy"]["ann_pJ"] == pytest.approx(4.6 * 12)
+
+
+def test_signed_input_cancellation_is_flagged():
+    """Recorded input spikes are signed sums: ON and OFF at one pixel in one step cancel."""
+    pops = [Population("input", "input", (1, 1, 1)), Population("out", "readout", (1,))]
+    net = Network("s", pops, [Projection("p", "dense", "input", "out", weight=np.array([[1.0]]))],
+                  ["input", "out"], input=InputSpec(polarity="signed"))
+    pos, neg = np.ones((1, 1, 1, 1)), np.ones((1, 1, 1, 1))
+    result = reference_run(net, pos, neg)
+    result.spikes = forward(net, pos, neg).spikes  # input recorded as 1 - 1 = 0
+    doc = build_report(result)
+    assert doc["totals"]["sops"] == 2 and doc["comparison"]["effective"]["sops"] == 0
+    assert doc["comparison"]["effective"]["exact"] is False
+    assert "lower bound" in doc["comparison"]["effective"]["what"]
+    exact = build_report(result, effective=effective_sops_reference(net, pos, neg))
+    eff = exact["comparison"]["effective"]
+    assert (eff["sops"], eff["pJ"], eff["exact"]) == (2, pytest.approx(1.8), True)
