@@ -43,6 +43,9 @@ def _register() -> None:
     from . import energy_cmd
 
     cli.add_command(energy_cmd.energy)
+    from . import export_cmd
+
+    cli.add_command(export_cmd.export)
 
 
 _register()

@@ -8,6 +8,8 @@ import click
 
 from ..convert import convert_to_file, list_archs
 from ..network.counts import parameter_count
+from ..network.h5io import save_model
+from ..network.nir import is_nir_file, load_nir
 from .base import format_table
 
 
@@ -69,7 +71,13 @@ def convert(checkpoint, arch, timesteps, input_shape, input_kind, polarity, neur
         raise click.UsageError("missing CHECKPOINT (or use --list-archs)")
     if output is None:
         raise click.UsageError("missing -o/--output model.h5")
-    # A NIR graph needs no --arch: its branch goes here, keyed on the file suffix.
+    if is_nir_file(checkpoint):  # a NIR graph (detected by content) needs no --arch
+        net = load_nir(checkpoint, timesteps=timesteps)
+        save_model(net, output, dtype=dtype)
+        click.echo(f"wrote {output}: NIR graph {net.name!r}, {len(net.populations)} populations, "
+                   f"{len(net.projections)} projections ({net.provenance['semantics']} semantics, "
+                   f"dt={net.provenance['dt']:g} s)")
+        return
     missing = [name for name, v in (("--arch", arch), ("--timesteps", timesteps),
                                     ("--input-shape", input_shape)) if v is None]
     if missing:

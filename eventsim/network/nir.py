@@ -422,17 +422,22 @@ def _sha256(path: str) -> str:
 
 
 # -- writing ---------------------------------------------------------------------------------
-def save_nir(net: Network, path: str | os.PathLike, dt: float = nn.DEFAULT_DT) -> None:
-    """Write ``net`` as a NIR file, atomically; ModelFormatError if NIR cannot express it."""
+def save_nir(net: Network, path: str | os.PathLike, dt: float = nn.DEFAULT_DT) -> dict:
+    """Write ``net`` as a NIR file, atomically; ModelFormatError if NIR cannot express it.
+
+    ``dt`` (seconds per step) sets the LIF time constants written. Returns
+    ``{"nir_version", "nodes", "edges"}``.
+    """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     os.close(fd)
     try:
         with h5py.File(tmp, "w") as f:
-            write_graph(f, net, float(dt))
+            summary = write_graph(f, net, float(dt))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return summary

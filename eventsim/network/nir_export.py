@@ -51,8 +51,11 @@ def _neuron_problem(p: Population) -> str | None:
     return None
 
 
-def write_graph(f: h5py.File, net: Network, dt: float) -> None:
-    """Write ``net`` into the open HDF5 file ``f``; ModelFormatError listing what NIR cannot hold."""
+def write_graph(f: h5py.File, net: Network, dt: float) -> dict:
+    """Write ``net`` into the open HDF5 file ``f``; ModelFormatError listing what NIR cannot hold.
+
+    Returns a summary: ``{"nir_version", "nodes", "edges"}``.
+    """
     pops = {p.name: p for p in net.populations}
     problems = [m for m in (_neuron_problem(p) for p in net.populations) if m]
     carriers: dict[str, str] = {}  # population -> projection that carries its bias
@@ -126,6 +129,7 @@ def write_graph(f: h5py.File, net: Network, dt: float) -> None:
                 g.create_dataset(key, data=value, dtype=h5py.string_dtype())
             else:
                 g.create_dataset(key, data=value)
+    return {"nir_version": version, "nodes": len(nodes), "edges": len(edges)}
 
 
 def _population_node(p: Population, dt: float, spike_count_output: bool) -> dict:
