@@ -18,6 +18,9 @@ neuron of a population whose decay is not 1, 0 or a power of two (those are shif
 fixed-point machine), per step; and for multi-spike neurons one division ``floor(v/θ)`` per
 emitted spike plus one product ``s·θ`` per subtract-reset with ``s > 1``. Weight application
 is always by addition (a spike of value n is n additions), so it contributes none.
+
+``precision="int"`` runs the fixed-point twin in ``simulator_int.py`` (parameters from
+``quantize.py``, bit-exact with ``reference_int.py``).
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ from .plan import (
     from_internal,
     to_internal,
 )
+from .quantize import quantize
 from .result import RunResult
+from .simulator_int import IntPlan, compile_int_plan, run_int
 
 
 def _is_shift(decay: float) -> bool:
@@ -64,7 +69,11 @@ class Simulator:
     def __init__(self, network: Network, precision: str = "float32"):
         self.network = network
         self.precision = precision
-        self.plan: Plan = compile_plan(network, precision)
+        if precision == "int":  # fixed point: quantised parameters, integer kernels (simulator_int)
+            self.int_plan: IntPlan = compile_int_plan(quantize(network))
+            self.plan: Plan = self.int_plan.plan
+        else:
+            self.plan = compile_plan(network, precision)
 
     # -- public entry point ------------------------------------------------------------------
     def run(self, data, timesteps: int | None = None, bin_us: int | None = None, *,
@@ -191,6 +200,9 @@ class Simulator:
             raise InputFormatError(f"{(input_info or {}).get('path', 'input')}: the binning gives 0 "
                                    "time steps (recording shorter than one window?); give --timesteps "
                                    "or --keep-partial")
+        if self.precision == "int":
+            return run_int(self.int_plan, steps, ev_ptr, ev_idx, ev_val, frames, record, input_info,
+                           progress)[0]
         plan, net = self.plan, self.network
         dtype = plan.dtype
         pops, projs = plan.populations, plan.projections

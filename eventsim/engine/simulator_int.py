@@ -90,7 +90,7 @@ def compile_int_plan(qnet: QuantizedNetwork) -> IntPlan:
 
 
 def run_int(iplan: IntPlan, steps: int, ev_ptr, ev_idx, ev_val, frames, record: bool,
-            input_info: dict | None) -> tuple[RunResult, dict[str, np.ndarray]]:
+            input_info: dict | None, progress=None) -> tuple[RunResult, dict[str, np.ndarray]]:
     """Run the integer engine; returns the result and the final int32 membranes (C-H-W order)."""
     plan, qnet = iplan.plan, iplan.qnet
     net = qnet.network
@@ -151,6 +151,8 @@ def run_int(iplan: IntPlan, steps: int, ev_ptr, ev_idx, ev_val, frames, record: 
                 pop.kind, iplan.params[pi], iplan.flags[pi], sidx[pi], sval[pi], counts[pi, t])
             if rec is not None and pop.kind != POP_READOUT:
                 _record(rec[pop.name][t], pop.shape, sidx[pi], sval[pi], nspk[pi])
+        if progress is not None:
+            progress(t + 1)
     out_pop = plan.output
     raw = np.empty(out_pop.size, np.int64)
     raw[from_internal(out_pop.shape)] = v[plan.index[out_pop.name]]
