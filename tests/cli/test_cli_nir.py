@@ -1,0 +1,86 @@
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from eventsim.cli import cli
+from eventsim.network.h5io import load_model, save_model
+from eventsim.network.ir import Projection
+from eventsim.network.linear import apply_projection
+from eventsim.network.nir import load_nir
+from tests.network.test_h5io import assert_same_network
+from tests.network.test_nir import nmnist_frames
+from tests.randnet import random_network
+
+
+@pytest.fixture(scope="module")
+def cnn_report(shared_data):
+    """`eventsim run cnn_sinabs.nir --input sample_nmnist.bin --bin-us 1000 --json -`."""
+    res = CliRunner().invoke(cli, ["run", str(shared_data / "nir" / "cnn_sinabs.nir"), "--input",
+                                   str(shared_data / "nmnist" / "sample_nmnist.bin"),
+                                   "--bin-us", "1000", "--json", "-"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def test_run_cnn_sinabs_predicts_4(cnn_report):
+    assert cnn_report["prediction"] == 4
+    assert cnn_report["timesteps"] == 310  # 310 whole 1 ms windows in a 310,521 us recording
+    layers = {lay["name"]: lay for lay in cnn_report["layers"]}
+    assert list(layers) == ["input", "1", "3", "6", "10", "12", "output"]
+    # output = per-class count of the last IF layer's spikes
+    assert sum(cnn_report["output"]) == layers["12"]["spikes_pos"] == layers["output"]["sops"]
+    assert all(lay["spikes_neg"] == 0 and lay["sops_neg"] == 0 for lay in cnn_report["layers"])
+
+
+def test_run_cnn_sinabs_sops_follow_the_definition(cnn_report, shared_data):
+    layers = {lay["name"]: lay for lay in cnn_report["layers"]}
+    # dense layers: every presynaptic spike reaches every target neuron (pool 7 composed into 9)
+    assert layers["10"]["sops"] == layers["6"]["spikes_pos"] * 256
+    assert layers["12"]["sops"] == layers["10"]["spikes_pos"] * 10
+    # first conv: each kept input event counts its in-bounds taps (5x5, stride 2, padding 1) x 16
+    *_, frames = nmnist_frames(shared_data / "nmnist" / "sample_nmnist.bin")
+    assert layers["input"]["spikes_pos"] == int(frames.sum()) == 4323  # 2 events in the dropped tail
+    conv = Projection("c", "conv2d", "a", "b", weight=np.ones((16, 2, 5, 5)), stride=2, padding=1)
+    assert layers["1"]["sops"] == int(apply_projection(conv, frames.sum(axis=0), (16, 16, 16)).sum())
+
+
+def test_convert_nir_then_export_back(shared_data, tmp_path):
+    runner = CliRunner()
+    nir_path = shared_data / "nir" / "cnn_sinabs.nir"
+    res = runner.invoke(cli, ["convert", str(nir_path), "-o", str(tmp_path / "m.h5"),
+                              "--dtype", "float64"])
+    assert res.exit_code == 0, res.output
+    net = load_nir(nir_path)
+    assert_same_network(net, load_model(tmp_path / "m.h5"))
+    res = runner.invoke(cli, ["export", str(tmp_path / "m.h5"), "-o", str(tmp_path / "back.nir"), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    # 13 nodes: Input, 5 IF, 3 Conv2d, Flatten + Affine, Affine, Output (the pools were composed)
+    assert (summary["nodes"], summary["populations"], summary["projections"]) == (13, 7, 6)
+    assert_same_network(net, load_nir(tmp_path / "back.nir"))
+
+
+def test_export_refuses_ternary_models_in_one_line(tmp_path):
+    save_model(random_network(1), tmp_path / "t.h5")  # seed 1 has ternary_lif populations
+    res = CliRunner().invoke(cli, ["export", str(tmp_path / "t.h5"), "-o", str(tmp_path / "t.nir")])
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot export to NIR")
+    assert "ternary_lif" in lines[0] and "0/1 spikes" in lines[0]
+    assert not (tmp_path / "t.nir").exists()
+
+
+def test_run_recurrent_nir_fails_cleanly(shared_data):
+    res = CliRunner().invoke(cli, ["run", str(shared_data / "nir" / "braille_noDelay_noBias_subtract.nir"),
+                                   "--input", str(shared_data / "nmnist" / "sample_nmnist.bin")])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "recurrent edges" in res.stderr and "lif1.lif -> lif1.w_rec" in res.stderr
+
+
+def test_export_help_explains_what_is_exported():
+    res = CliRunner().invoke(cli, ["export", "--help"])
+    assert res.exit_code == 0
+    text = " ".join(res.output.split())  # click re-wraps the docstring
+    assert "Ternary neurons cannot be expressed in NIR" in text and "--dt" in text
