@@ -125,8 +125,9 @@ def _layout_from_chip(chip: str, path: str) -> tuple[int, tuple[int, int]]:
 def _guess_layout(path: str, data_start: int) -> int:
     with open(path, "rb") as f:
         f.seek(data_start)
-        raw = np.frombuffer(f.read(_GUESS_WORDS * RECORD), dtype=">u4")
-    addr = raw[: (len(raw) // 2) * 2 : 2]
+        blob = f.read(_GUESS_WORDS * RECORD)
+    raw = np.frombuffer(blob[: len(blob) // RECORD * RECORD], dtype=">u4")
+    addr = raw[0::2]
     # DVS128 addresses are 16-bit; any higher bit means the 32-bit DAVIS layout.
     return LAYOUT_DAVIS if np.any(addr >> 16) else LAYOUT_DVS128
 

@@ -9,6 +9,7 @@ string array). The archive is written compressed (deflate). Reading streams each
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -52,7 +53,7 @@ def _member_header(zf: zipfile.ZipFile, name: str, path: str):
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
     except KeyError:
         raise InputFormatError(f"{path}: .npz event file lacks the array {name[:-4]!r}") from None
-    except (ValueError, zipfile.BadZipFile, EOFError, OSError) as exc:
+    except (ValueError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
         raise InputFormatError(f"{path}: array {name[:-4]!r} is corrupt ({exc})") from None
     if dtype.hasobject:
         raise InputFormatError(f"{path}: array {name[:-4]!r} holds Python objects; refused")
@@ -71,7 +72,7 @@ def _read_small(zf: zipfile.ZipFile, name: str, path: str) -> np.ndarray:
 def _read_exact(f, nbytes: int, path: str, name: str) -> bytes:
     try:
         data = f.read(nbytes)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
         raise InputFormatError(f"{path}: array {name[:-4]!r} is corrupt ({exc})") from None
     if len(data) != nbytes:
         raise InputFormatError(f"{path}: array {name[:-4]!r} is truncated")
