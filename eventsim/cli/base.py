@@ -38,6 +38,13 @@ class EventsimGroup(click.Group):
             raise UserError(str(exc)) from None
 
 
+def default_file_mode() -> int:
+    """The permissions a plain ``open(path, "w")`` would give a new file (0666 minus the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` via a temp file + rename, so no partial file is left behind."""
     path = Path(path)
@@ -45,6 +52,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

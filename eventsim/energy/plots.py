@@ -107,8 +107,8 @@ def layer_figure(doc: dict):
     rates = {s["name"]: s["rate"] for s in doc["per_step"]}
     spiking = [lay for lay in layers if rates.get(lay["name"]) is not None]
     for k, lay in enumerate(spiking):
-        marker = "os^vD<>"[k % 7]
-        ax.plot(range(1, steps + 1), rates[lay["name"]], marker=marker, markersize=4, label=lay["name"])
+        style = {"marker": "os^vD<>"[k % 7], "markersize": 4} if steps <= 30 else {"linewidth": 1.0}
+        ax.plot(range(1, steps + 1), rates[lay["name"]], label=lay["name"], **style)
     ax.set_xlabel("time step")
     ax.set_ylabel("spike rate (spikes / neuron / step)")
     ax.set_xlim(0.5, steps + 0.5)
@@ -151,7 +151,7 @@ def check_plot_path(path: str | os.PathLike) -> str:
     return fmt
 
 
-def save_plot(doc: dict, path: str | os.PathLike) -> None:
+def save_plot(doc: dict, path: str | os.PathLike, dpi: int = 150) -> None:
     """Save :func:`layer_figure` of ``doc`` to ``path``; the format follows the extension."""
     path = Path(path)
     fmt = check_plot_path(path)
@@ -159,7 +159,10 @@ def save_plot(doc: dict, path: str | os.PathLike) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     os.close(fd)
     try:
-        fig.savefig(tmp, format=fmt, dpi=150)
+        fig.savefig(tmp, format=fmt, dpi=dpi)
+        umask = os.umask(0)  # mkstemp makes 0600; give the permissions open() would
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -44,3 +44,14 @@ def test_missing_matplotlib_message(tmp_path, doc, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import now fails
     with pytest.raises(ConfigError, match=r"pip install 'eventsim\[plot\]'"):
         save_plot(doc, tmp_path / "layers.png")
+
+
+def test_plot_file_has_the_usual_permissions(tmp_path, doc):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        save_plot(doc, tmp_path / "p.svg")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "p.svg").stat().st_mode & 0o777 == 0o644
