@@ -242,7 +242,9 @@ def _assemble(graph, path, ctx, specs, ops, preds, succs, inp, out, timesteps) -
     # -- shapes, input to output
     shape: dict[str, tuple[int, ...]] = {}
     nir_in = tuple(int(s) for s in np.atleast_1d(nodes[inp].need("shape")))
-    if len(nir_in) == 1:
+    if len(nir_in) == 1 and meta.get("input", {}).get("kind") == "frames":
+        shape[inp] = nir_in  # an analog vector input written by eventsim
+    elif len(nir_in) == 1:
         shape[inp] = (1, 1, nir_in[0])  # a vector input: one channel of 1 x N ("signed" events)
     elif len(nir_in) == 3:
         shape[inp] = nir_in

@@ -198,12 +198,12 @@ def map_cuba_li(node: NirNode, ctx: MapContext) -> NeuronSpec:
 
 
 def map_li(node: NirNode, ctx: MapContext) -> NeuronSpec:
+    # Euler: v = (1 − dt/τ)·v + dt·R/τ·I. eventsim's readout is v = v + I (no leak), which this
+    # matches only for dt/τ = 0, where the input is ignored too: an LI is never expressible.
     k = _euler(node, node.need("tau"), ctx, "tau")
-    if np.any(k != 0) or np.any(np.asarray(node.need("v_leak")) != 0):
-        raise Unsupported(f"{node.type} node {node.name!r}: a leaky integrator (λ = 1 − dt/τ = "
-                          f"{1 - float(np.max(k)):.4g}) cannot be expressed: eventsim's readout "
-                          "accumulates without leak")
-    return NeuronSpec("readout", None, None, None, gain=k * node.need("r"), rule="LI")
+    raise Unsupported(f"{node.type} node {node.name!r}: a leaky integrator (λ = 1 − dt/τ = "
+                      f"{1 - float(np.max(k)):.4g}) cannot be expressed: eventsim's readout "
+                      "accumulates without leak (an I node can be)")
 
 
 def map_i(node: NirNode, ctx: MapContext) -> NeuronSpec:
