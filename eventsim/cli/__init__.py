@@ -46,6 +46,9 @@ def _register() -> None:
     from . import export_cmd
 
     cli.add_command(export_cmd.export)
+    from . import validate_cmd
+
+    cli.add_command(validate_cmd.validate_cmd)
 
 
 _register()
