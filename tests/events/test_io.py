@@ -197,3 +197,20 @@ def test_truncated_h5(tmp_path):
     for cut in (8, 100, 1000, len(data) // 2, len(data) - 10):
         p.write_bytes(data[:cut])
         _read_or_format_error(p)
+
+
+HEADERS = {
+    "a.aedat": b"#!AER-DAT2.0\r\n# AEChip: eu.seebetter.ini.chips.davis.DAVIS240C\r\n",
+    "b.aedat": b"#!AER-DAT2.0\n",
+    "c.aedat": b"#!AER-DAT3.1\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n",
+    "d.aedat4": b"#!AER-DAT4.0\r\n",
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=st.sampled_from(sorted(HEADERS)), payload=st.binary(max_size=400))
+def test_fuzz_random_payload_after_magic(tmp_path_factory, name, payload):
+    """Any bytes after a valid magic/header: events or InputFormatError, nothing else."""
+    path = tmp_path_factory.mktemp("fz") / name
+    path.write_bytes(HEADERS[name] + payload)
+    _read_or_format_error(path)
