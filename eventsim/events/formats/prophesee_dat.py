@@ -129,13 +129,16 @@ def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
         raise InputFormatError(f"{path}: truncated: the last {tail} byte(s) at offset {size - tail} "
                                f"do not form a whole {RECORD}-byte DAT record")
     state = np.array([-1, 0, 0], dtype=np.int64)
-    block = max(1, min(chunk, _BLOCK_RECORDS))
+    block = np.empty(2 * max(1, min(chunk, _BLOCK_RECORDS)), dtype="<u4")  # reused between reads
     with open(path, "rb") as f:
         f.seek(start)
         while True:
-            words = np.fromfile(f, dtype="<u4", count=2 * block)
-            if words.size == 0:
+            nbytes = f.readinto(memoryview(block).cast("B"))
+            if not nbytes:
                 return
+            if nbytes % RECORD:
+                raise InputFormatError(f"{path}: file changed while reading near byte {f.tell()}")
+            words = block[: nbytes // 4]
             out = np.empty(words.size // 2, dtype=EVENT_DTYPE)
             n = _decode(words, state, width, height, out["t"], out["x"], out["y"], out["p"])
             if n:

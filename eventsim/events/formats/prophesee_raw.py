@@ -402,12 +402,16 @@ def decode_stream(path: str, data_offset: int, word_dtype: str, kernel, state: n
     cap = max(chunk, _MIN_BUF)
     buf = np.empty(cap, dtype=EVENT_DTYPE)
     filled = 0
+    block = np.empty(block_words, dtype=word_dtype)  # reused: no page faults per block
     with open(path, "rb") as f:
         f.seek(data_offset)
         while True:
-            words = np.fromfile(f, dtype=word_dtype, count=block_words)
-            if words.size == 0:
+            nbytes = f.readinto(memoryview(block).cast("B"))
+            if not nbytes:
                 break
+            if nbytes % itemsize:
+                raise InputFormatError(f"{path}: file changed while reading near byte {f.tell()}")
+            words = block[: nbytes // itemsize]
             pos = 0
             while pos < words.size:
                 used, n = kernel(words[pos:], state, width, height, buf["t"][filled:],
