@@ -288,6 +288,8 @@ def test_header_variants(tmp_path):
 @pytest.mark.parametrize("header, message", [
     (b"% format EVT21;height=720;width=1280\n% end\n", "not supported"),
     (b"% plugin_name hal_plugin_gen41_evk3\n% end\n", "names no encoding"),
+    (b"% format EVT3;height=99999999999999999999999;width=1280\n% end\n", "impossible sensor size"),
+    (b"% evt 3.0\n% geometry 0x720\n% end\n", "impossible sensor size"),
 ])
 def test_unsupported_headers(tmp_path, header, message):
     path = tmp_path / "x.raw"

@@ -32,7 +32,7 @@ from numba import njit
 from ...errors import InputFormatError
 from ..dtype import EVENT_DTYPE
 from . import FileInfo
-from .prophesee_raw import parse_percent_header, read_percent_header
+from .prophesee_raw import check_sensor, parse_percent_header, read_percent_header
 
 NAME = "prophesee_dat"
 RECORD = 8  # bytes per event record
@@ -72,6 +72,7 @@ def _header(path: str) -> tuple[int, int, tuple[int, int] | None, dict]:
             sensor = (int(f["width"].split()[0]), int(f["height"].split()[0]))
     except (ValueError, IndexError):
         raise InputFormatError(f"{path}: DAT header Width/Height are not integers") from None
+    sensor = check_sensor(sensor, path)
     meta = {
         "version": f.get("version"),
         "event_type": _CD_TYPES[ev_type],

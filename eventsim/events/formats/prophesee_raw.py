@@ -182,6 +182,13 @@ def _sensor(fields: dict[str, str]) -> tuple[int, int] | None:
     return None
 
 
+def check_sensor(sensor: tuple[int, int] | None, path: str) -> tuple[int, int] | None:
+    """``sensor`` if both sides are in 1..65535 (uint16 coordinates), else InputFormatError."""
+    if sensor is not None and not all(0 < v <= 65535 for v in sensor):
+        raise InputFormatError(f"{path}: header gives an impossible sensor size {sensor[0]}x{sensor[1]}")
+    return sensor
+
+
 def sniff(head: bytes, path: str) -> bool:
     header = parse_percent_header(head, eof=True)
     if header is None:
@@ -223,7 +230,8 @@ def read_header(path: str) -> RawHeader:
         "header": "\n".join("% " + line for line in header.lines),
         "data_offset": header.data_offset,
     }
-    return RawHeader(encoding=enc, data_offset=header.data_offset, sensor=_sensor(f), metadata=meta)
+    sensor = check_sensor(_sensor(f), path)
+    return RawHeader(encoding=enc, data_offset=header.data_offset, sensor=sensor, metadata=meta)
 
 
 def read_info(path: str) -> FileInfo:
