@@ -407,7 +407,7 @@ def decode_stream(path: str, data_offset: int, word_dtype: str, kernel, state: n
         raise InputFormatError(f"{path}: truncated: the last {tail} byte(s) at offset "
                                f"{size - tail} do not form a whole {8 * itemsize}-bit word")
     block_words = int(min(max(chunk, _BLOCK_WORDS_MIN), _BLOCK_WORDS_MAX))
-    cap = max(chunk, _MIN_BUF)
+    cap = max(min(chunk, _BLOCK_WORDS_MAX), _MIN_BUF)  # bounded whatever chunk is asked for
     buf = np.empty(cap, dtype=EVENT_DTYPE)
     filled = 0
     block = np.empty(block_words, dtype=word_dtype)  # reused: no page faults per block
