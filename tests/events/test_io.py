@@ -214,3 +214,15 @@ def test_fuzz_random_payload_after_magic(tmp_path_factory, name, payload):
     path = tmp_path_factory.mktemp("fz") / name
     path.write_bytes(HEADERS[name] + payload)
     _read_or_format_error(path)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(0, 40), max_size=12), st.integers(1, 50))
+def test_rechunk(sizes, chunk):
+    from eventsim.events.formats._chunks import rechunk
+
+    parts = [np.arange(sum(sizes[:i]), sum(sizes[:i + 1])) for i in range(len(sizes))]
+    out = list(rechunk(parts, chunk))
+    total = sum(sizes)
+    assert [len(o) for o in out] == [chunk] * (total // chunk) + ([total % chunk] if total % chunk else [])
+    assert np.array_equal(np.concatenate(out) if out else np.arange(0), np.arange(total))

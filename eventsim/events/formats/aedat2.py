@@ -229,6 +229,10 @@ def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
         f.seek(0, 2)
         size = f.tell()
         nrec = (size - data_start) // RECORD
+        tail = (size - data_start) % RECORD
+        if tail:  # checked before any event is yielded, as for the other fixed-record formats
+            raise InputFormatError(f"{path}: truncated: {tail} bytes at byte {data_start + nrec * RECORD} "
+                                   f"do not form a whole {RECORD}-byte record")
         f.seek(data_start)
         done = 0
         while done < nrec:
@@ -244,7 +248,3 @@ def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
     if state[2]:
         warnings.warn(f"{path}: skipped {state[2]} events with coordinates outside the "
                       f"{sensor[0]}x{sensor[1]} sensor", stacklevel=2)
-    tail = (size - data_start) % RECORD
-    if tail:
-        raise InputFormatError(f"{path}: truncated: {tail} bytes at byte {data_start + nrec * RECORD} "
-                               f"do not form a whole {RECORD}-byte record")

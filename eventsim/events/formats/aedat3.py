@@ -42,6 +42,7 @@ import numpy as np
 from ...errors import InputFormatError
 from ..dtype import EVENT_DTYPE
 from . import FileInfo
+from ._chunks import rechunk
 
 NAME = "aedat3"
 EXTENSIONS = (".aedat3",)
@@ -151,18 +152,7 @@ def _decode(raw: np.ndarray, overflow: int) -> np.ndarray:
 
 
 def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
-    pending: list[np.ndarray] = []
-    have = 0
-    for ev in _iter_polarity_packets(path):
-        pending.append(ev)
-        have += len(ev)
-        while have >= chunk:
-            merged = np.concatenate(pending)
-            yield merged[:chunk]
-            pending = [merged[chunk:]]
-            have = len(pending[0])
-    if have:
-        yield np.concatenate(pending)
+    yield from rechunk(_iter_polarity_packets(path), chunk)
 
 
 def _packet(ev: np.ndarray, overflow: int) -> bytes:

@@ -40,6 +40,7 @@ import zstandard
 from ...errors import InputFormatError
 from ..dtype import EVENT_DTYPE
 from . import FileInfo
+from ._chunks import rechunk
 
 NAME = "aedat4"
 EXTENSIONS = (".aedat4",)
@@ -300,21 +301,10 @@ def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
     sid, sensor = _event_stream(header, path)
     if sid is None:
         return
-    pending: list[np.ndarray] = []
-    have = 0
     skipped = [0]
-    for where, body in _iter_packets(path, sid):
-        ev = _to_events(_packet_events(body, path, where), sensor, skipped)
-        pending.append(ev)
-        have += len(ev)
-        while have >= chunk:
-            merged = np.concatenate(pending)
-            yield merged[:chunk]
-            rest = merged[chunk:]
-            pending = [rest]
-            have = len(rest)
-    if have:
-        yield np.concatenate(pending)
+    packets = (_to_events(_packet_events(body, path, where), sensor, skipped)
+               for where, body in _iter_packets(path, sid))
+    yield from rechunk(packets, chunk)
     if skipped[0]:
         warnings.warn(f"{path}: skipped {skipped[0]} events with coordinates outside the sensor",
                       stacklevel=2)
