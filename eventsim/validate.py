@@ -199,7 +199,7 @@ class Inputs:
     description: dict
 
 
-def random_inputs(net: Network, timesteps: int | None = None, seed: int = 0, density: float = 0.05) -> Inputs:
+def random_inputs(net: Network, timesteps: int | None = None, seed: int = 0, density: float = 0.1) -> Inputs:
     """A seeded random input: Poisson event counts (``density`` per pixel and step) or frames in [0, 1)."""
     steps = int(timesteps or net.timesteps)
     rng = np.random.default_rng(seed)
