@@ -362,10 +362,17 @@ def int_kernel_signatures(net: Network) -> list[tuple]:
     return out
 
 
+_AUDITS: dict[tuple, KernelAudit] = {}  # recompiling for the audit takes seconds: once per process
+
+
 def audit_int_kernels(net: Network) -> KernelAudit:
+    """The kernel audit of the integer kernels that run ``net``."""
     audit = KernelAudit()
     for disp, sigs in int_kernel_signatures(net):
-        part = audit_dispatcher(disp, sigs)
+        key = (disp.py_func.__module__, disp.py_func.__qualname__, tuple(str(s) for s in sigs))
+        if key not in _AUDITS:
+            _AUDITS[key] = audit_dispatcher(disp, sigs)
+        part = _AUDITS[key]
         audit.kernels += part.kernels
         audit.findings += part.findings
     return audit
