@@ -90,7 +90,8 @@ def build_report(result: RunResult, table: CostTable | str | None = None,
         layer["pJ"] = float(step_pj.sum())
         layer["ann_pJ"] = e_mac * layer["dense_macs"]
         per_energy.append({"name": pop.name, "pJ": layer["pJ"], "sops_pJ": e_ac * layer["sops"],
-                           "macs_pJ": e_mac * layer["macs"], "ann_pJ": layer["ann_pJ"]})
+                           "macs_pJ": e_mac * layer["macs"], "ann_pJ": layer["ann_pJ"],
+                           "ann_over_snn": _ratio(layer["ann_pJ"], layer["pJ"])})
         per_step.append({
             "name": pop.name, "spikes_pos": spikes[:, 0].tolist(), "spikes_neg": spikes[:, 1].tolist(),
             "rate": None if rate_t is None else [float(r) for r in rate_t],

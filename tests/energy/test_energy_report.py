@@ -83,6 +83,9 @@ def test_hand_computed_event_network():
     assert en["pJ"] == pytest.approx(13.5) and en["ann_pJ"] == pytest.approx(55.2)
     assert en["ann_over_snn"] == pytest.approx(55.2 / 13.5)
     assert [e["pJ"] for e in en["per_layer"]] == pytest.approx([0.0, 6.3, 7.2])
+    # per layer ANN / SNN: a: 4.6 * 8 / 6.3; out: 4.6 * 4 / 7.2; the input has no energy
+    assert [e["ann_over_snn"] for e in en["per_layer"]] == [None, pytest.approx(36.8 / 6.3),
+                                                            pytest.approx(18.4 / 7.2)]
     # per step and sign
     steps = {s["name"]: s for s in doc["per_step"]}
     assert steps["a"]["sops_pos"] == [3, 4] and steps["a"]["sops_neg"] == [0, 0]
