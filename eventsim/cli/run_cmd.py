@@ -160,9 +160,7 @@ def run(model, input_path, timesteps, bin_us, method, keep_partial, polarity, cr
     report["model_path"] = model
     if json_out:
         emit_json(report, json_out)
-        if json_out == "-":
-            return
-    if emit_report(report, fmt, report_out, plot):
+    if emit_report(report, fmt, report_out, plot) or json_out == "-":
         return
     click.echo(format_summary(report, top_k))
     click.echo(energy_line(report))

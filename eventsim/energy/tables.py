@@ -101,12 +101,14 @@ def default_table() -> CostTable:
 
 
 def _energy(raw: dict, key: str, where: str) -> float:
+    """Field ``key`` as a finite number >= 0 (an energy in pJ, or a byte count)."""
+    what = "a byte count" if key == "weight_bytes" else "an energy"
     value = raw[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{where}: field {key!r} must be a number of pJ, got {value!r}")
+        raise ConfigError(f"{where}: field {key!r} must be a number ({what}), got {value!r}")
     value = float(value)
     if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{where}: field {key!r} must be a finite energy >= 0, got {value!r}")
+        raise ConfigError(f"{where}: field {key!r} must be a finite {what.split()[-1]} >= 0, got {value!r}")
     return value
 
 

@@ -90,6 +90,9 @@ def test_run_json_has_energy_section_and_plot(model_and_events):
     doc = json.loads(out.read_text())
     assert set(doc["energy"]) >= {"table", "pJ", "per_layer"} and doc["schema"] == "eventsim.report/1"
     assert "<svg" in (d / "layers.svg").read_text()
+    r = _run(d, "--json", "-", "--plot", str(d / "layers2.svg"))  # JSON on stdout, figure still saved
+    assert r.exit_code == 0 and json.loads(r.stdout)["energy"]["pJ"] == doc["energy"]["pJ"]
+    assert (d / "layers2.svg").stat().st_size > 0
 
 
 def test_run_bad_energy_options(model_and_events, tmp_path):
