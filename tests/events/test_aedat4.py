@@ -187,3 +187,20 @@ def test_flatbuffer_reader_bounds():
     fb = aedat4._FlatBuffer(b"\x04\x00\x00\x00", "f", 0)
     with pytest.raises(InputFormatError, match="out of bounds"):
         fb.field(fb.root(), 0)
+
+
+DATA = __import__("pathlib").Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("compression", ["zstd", "none", "lz4_high"])
+def test_files_written_by_dv_processing(compression):
+    """tests/events/data/dv_synthetic_*.aedat4 were written by iniVation's dv-processing 2.0.4
+    (MonoCameraWriter, 3 packets of 1000 seeded random events, DAVIS346 geometry, with a packet
+    index at dataTablePosition); dv_synthetic_events.npy holds the events it was given."""
+    path = DATA / f"dv_synthetic_{compression}.aedat4"
+    expected = np.load(DATA / "dv_synthetic_events.npy")
+    ev, sensor = read_events(path)
+    info = read_info(path)
+    assert sensor == (346, 260) and info.metadata["camera"] == "DAVIS346_synthetic"
+    assert info.metadata["compression"] == compression and info.metadata["data_table_position"] > 0
+    assert np.array_equal(ev, expected.astype(EVENT_DTYPE))

@@ -198,7 +198,8 @@ def read_info(path: str) -> FileInfo:
     sid, sensor = _event_stream(header, path)
     camera = header["streams"][sid].get("source") if sid is not None else None
     meta = {"version": "4.0", "camera": camera, "compression": header["compression"],
-            "event_stream": sid, "streams": header["streams"], "header": header["info_xml"]}
+            "event_stream": sid, "streams": header["streams"], "header": header["info_xml"],
+            "data_table_position": header["data_table_position"]}
     return FileInfo(format=NAME, sensor=sensor, metadata=meta)
 
 
