@@ -129,8 +129,10 @@ def load_input(path: str, sim: Simulator, *, timesteps, bin_us, method, keep_par
 @click.option("--downscale", type=click.Choice(DOWNSCALE_MODES),
               help="Fit a larger sensor to the model input: nearest (drop events off the sampled "
                    "grid) or sum (x*W_out//W_in; every event kept).")
-@click.option("--precision", type=click.Choice(["float32", "float64"]), default="float32",
-              show_default=True, help="Arithmetic of membranes and weights.")
+@click.option("--precision", type=click.Choice(["float32", "float64", "int"]), default="float32",
+              show_default=True,
+              help="Arithmetic of membranes and weights; int: fixed point (int16 weights, int32 "
+                   "membranes, power-of-two decays as shifts), as a digital chip runs it.")
 @click.option("--json", "json_out", metavar="PATH|-",
               help="Write the JSON report to PATH ('-' = stdout, and no human summary).")
 @click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True,
@@ -158,6 +160,9 @@ def run(model, input_path, timesteps, bin_us, method, keep_partial, polarity, cr
                                 downscale=downscale, record=bool(fmt or plot))
     report = build_report(result, table)  # RunResult.to_report() plus the energy sections
     report["model_path"] = model
+    saturated = sum(int(s.sum()) for s in (result.saturations or {}).values())
+    if saturated:  # int mode: never silent (see eventsim validate's int-saturation check)
+        click.echo(f"warning: {saturated:,} membrane updates saturated at the int32 limits", err=True)
     if json_out:
         emit_json(report, json_out)
     if emit_report(report, fmt, report_out, plot) or json_out == "-":

@@ -87,3 +87,28 @@ def test_bad_input_exits_2(models, tmp_path, case):
     assert r.exit_code == 2
     assert r.output.startswith("error: ") or "error: " in r.output
     assert "Traceback" not in r.output
+
+
+def test_run_precision_int(models, tmp_path):
+    """`eventsim run --precision int` gives the integer reference's prediction and SOPs."""
+    from eventsim.engine.quantize import quantize
+    from eventsim.engine.reference_int import forward_int
+    from eventsim.events.binning import bin_events, dense_counts
+    from eventsim.network.h5io import load_model
+
+    rng = np.random.default_rng(4)
+    n = 500
+    ev = make_events(np.sort(rng.integers(0, 8000, n)), rng.integers(0, 6, n), rng.integers(0, 6, n),
+                     rng.integers(0, 2, n))
+    path = tmp_path / "rec.npz"
+    write_events(path, ev, (6, 6))
+    r = run("run", models["good"], "--input", str(path), "-T", "4", "--precision", "int", "--json", "-")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["precision"] == "int" and doc["totals"]["multiplications"] == 0
+    net = load_model(models["good"])
+    pos, neg = dense_counts(bin_events(ev, (6, 6), net.input_shape, "split", 4))
+    want = forward_int(quantize(net), pos, neg)
+    assert doc["prediction"] == want.prediction
+    assert doc["output"] == want.output_float.tolist()
+    assert doc["totals"]["sops"] == sum(int(s.sum()) for s in want.sops.values())
