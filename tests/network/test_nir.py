@@ -9,7 +9,7 @@ from eventsim.engine.reference import forward
 from eventsim.errors import ModelFormatError
 from eventsim.network import nir_nodes as nn
 from eventsim.network.h5io import save_model
-from eventsim.network.ir import Network, Population
+from eventsim.network.ir import Network, Population, Projection
 from eventsim.network.linear import apply_projection
 from eventsim.network.loading import load_network
 from eventsim.network.nir import is_nir_file, load_nir, read_graph, save_nir
@@ -131,7 +131,6 @@ def test_cnn_sinabs_predicts_4_with_sinabs_sop_counts(shared_data):
     # the sum-pools are composed into conv 5 and dense 9; their SOPs must equal sinabs' count:
     # pooled spikes x fan-out of the following layer, step by step
     pool = {"5": (net.population("3"), (16, 8, 8)), "9": (net.population("6"), (8, 4, 4))}
-    from eventsim.network.ir import Projection
     for proj, (src, pooled_shape) in pool.items():
         sp = Projection("pool", "sumpool2d", "a", "b", kernel_size=2, stride=2)
         want = 0
@@ -379,3 +378,98 @@ def test_cnn_round_trip_and_model_h5_still_loads(shared_data, tmp_path):
     assert_same_network(net, load_network(tmp_path / "m.h5"))
     shutil.copy(tmp_path / "cnn.nir", tmp_path / "renamed.h5")  # detection is by content
     assert load_network(tmp_path / "renamed.h5").population("12").multi_spike
+
+
+# -- interoperability with the reference `nir` package (skipped when it is not installed) --------
+def _naive_nir_run(g, frames, dt):
+    """The NIR equations stepped node by node (forward Euler, spikes at v > threshold, reset to
+    v_reset or, without it, by subtraction), for a sequential graph; returns the Output node's
+    input summed over the steps (eventsim's readout)."""
+    order = [n for n in g.nodes if n != "input" and n != "output"]
+    state = {}
+    total = 0.0
+    for x in frames:
+        for name in order:
+            node = g.nodes[name]
+            kind = type(node).__name__
+            if kind in ("Affine", "Linear"):
+                x = node.weight @ x.reshape(-1) + (node.bias if kind == "Affine" else 0)
+            elif kind == "Conv2d":
+                p = Projection(name, "conv2d", "a", "b", weight=np.asarray(node.weight, np.float64),
+                               stride=node.stride, padding=node.padding)
+                shape = p.output_shape(x.shape)
+                x = apply_projection(p, x, shape) + node.bias.reshape(-1, 1, 1)
+            elif kind in ("SumPool2d", "AvgPool2d"):
+                p = Projection(name, "sumpool2d", "a", "b", kernel_size=node.kernel_size,
+                               stride=node.stride)
+                x = apply_projection(p, x, p.output_shape(x.shape))
+                if kind == "AvgPool2d":
+                    x = x / np.prod(node.kernel_size)
+            elif kind == "Flatten":
+                x = x.reshape(-1)
+            else:  # IF / LIF
+                v = state.get(name, np.zeros(x.shape))
+                if kind == "IF":
+                    v = v + node.r * x
+                else:
+                    v = v + dt / node.tau * (node.v_leak - v + node.r * x)
+                z = (v > node.v_threshold).astype(np.float64)
+                subtract = getattr(node, "metadata", {}).get("subtract", False)
+                v = v - z * node.v_threshold if subtract else np.where(z > 0, node.v_reset, v)
+                state[name] = v
+                x = z
+        total = total + x
+    return total
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_graphs_written_by_the_nir_package_run_as_the_nir_equations(tmp_path, seed):
+    nir = pytest.importorskip("nir")
+    rng = np.random.default_rng(seed)
+    dt = 1e-4
+
+    def neuron(shape):
+        thr = np.full(shape, float(rng.choice([0.5, 1.0])))
+        if rng.random() < 0.5:
+            return nir.IF(r=np.full(shape, float(rng.choice([1.0, 1.5]))), v_threshold=thr)
+        return nir.LIF(tau=np.full(shape, float(rng.choice([2e-4, 5e-4]))), r=np.full(shape, 2.0),
+                       v_leak=np.full(shape, float(rng.choice([0.0, 0.3]))), v_threshold=thr)
+
+    c1 = int(rng.integers(1, 4))
+    nodes = [nir.Input(np.array([2, 8, 8])),
+             nir.Conv2d(input_shape=(8, 8), weight=rng.normal(0, 0.8, (c1, 2, 3, 3)), stride=1,
+                        padding=1, dilation=1, groups=1, bias=rng.normal(0, 0.1, c1)),
+             neuron((c1, 8, 8))]
+    pool = nir.AvgPool2d if rng.random() < 0.5 else nir.SumPool2d
+    nodes += [pool(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+              nir.Flatten(input_type={"input": np.array([c1, 4, 4])}, start_dim=0, end_dim=-1),
+              nir.Affine(weight=rng.normal(0, 0.5, (6, c1 * 16)), bias=rng.normal(0.5, 0.1, 6)),
+              neuron((6,)), nir.Affine(weight=rng.normal(0, 1, (3, 6)), bias=np.zeros(3))]
+    g = nir.NIRGraph.from_list(*nodes)  # nodes "input", "conv2d", ..., "output", in order
+    path = tmp_path / "g.nir"
+    nir.write(path, g)
+    subtract = rng.random() < 0.5
+    if subtract:  # a node without v_reset (NIR < 1.0.6) resets by subtraction
+        with h5py.File(path, "a") as f:
+            for grp in f["node/nodes"].values():
+                if "v_reset" in grp:
+                    del grp["v_reset"]
+        for n in g.nodes.values():
+            n.metadata = {"subtract": True}
+    net = load_nir(path, dt=dt, semantics="nir")
+    frames = rng.poisson(0.8, (6, 2, 8, 8)).astype(np.float64)
+    want = _naive_nir_run(g, frames, dt)
+    res = forward(net, frames)
+    assert sum(int(c.sum()) for name, c in res.spike_counts.items() if name != "input") > 0
+    np.testing.assert_allclose(res.output, want, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_exported_files_pass_the_nir_package_type_check(tmp_path, seed):
+    nir = pytest.importorskip("nir")
+    net = expressible(random_network(seed, frames=seed % 4 == 0), seed)
+    save_nir(net, tmp_path / "n.nir")
+    # nir's type inference takes a grouped Conv2d's input channels as weight.shape[1] (Cin/groups)
+    grouped = any(q.groups > 1 for q in net.projections)
+    graph = nir.read(tmp_path / "n.nir", type_check=not grouped)
+    assert set(graph.nodes) >= {p.name for p in net.populations}
