@@ -10,6 +10,7 @@ from ..convert import convert_to_file, list_archs
 from ..network.counts import parameter_count
 from ..network.h5io import save_model
 from ..network.nir import is_nir_file, load_nir
+from ..network.nir_nodes import DEFAULT_DT, SEMANTICS
 from .base import format_table
 
 
@@ -46,8 +47,13 @@ def _shape(text: str | None) -> tuple[int, int, int] | None:
 @click.option("--list-archs", "show_archs", is_flag=True,
               help="List the supported architectures and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@click.option("--nir-dt", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_DT,
+              show_default=True, help="NIR input: seconds per time step (discretises tau).")
+@click.option("--nir-semantics", type=click.Choice(["auto", *SEMANTICS]), default="auto",
+              show_default=True, help="NIR input: spec rules, sinabs' IAF for IF nodes, or auto "
+                                      "(sinabs when every neuron is IF).")
 def convert(checkpoint, arch, timesteps, input_shape, input_kind, polarity, neuron, dtype, output,
-            show_archs, as_json):
+            show_archs, as_json, nir_dt, nir_semantics):
     """Convert a trained Ternary Spike checkpoint into a multiplication-free model.h5.
 
     CHECKPOINT is a PyTorch state dict (.pth zip format, or .safetensors), in the naming of the
@@ -72,7 +78,7 @@ def convert(checkpoint, arch, timesteps, input_shape, input_kind, polarity, neur
     if output is None:
         raise click.UsageError("missing -o/--output model.h5")
     if is_nir_file(checkpoint):  # a NIR graph (detected by content) needs no --arch
-        net = load_nir(checkpoint, timesteps=timesteps)
+        net = load_nir(checkpoint, dt=nir_dt, semantics=nir_semantics, timesteps=timesteps)
         save_model(net, output, dtype=dtype)
         click.echo(f"wrote {output}: NIR graph {net.name!r}, {len(net.populations)} populations, "
                    f"{len(net.projections)} projections ({net.provenance['semantics']} semantics, "

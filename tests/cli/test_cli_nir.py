@@ -84,3 +84,16 @@ def test_export_help_explains_what_is_exported():
     assert res.exit_code == 0
     text = " ".join(res.output.split())  # click re-wraps the docstring
     assert "Ternary neurons cannot be expressed in NIR" in text and "--dt" in text
+
+
+def test_convert_nir_dt_and_semantics_options(shared_data, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(cli, ["convert", str(shared_data / "nir" / "two_lif_neurons.nir"), "--nir-dt",
+                              "1e-3", "-o", str(tmp_path / "t.h5")])
+    assert res.exit_code == 0, res.output
+    net = load_model(tmp_path / "t.h5")
+    assert net.population("lif1").decay == pytest.approx(0.9)  # 1 - dt/tau = 1 - 1e-3/1e-2
+    res = runner.invoke(cli, ["convert", str(shared_data / "nir" / "cnn_sinabs.nir"), "--nir-semantics",
+                              "nir", "-o", str(tmp_path / "c.h5")])
+    assert res.exit_code == 0, res.output
+    assert load_model(tmp_path / "c.h5").population("1").kind == "binary_lif"
