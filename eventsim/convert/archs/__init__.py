@@ -7,5 +7,5 @@ reading parameters through :class:`~eventsim.convert.params.Params`; ``ARCHS`` i
 
 from __future__ import annotations
 
-from . import dvs  # noqa: F401  (registers its archs)
+from . import dvs, resnet, vgg  # noqa: F401  (each registers its archs)
 from .common import ARCHS, ArchSpec, Context  # noqa: F401

@@ -1,0 +1,69 @@
+"""Every paper architecture: PyTorch float64 forward == eventsim (reference and Simulator, float64).
+
+One random checkpoint per arch (random BN statistics, per-channel alpha in [0.5, 1.5), paper
+naming, saved with torch.save and read back by the torch-free reader), static and event input,
+T = 2, batch 1, small spatial sizes so the dense reference stays fast:
+- CIFAR ResNet-19/20: 8x8 (stages 8, 4, 2);
+- resnet20_cifar_modified: 16x16 (its avg-down shortcuts need even maps: 16, 8, 4, 2, 1);
+- ResNet-18/34: 17x17 (stem 9x9 and pooled 5x5: the stem's 3/2 average pool composes exactly
+  with the next 3x3 convolution only when the stem output size is odd, see test_folding);
+- VGG-16: 32x32 (five 2x2 pools).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from eventsim.convert import convert_checkpoint  # noqa: E402
+from models.resnet import resnet  # noqa: E402
+from models.vgg import vgg  # noqa: E402
+from tests.convert.torchref import assert_matches, draw_input, randomise  # noqa: E402
+
+T = 2
+CASES = [
+    ("resnet19_cifar", 8, ("frames", "events")),
+    ("resnet20_cifar", 8, ("frames", "events")),
+    ("resnet20_cifar_modified", 16, ("frames", "events")),
+    ("resnet18", 17, ("frames", "events")),
+    ("resnet34", 17, ("frames", "events")),
+    ("vgg16", 32, ("frames", "events")),
+    ("vgg16_bn", 32, ("events",)),  # same map as vgg16 plus BN; one input kind is enough
+]
+
+
+def _model(arch: str, seed: int):
+    torch.manual_seed(seed)
+    make = vgg if arch.startswith("vgg") else resnet
+    # 2 input channels serve both the event input (OFF, ON) and a 2-channel static input
+    return randomise(make(arch, T, input_c=2), seed)
+
+
+@pytest.mark.parametrize("arch,side,kinds", CASES, ids=[c[0] for c in CASES])
+def test_arch_matches_torch(tmp_path, arch, side, kinds):
+    model = _model(arch, seed=len(arch))
+    ckpt = tmp_path / f"{arch}.pth"
+    torch.save(model.state_dict(), ckpt)
+    shape = (2, side, side)
+    for kind in kinds:
+        x, logits, counts = draw_input(model, shape, T, kind, seed=7)
+        # every LIF layer spikes both ways, so equal counts are a real check
+        assert all(c[0] > 0 and c[1] > 0 for c in counts.values()), counts
+        net = convert_checkpoint(ckpt, arch, T, shape, input_kind=kind)
+        assert {p.name for p in net.populations} >= set(counts)
+        assert_matches(net, x, kind, T, logits, counts)
+
+
+def test_binary_neuron_resnet(tmp_path):
+    torch.manual_seed(3)
+    model = randomise(resnet("resnet20_cifar_modified", T, mode="binary", input_c=2), 3)
+    ckpt = tmp_path / "bin.pth"
+    torch.save({"state_dict": model.state_dict()}, ckpt)
+    shape = (2, 16, 16)
+    x, logits, counts = draw_input(model, shape, T, "events", seed=1)
+    assert all(c[0] > 0 and c[1] == 0 for c in counts.values())
+    net = convert_checkpoint(ckpt, "resnet20_cifar_modified", T, shape, input_kind="events",
+                             neuron="binary")
+    assert all(p.kind == "binary_lif" for p in net.populations if p.spiking)
+    assert_matches(net, x, "events", T, logits, counts)
