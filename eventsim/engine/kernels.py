@@ -29,21 +29,27 @@ _POP_TERNARY, _POP_BINARY, _POP_READOUT = 1, 2, 4
 
 @kernel
 def _add_row(cur, tb, wt, wb, length, s):
-    """cur[tb:tb+length] += s · wt[wb:wb+length] for an integer spike value s, by additions."""
+    """cur[tb:tb+length] += s · wt[wb:wb+length] for an integer spike value s, by additions.
+
+    Works on slice views indexed from 0 so that LLVM can vectorise the loop (an offset index
+    would keep Numba's negative-index wraparound check in the loop).
+    """
+    dst = cur[tb:tb + length]
+    src = wt[wb:wb + length]
     if s == 1:
         for j in range(length):
-            cur[tb + j] += wt[wb + j]
+            dst[j] += src[j]
     elif s == -1:
         for j in range(length):
-            cur[tb + j] -= wt[wb + j]
+            dst[j] -= src[j]
     elif s > 0:
         for _ in range(s):
             for j in range(length):
-                cur[tb + j] += wt[wb + j]
+                dst[j] += src[j]
     else:
         for _ in range(-s):
             for j in range(length):
-                cur[tb + j] -= wt[wb + j]
+                dst[j] -= src[j]
 
 
 @kernel
@@ -59,33 +65,49 @@ def scatter_conv(idx, val, n, geom, wt, cur, sops):
     kh, kw, sh, sw = geom[6], geom[7], geom[8], geom[9]
     ph, pw, dh, dw = geom[10], geom[11], geom[12], geom[13]
     cin_g, cout_g = geom[14], geom[15]
+    # integer divisions cost tens of cycles, comparable to a whole 128-wide row: use a shift
+    # and a mask when Cin is a power of two, and derive remainders by multiply-subtract
+    cin_shift = -1
+    if cin & (cin - 1) == 0:
+        cin_shift = 0
+        while (1 << cin_shift) < cin:
+            cin_shift += 1
     npos = 0
     nneg = 0
     for e in range(n):
         i = idx[e]
         s = val[e]
-        ci = i % cin
-        pix = i // cin
-        xi = pix % w
+        if cin_shift >= 0:
+            pix = i >> cin_shift
+        else:
+            pix = i // cin
+        ci = i - pix * cin
         yi = pix // w
-        obase = (ci // cin_g) * cout_g
+        xi = pix - yi * w
+        obase = ci if cin_g == 1 and cout_g == 1 else (ci // cin_g) * cout_g
         taps = 0
         for ky in range(kh):
             ny = yi + ph - ky * dh
             if ny < 0:
                 break  # ny only decreases with ky
-            if ny % sh != 0:
+            if sh == 1:  # skip the integer division (tens of cycles) in the common case
+                oy = ny
+            elif ny % sh != 0:
                 continue
-            oy = ny // sh
+            else:
+                oy = ny // sh
             if oy >= ho:
                 continue
             for kx in range(kw):
                 nx = xi + pw - kx * dw
                 if nx < 0:
                     break
-                if nx % sw != 0:
+                if sw == 1:
+                    ox = nx
+                elif nx % sw != 0:
                     continue
-                ox = nx // sw
+                else:
+                    ox = nx // sw
                 if ox >= wo:
                     continue
                 _add_row(cur, (oy * wo + ox) * cout + obase, wt, ((ky * kw + kx) * cin + ci) * cout_g,
@@ -97,6 +119,36 @@ def scatter_conv(idx, val, n, geom, wt, cur, sops):
             nneg -= taps * cout_g * s
     sops[0] += npos
     sops[1] += nneg
+
+
+@kernel
+def order_for_conv(idx, val, n, cin, w, band_rows, counts, keys, out_idx, out_val):
+    """Reorder a spike list by (band of ``band_rows`` source rows, input channel, position).
+
+    Cache blocking for large convolutions: the spikes of one channel in one band reuse the same
+    ``kh·kw`` weight rows (kept in L1/L2 instead of re-read from L3 per spike) while their
+    targets stay inside one band of the target map. A stable counting sort, O(n + keys);
+    ``counts`` needs ``bands·cin + 1`` entries, ``keys`` / ``out_*`` ``n``. Only the order of
+    additions changes, never which additions are made.
+    """
+    nkeys = counts.size - 1
+    for k in range(nkeys + 1):
+        counts[k] = 0
+    for e in range(n):
+        i = idx[e]
+        pix = i // cin
+        ci = i - pix * cin
+        k = (pix // w // band_rows) * cin + ci
+        keys[e] = k
+        counts[k + 1] += 1
+    for k in range(nkeys):
+        counts[k + 1] += counts[k]
+    for e in range(n):
+        k = keys[e]
+        pos = counts[k]
+        out_idx[pos] = idx[e]
+        out_val[pos] = val[e]
+        counts[k] = pos + 1
 
 
 @kernel
@@ -176,6 +228,41 @@ def scatter_identity(idx, val, n, channels, scale, cur, sops):
             nneg -= s
     sops[0] += npos
     sops[1] += nneg
+
+
+@kernel
+def update_ternary(v, cur, bias, has_bias, params, reset_sub, out_idx, out_val, counts):
+    """``update_neurons`` for the flagship case, a ``ternary_lif`` without floor: one tight loop.
+
+    Same arithmetic as the general kernel (``1·v`` is exactly ``v``, so λ = 1 needs no branch);
+    returns ``(n_spikes, 0)``.
+    """
+    th = params[0]
+    lam = params[1]
+    zero = params[3]
+    n = 0
+    npos = 0
+    nneg = 0
+    for i in range(v.size):
+        c = cur[i] + bias[i] if has_bias else cur[i]
+        cur[i] = zero
+        x = lam * v[i] + c
+        if x >= th:
+            x = x - th if reset_sub else zero
+            out_idx[n] = i
+            out_val[n] = 1
+            n += 1
+            npos += 1
+        elif x <= -th:
+            x = x + th if reset_sub else zero
+            out_idx[n] = i
+            out_val[n] = -1
+            n += 1
+            nneg += 1
+        v[i] = x
+    counts[0] += npos
+    counts[1] += nneg
+    return n, 0
 
 
 @kernel

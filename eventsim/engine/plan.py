@@ -40,6 +40,8 @@ _PROJ_CODES = {"conv2d": PROJ_CONV, "dense": PROJ_DENSE, "identity": PROJ_IDENTI
 (G_CIN, G_H, G_W, G_COUT, G_HO, G_WO, G_KH, G_KW, G_SH, G_SW, G_PH, G_PW, G_DH, G_DW,
  G_CING, G_COUTG) = range(16)
 PRECISIONS = {"float32": np.float32, "float64": np.float64}
+#: conv projections whose weights plus target map exceed this are cache-blocked (kernels.order_for_conv)
+CACHE_BYTES = 256 * 1024
 
 
 def chw_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -91,6 +93,7 @@ class PlannedProjection:
     geom: np.ndarray  # (16,) int64, columns G_* (conv / sumpool); zeros for dense/identity
     weight: np.ndarray  # conv: [kh,kw,Cin,Cout_g]; dense: [N_in,N_out]; identity: (C,); sumpool: (0,)
     encoder: bool  # frame input -> this projection is the dense analog encoder (MACs, not SOPs)
+    band_rows: int = 0  # conv2d: reorder spikes in bands of this many source rows (0 = no reordering)
 
 
 @dataclass
@@ -147,8 +150,21 @@ def _weight(proj, src_shape, tgt_shape, dtype) -> np.ndarray:
     return np.zeros(0, dtype=dtype)
 
 
-def compile_plan(net: Network, precision: str = "float32") -> Plan:
-    """Compile ``net`` for the kernels in ``precision`` (``float32`` or ``float64``)."""
+def _band_rows(geom: np.ndarray, weight: np.ndarray, cache_bytes: int) -> int:
+    """Source rows per cache block of a conv, or 0 when weights and target fit the cache."""
+    item = weight.dtype.itemsize
+    target_row = int(geom[G_WO] * geom[G_COUT]) * item
+    if weight.nbytes + target_row * int(geom[G_HO]) <= cache_bytes:
+        return 0
+    # half the budget for a band of target rows, the rest for the weight rows in use
+    return max(1, (cache_bytes // 2) // target_row) * int(geom[G_SH])
+
+
+def compile_plan(net: Network, precision: str = "float32", cache_bytes: int = CACHE_BYTES) -> Plan:
+    """Compile ``net`` for the kernels in ``precision`` (``float32`` or ``float64``).
+
+    ``cache_bytes`` sets which convolutions are cache-blocked (see ``kernels.order_for_conv``).
+    """
     if precision not in PRECISIONS:
         raise ModelFormatError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})")
     dtype = np.dtype(PRECISIONS[precision])
@@ -157,11 +173,12 @@ def compile_plan(net: Network, precision: str = "float32") -> Plan:
     projections = []
     for proj in net.projections:
         src, tgt = net.population(proj.source), net.population(proj.target)
+        geom = _geom(proj.kind, proj, src.shape, tgt.shape)
+        weight = _weight(proj, src.shape, tgt.shape, dtype)
         projections.append(PlannedProjection(
             name=proj.name, kind=_PROJ_CODES[proj.kind], source=index[src.name],
-            target=index[tgt.name], geom=_geom(proj.kind, proj, src.shape, tgt.shape),
-            weight=_weight(proj, src.shape, tgt.shape, dtype),
-            encoder=frames and src.kind == "input"))
+            target=index[tgt.name], geom=geom, weight=weight, encoder=frames and src.kind == "input",
+            band_rows=_band_rows(geom, weight, cache_bytes) if proj.kind == "conv2d" else 0))
     populations = []
     for pop in net.ordered_populations():
         bias = np.zeros(pop.size, dtype=dtype)

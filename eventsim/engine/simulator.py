@@ -37,8 +37,13 @@ from ..network.ir import Network
 from ..network.linear import apply_projection
 from . import kernels
 from .plan import (
+    CACHE_BYTES,
+    G_CIN,
+    G_H,
+    G_W,
     POP_INPUT,
     POP_READOUT,
+    POP_TERNARY,
     PROJ_CONV,
     PROJ_DENSE,
     PROJ_IDENTITY,
@@ -66,14 +71,14 @@ def decay_multiplications(network: Network) -> int:
 class Simulator:
     """Runs one network on event streams or frames; reusable across inputs."""
 
-    def __init__(self, network: Network, precision: str = "float32"):
+    def __init__(self, network: Network, precision: str = "float32", cache_bytes: int = CACHE_BYTES):
         self.network = network
         self.precision = precision
         if precision == "int":  # fixed point: quantised parameters, integer kernels (simulator_int)
             self.int_plan: IntPlan = compile_int_plan(quantize(network))
             self.plan: Plan = self.int_plan.plan
         else:
-            self.plan = compile_plan(network, precision)
+            self.plan = compile_plan(network, precision, cache_bytes)
 
     # -- public entry point ------------------------------------------------------------------
     def run(self, data, timesteps: int | None = None, bin_us: int | None = None, *,
@@ -206,10 +211,7 @@ class Simulator:
         plan, net = self.plan, self.network
         dtype = plan.dtype
         pops, projs = plan.populations, plan.projections
-        v = [np.zeros(p.size, dtype) for p in pops]
-        cur = [np.zeros(p.size, dtype) for p in pops]
-        sidx = [np.zeros(p.size, np.int64) for p in pops]
-        sval = [np.zeros(p.size, np.int64) for p in pops]
+        v, cur, sidx, sval = self._state()
         nspk = [0] * len(pops)
         params = [np.array([p.threshold, p.decay, p.v_min, 0.0, 0.0], dtype) for p in pops]
         flags = [np.array([p.decay == 1.0, p.reset_subtract, p.has_v_min, p.multi_spike], np.int64)
@@ -218,6 +220,7 @@ class Simulator:
         macs = np.zeros((len(projs), steps), np.int64)
         counts = np.zeros((len(pops), steps, 2), np.int64)
         weights = [q.weight.ravel() for q in projs]
+        blocked = self._blocking_scratch()
         mults = decay_multiplications(net) * steps
         rec = {p.name: np.zeros((steps,) + tuple(p.shape), np.int64) for p in pops
                if p.kind != POP_READOUT} if record else None
@@ -247,6 +250,11 @@ class Simulator:
                     s = q.source
                     args = (sidx[s], sval[s], nspk[s])
                     if q.kind == PROJ_CONV:
+                        if qi in blocked:
+                            cnt, keys, bidx, bval = blocked[qi]
+                            kernels.order_for_conv(*args, q.geom[G_CIN], q.geom[G_W], q.band_rows, cnt,
+                                                   keys, bidx, bval)
+                            args = (bidx, bval, nspk[s])
                         kernels.scatter_conv(*args, q.geom, weights[qi], cur[pi], sops[qi, t])
                     elif q.kind == PROJ_DENSE:
                         kernels.scatter_dense(*args, pop.size, weights[qi], cur[pi], sops[qi, t])
@@ -255,8 +263,12 @@ class Simulator:
                         kernels.scatter_identity(*args, channels, weights[qi], cur[pi], sops[qi, t])
                     else:
                         kernels.scatter_sumpool(*args, q.geom, cur[pi], sops[qi, t])
-                n, m = kernels.update_neurons(v[pi], cur[pi], pop.bias, pop.has_bias, pop.kind,
-                                              params[pi], flags[pi], sidx[pi], sval[pi], counts[pi, t])
+                if pop.kind == POP_TERNARY and not pop.has_v_min:
+                    n, m = kernels.update_ternary(v[pi], cur[pi], pop.bias, pop.has_bias, params[pi],
+                                                  pop.reset_subtract, sidx[pi], sval[pi], counts[pi, t])
+                else:
+                    n, m = kernels.update_neurons(v[pi], cur[pi], pop.bias, pop.has_bias, pop.kind,
+                                                  params[pi], flags[pi], sidx[pi], sval[pi], counts[pi, t])
                 nspk[pi] = n
                 mults += m
                 if rec is not None and pop.kind != POP_READOUT:
@@ -275,6 +287,35 @@ class Simulator:
         if rec is not None:
             result.spikes = rec
         return result
+
+    def _state(self):
+        """Membranes (zeroed), currents (kept zero by the kernels) and spike-list buffers.
+
+        Allocated on the first run and reused: a large network's state is tens of MB, and
+        fresh pages cost more than a memset.
+        """
+        pops, dtype = self.plan.populations, self.plan.dtype
+        if getattr(self, "_buffers", None) is None:
+            self._buffers = tuple([np.zeros(p.size, t) for p in pops]
+                                  for t in (dtype, dtype, np.int64, np.int64))
+        v, cur, sidx, sval = self._buffers
+        for arr in v:
+            arr.fill(0)
+        for arr in cur:  # zero already unless a previous run was interrupted
+            arr.fill(0)
+        return v, cur, list(sidx), list(sval)
+
+    def _blocking_scratch(self) -> dict:
+        """Per cache-blocked conv: (counts, keys, idx, val) scratch for ``order_for_conv``, reused."""
+        if getattr(self, "_blocked", None) is None:
+            self._blocked = {}
+            for k, q in enumerate(self.plan.projections):
+                if q.band_rows:
+                    g, size = q.geom, self.plan.populations[q.source].size
+                    bands = -(-int(g[G_H]) // q.band_rows)
+                    self._blocked[k] = (np.zeros(bands * int(g[G_CIN]) + 1, np.int64),
+                                        *(np.zeros(size, np.int64) for _ in range(3)))
+        return self._blocked
 
     @staticmethod
     def _record(dst: np.ndarray, shape, idx, val, n) -> None:
