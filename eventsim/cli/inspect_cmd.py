@@ -6,7 +6,7 @@ import click
 import numpy as np
 
 from ..network.counts import dense_macs, parameter_count, synapse_count
-from ..network.h5io import load_model
+from ..network.loading import load_network
 from .base import emit_json, format_table
 
 
@@ -53,8 +53,8 @@ def describe(net) -> dict:
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--json", "json_out", metavar="PATH|-", help="Write the description as JSON ('-' = stdout).")
 def inspect(model: str, json_out: str | None) -> None:
-    """Show the populations, projections and provenance of MODEL (a model.h5 file)."""
-    net = load_model(model)
+    """Show the populations, projections and provenance of MODEL (a model.h5 or NIR file)."""
+    net = load_network(model)
     doc = describe(net)
     if json_out:
         emit_json(doc, json_out)

@@ -97,3 +97,13 @@ def test_convert_nir_dt_and_semantics_options(shared_data, tmp_path):
                               "nir", "-o", str(tmp_path / "c.h5")])
     assert res.exit_code == 0, res.output
     assert load_model(tmp_path / "c.h5").population("1").kind == "binary_lif"
+
+
+def test_inspect_reads_nir_files(shared_data):
+    res = CliRunner().invoke(cli, ["inspect", str(shared_data / "nir" / "cnn_sinabs.nir"), "--json", "-"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["provenance"]["semantics"] == "sinabs"
+    # 39,584 weights in the file; pools 4 and 7 composed: conv 5 becomes 8x16x6x6 (4,608 instead
+    # of 8x16x3x3 = 1,152) and dense 9 256x512 (131,072 instead of 256x128 = 32,768)
+    assert doc["totals"]["parameters"] == 39584 - 1152 + 4608 - 32768 + 131072
