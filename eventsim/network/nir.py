@@ -50,7 +50,7 @@ def is_nir_file(path: str | os.PathLike) -> bool:
         with h5py.File(path, "r") as f:
             node = f.get("node")
             return isinstance(node, h5py.Group) and "type" in node and \
-                nn._text(node["type"][()]) == "NIRGraph"
+                nn.as_text(node["type"][()]) == "NIRGraph"
     except OSError:
         return False
 
@@ -63,7 +63,7 @@ def _group_values(group: h5py.Group) -> dict:
             out[key] = _group_values(item)
         else:
             value = item[()]
-            out[key] = nn._text(value) if isinstance(value, bytes) or (
+            out[key] = nn.as_text(value) if isinstance(value, bytes) or (
                 isinstance(value, np.ndarray) and value.dtype.kind in "OS" and value.shape == ()) \
                 else value
     return out
@@ -82,10 +82,10 @@ def read_graph(path: str | os.PathLike) -> NirGraph:
         root = f.get("node")
         if not isinstance(root, h5py.Group) or "type" not in root:
             raise ModelFormatError(f"{path}: /node: missing NIR graph group (not a NIR file)")
-        if nn._text(root["type"][()]) != "NIRGraph":
-            raise ModelFormatError(f"{path}: /node/type is {nn._text(root['type'][()])!r}, "
+        if nn.as_text(root["type"][()]) != "NIRGraph":
+            raise ModelFormatError(f"{path}: /node/type is {nn.as_text(root['type'][()])!r}, "
                                    "expected 'NIRGraph'")
-        version = nn._text(f["version"][()]) if "version" in f else "0.0.0"
+        version = nn.as_text(f["version"][()]) if "version" in f else "0.0.0"
         try:
             major = int(version.split(".")[0])
         except ValueError:
@@ -101,13 +101,13 @@ def read_graph(path: str | os.PathLike) -> NirGraph:
                 raise ModelFormatError(f"{path}: /node/nodes/{name}: missing 'type'")
             params = _group_values(g)
             meta = params.pop("metadata", {})
-            typ = nn._text(params.pop("type"))
+            typ = nn.as_text(params.pop("type"))
             if typ == "NIRGraph":
                 params = {}  # a nested subgraph: reported as unsupported by the loader
             nodes[name] = nn.NirNode(name, typ, params, meta if isinstance(meta, dict) else {})
         raw = root["edges"][()] if "edges" in root else np.zeros((0, 2), object)
         raw = np.asarray(raw).reshape(-1, 2) if np.size(raw) else np.zeros((0, 2), object)
-        edges = [(nn._text(a), nn._text(b)) for a, b in raw]
+        edges = [(nn.as_text(a), nn.as_text(b)) for a, b in raw]
         meta = _group_values(root["metadata"]) if "metadata" in root else {}
     return NirGraph(version, nodes, edges, meta)
 
@@ -390,12 +390,12 @@ def _target_bias(target, preds, ops, shape, spec) -> np.ndarray | None:
 def _population(name: str, spec: nn.NeuronSpec, shape, bias_full) -> Population:
     bias = None
     if bias_full is not None:
-        bias = nn._per_channel(bias_full, shape, f"constant input current of {name!r}")
+        bias = nn.per_channel(bias_full, shape, f"constant input current of {name!r}")
     if spec.kind == "readout":
         return Population(name, "readout", shape, bias=bias)
     theta = np.asarray(spec.threshold, np.float64)
     node = nn.NirNode(name, spec.kind, {})
-    threshold = nn._uniform(node, "v_threshold", theta)
+    threshold = nn.uniform_value(node, "v_threshold", theta)
     if not threshold > 0:
         raise nn.Unsupported(f"node {name!r}: threshold {threshold:g} must be positive")
     return Population(name, spec.kind, shape, threshold=threshold, decay=spec.decay,

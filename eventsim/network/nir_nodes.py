@@ -104,12 +104,12 @@ def _pair(value) -> tuple[int, int]:
     return (int(arr[0]), int(arr[0])) if arr.size == 1 else (int(arr[0]), int(arr[1]))
 
 
-def _text(value) -> str:
+def as_text(value) -> str:
     value = value.item() if isinstance(value, np.ndarray) and value.shape == () else value
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def _uniform(node: NirNode, key: str, values) -> float:
+def uniform_value(node: NirNode, key: str, values) -> float:
     arr = np.asarray(values, dtype=np.float64)
     if arr.size == 0 or not np.all(arr == arr.flat[0]):
         raise Unsupported(f"{node.type} node {node.name!r}: {key} differs between neurons "
@@ -154,7 +154,7 @@ def map_if(node: NirNode, ctx: MapContext) -> NeuronSpec:
     if ctx.semantics == "sinabs":
         theta = node.need("v_threshold")
         # sinabs.from_nir: IAFSqueeze(spike_threshold=θ, min_v_mem=−θ), MultiSpike, MembraneSubtract
-        v_min = -_uniform(node, "v_threshold", theta)
+        v_min = -uniform_value(node, "v_threshold", theta)
         return NeuronSpec("if", theta, 1.0, "subtract", v_min=v_min, multi_spike=True, gain=r,
                           rule="IF as sinabs IAF: v += R·I, floor(v/θ) spikes at v >= θ, "
                                "subtract, v >= −θ")
@@ -164,7 +164,7 @@ def map_if(node: NirNode, ctx: MapContext) -> NeuronSpec:
 def map_lif(node: NirNode, ctx: MapContext) -> NeuronSpec:
     # Euler: v += dt/τ·(v_leak − v + R·I)  ->  λ = 1 − dt/τ, gain dt·R/τ, bias dt·v_leak/τ
     k = _euler(node, node.need("tau"), ctx, "tau")
-    decay = 1.0 - _uniform(node, "tau", k)
+    decay = 1.0 - uniform_value(node, "tau", k)
     r = node.need("r")
     bias = k * np.asarray(node.need("v_leak"), np.float64)
     return _spiking(node, ctx, decay, k * r, bias, f"LIF Euler dt={ctx.dt:g}: λ = 1 − dt/τ = {decay:g}")
@@ -237,7 +237,7 @@ def map_affine(node: NirNode, ctx: MapContext) -> list[LinearOp]:
 def map_conv2d(node: NirNode, ctx: MapContext) -> list[LinearOp]:
     w = _weight(node, 4)
     padding = node.get("padding", 0)
-    padding = _text(padding) if np.asarray(padding).dtype.kind in "OSU" else _pair(padding)
+    padding = as_text(padding) if np.asarray(padding).dtype.kind in "OSU" else _pair(padding)
     hw = node.get("input_shape")
     bias = node.get("bias")
     return [LinearOp(node.name, "conv2d", weight=w,
@@ -342,7 +342,7 @@ def op_output_shape(op: LinearOp, shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 # -- composing a path of linear ops into one projection ----------------------------------------
-def _per_channel(full: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
+def per_channel(full: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
     """A full-shape factor as one value per channel, or Unsupported if it varies inside one."""
     chan = np.asarray(full, np.float64).reshape(shape[0], -1)
     if not np.all(chan == chan[:, :1]):
@@ -411,7 +411,7 @@ def _push_scales(items: list[list]) -> list[list]:
             pending = [obj, shape] if pending is None else [pending[0] * obj, shape]
             continue
         if pending is not None and obj.kind == "sumpool2d":
-            chan = _per_channel(pending[0], shape, f"scale before {obj.name!r}")
+            chan = per_channel(pending[0], shape, f"scale before {obj.name!r}")
             pooled = obj.output_shape(shape)
             out.append([kind, obj, shape])
             pending = [np.broadcast_to(chan.reshape(-1, 1, 1), pooled).copy(), pooled]
@@ -420,7 +420,7 @@ def _push_scales(items: list[list]) -> list[list]:
             obj = _proj("dense", obj.name, obj.weight * pending[0].reshape(1, -1))
             pending = None
         elif pending is not None:  # conv2d: per input channel
-            chan = _per_channel(pending[0], shape, f"scale before {obj.name!r}")
+            chan = per_channel(pending[0], shape, f"scale before {obj.name!r}")
             cout, cin_g = obj.weight.shape[:2]
             w = obj.weight.reshape(obj.groups, cout // obj.groups, cin_g, *obj.weight.shape[2:])
             w = w * chan.reshape(obj.groups, 1, cin_g, 1, 1)
@@ -458,7 +458,7 @@ def _fold_trailing_scale(items: list[list]) -> list[list]:
     if p.kind == "dense":  # rows, element by element
         folded = _proj("dense", p.name, p.weight * factor.reshape(-1, 1))
     else:
-        chan = _per_channel(factor, sf, f"scale after {p.name!r}")
+        chan = per_channel(factor, sf, f"scale after {p.name!r}")
         if p.kind == "conv2d":
             folded = _proj("conv2d", p.name, p.weight * chan.reshape(-1, 1, 1, 1), like=p)
         else:  # a sum-pool times a per-channel factor is a depthwise convolution
@@ -474,7 +474,7 @@ def _identity(name, source, target, scale, source_shape, target_shape) -> Projec
         raise Unsupported(f"edge {source!r} -> {target!r} joins shapes {source_shape} and "
                           f"{target_shape} without a linear node")
     shape = tuple(source_shape)
-    chan = None if scale is None else _per_channel(scale, shape, f"scale on {source!r} -> {target!r}")
+    chan = None if scale is None else per_channel(scale, shape, f"scale on {source!r} -> {target!r}")
     if chan is not None and np.all(chan == 1.0):
         chan = None
     return Projection(name, "identity", source, target, scale=chan)
