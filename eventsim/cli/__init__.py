@@ -40,6 +40,9 @@ def _register() -> None:
     from . import run_cmd
 
     cli.add_command(run_cmd.run)
+    from . import bench_cmd
+
+    cli.add_command(bench_cmd.bench)
     from . import energy_cmd
 
     cli.add_command(energy_cmd.energy)

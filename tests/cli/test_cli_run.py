@@ -169,3 +169,13 @@ def test_run_static_npy_and_png_count_encoder_macs(tmp_path):
         assert "encoder MACs:" in r.output
     else:
         assert r.exit_code == 2 and "does not fit the model input" in r.output
+
+
+def test_bench_command_loads_the_benchmark_and_checks_options():
+    pytest.importorskip("torch")
+    r = invoke("bench", "--no-kernel", "--no-e2e", "--json", "-")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["kernel"] is None and doc["end_to_end"] == []
+    r = invoke("bench", "--densities", "0.5,x")
+    assert r.exit_code == 2 and "densities" in r.output

@@ -1,0 +1,67 @@
+"""``eventsim bench``: the engine benchmark of ``tools/bench.py`` (needs torch and a checkout)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import ConfigError
+from .base import emit_json
+
+BENCH_SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "bench.py"
+
+
+def load_bench_module():
+    """``tools/bench.py`` of this checkout as a module; ConfigError when torch or the file is missing."""
+    if importlib.util.find_spec("torch") is None:
+        raise ConfigError("eventsim bench compares against dense PyTorch and needs torch: "
+                          "pip install 'eventsim[torch]'")
+    if not BENCH_SCRIPT.is_file():
+        raise ConfigError(f"eventsim bench needs a source checkout: {BENCH_SCRIPT} is missing")
+    root = str(BENCH_SCRIPT.parents[1])
+    if root not in sys.path:  # tools/bench.py imports the repository's packages by name
+        sys.path.insert(0, root)
+    spec = importlib.util.spec_from_file_location("eventsim_tools_bench", BENCH_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _densities(ctx, param, text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated fractions, got {text!r}") from None
+    if not values or any(not 0 < v < 1 for v in values):
+        raise click.BadParameter("densities must lie strictly between 0 and 1")
+    return values
+
+
+@click.command()
+@click.option("--densities", default="0.01,0.05,0.1,0.2", show_default=True, callback=_densities,
+              help="Average spike densities (fractions) for the end-to-end comparison.")
+@click.option("--timesteps", "-T", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Timed runs per measurement; the best is reported.")
+@click.option("--kernel/--no-kernel", default=True, help="Measure the 128-channel conv kernel figure.")
+@click.option("--e2e/--no-e2e", default=True,
+              help="Measure end to end against dense PyTorch on the ResNet-19-style network.")
+@click.option("--cold", is_flag=True, help="Also time a cold Numba compile in a fresh process.")
+@click.option("--json", "json_out", metavar="PATH|-", help="Write the results as JSON ('-' = stdout).")
+def bench(densities, timesteps, repeat, kernel, e2e, cold, json_out) -> None:
+    """Benchmark the event engine: G SOP/s of the conv scatter kernel and the speed-up over
+    dense PyTorch CPU inference of the same network at several spike densities (one thread).
+
+    Takes a few minutes; needs torch and the repository checkout (tools/bench.py).
+    """
+    module = load_bench_module()
+    click.echo("running (this takes a few minutes) ...", err=True)
+    doc = module.run_all(densities, timesteps, repeat, kernel, e2e, cold)
+    if json_out:
+        emit_json(doc, json_out)
+        if json_out == "-":
+            return
+    click.echo(doc["table"])
