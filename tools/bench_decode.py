@@ -10,7 +10,7 @@ kernel, chunking) -- and reports:
   compile time nor disk speed is measured. One thread (the kernels are serial). The headline
   figure uses the process's CPU time (user + system, i.e. reading included): it is the cost on
   one core and stays meaningful on a loaded machine; the wall-clock rate is printed beside it;
-- peak resident memory (``ru_maxrss``) of a fresh subprocess that streams a file of
+- peak resident memory (``VmHWM``) of a fresh subprocess that streams a file of
   ``--peak-events`` events, next to that subprocess's RSS after imports, before decoding.
 
 Usage::
@@ -131,19 +131,28 @@ def throughput(path: Path, n_expected: int, runs: int) -> dict:
 
 
 _PEAK_SCRIPT = """
-import json, resource, sys
-from eventsim.events.io import stream_events
-rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+import json, sys
+from eventsim.events.io import read_info, stream_events
+
+def hwm_mb():
+    # VmHWM: peak resident set of this process image. (ru_maxrss would not do: Linux carries
+    # it over fork + exec, so it starts at the parent's size.)
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+
 n = 0
+read_info(sys.argv[1])  # imports the format modules (and Numba) before the baseline
+rss0 = hwm_mb()
 for c in stream_events(sys.argv[1], chunk=int(sys.argv[2])):
     n += len(c)
-rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"events": n, "rss_after_import_mb": rss0 / 1024, "peak_rss_mb": rss1 / 1024}))
+print(json.dumps({"events": n, "rss_after_import_mb": rss0, "peak_rss_mb": hwm_mb()}))
 """
 
 
 def peak_rss(path: Path, chunk: int = STREAM_CHUNK) -> dict:
-    """Peak RSS (MB) of a fresh process streaming ``path``; ru_maxrss is in KiB on Linux."""
+    """Peak RSS (MB) of a fresh process streaming ``path`` (Linux: /proc/self/status VmHWM)."""
     # The kernels are already in Numba's on-disk cache (the throughput pass ran first).
     env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(path), str(chunk)],
@@ -174,28 +183,36 @@ def main(argv: list[str] | None = None) -> int:
     n_peak = int(args.peak_events)
     results: dict = {"events": n_events, "runs": args.runs, "formats": {}}
     try:
-        for fmt in formats:
+        paths = {}
+        for fmt in formats:  # all files first, flushed: writeback must not overlap the timing
             ext, gen = GENERATORS[fmt]
-            path = workdir / f"bench_{n_events}{ext}"
-            if not path.exists():
-                print(f"[{fmt}] generating {n_events:,} events -> {path}", file=sys.stderr)
-                gen(path, n_events)
-            res = throughput(path, n_events, args.runs)
-            res["file_mb"] = path.stat().st_size / 2**20
+            paths[fmt] = workdir / f"bench_{n_events}{ext}"
+            if not paths[fmt].exists():
+                print(f"[{fmt}] generating {n_events:,} events -> {paths[fmt]}", file=sys.stderr)
+                gen(paths[fmt], n_events)
+        os.sync()
+        for fmt in formats:
+            res = throughput(paths[fmt], n_events, args.runs)
+            res["file_mb"] = paths[fmt].stat().st_size / 2**20
             results["formats"][fmt] = res
             print(f"[{fmt}] {res['mev_per_s']:.1f} M events/s (CPU time), "
                   f"{res['mev_per_s_wall']:.1f} (wall clock)", file=sys.stderr)
-            if n_peak:
-                big = workdir / f"bench_{n_peak}{ext}"
-                if not big.exists():
-                    print(f"[{fmt}] generating {n_peak:,} events -> {big}", file=sys.stderr)
-                    gen(big, n_peak)
-                res["peak"] = peak_rss(big)
-                res["peak"]["file_mb"] = big.stat().st_size / 2**20
-                if args.keep is None:
-                    big.unlink()
             if args.keep is None:
-                path.unlink()
+                paths[fmt].unlink()
+        for fmt in formats if n_peak else ():
+            ext, gen = GENERATORS[fmt]
+            big = workdir / f"bench_{n_peak}{ext}"
+            if not big.exists():
+                print(f"[{fmt}] generating {n_peak:,} events -> {big}", file=sys.stderr)
+                gen(big, n_peak)
+            os.sync()
+            peak = peak_rss(big)
+            peak["file_mb"] = big.stat().st_size / 2**20
+            results["formats"][fmt]["peak"] = peak
+            print(f"[{fmt}] peak RSS {peak['peak_rss_mb']:.0f} MB streaming {peak['events']:,} events",
+                  file=sys.stderr)
+            if args.keep is None:
+                big.unlink()
     finally:
         if args.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)
