@@ -101,7 +101,50 @@ def write_aedat2(path: Path, n_events: int, seed: int = 0) -> None:
             rec.tofile(f)
 
 
-GENERATORS = {"evt2": (".raw", write_evt2), "aedat2": (".aedat", write_aedat2)}
+def write_evt3(path: Path, n_events: int, seed: int = 0) -> None:
+    """An EVT 3.0 file of vectorised bursts: per burst [TIME_HIGH if changed], TIME_LOW,
+    EVT_ADDR_Y, VECT_BASE_X, VECT_12 with a random non-empty 12-bit mask (~6 events)."""
+    rng = np.random.default_rng(seed)
+    with open(path, "wb") as f:
+        f.write(b"% evt 3.0\n% format EVT3;height=720;width=1280\n% geometry 1280x720\n"
+                b"% integrator_name eventsim-bench\n% end\n")
+        t_last = 1_000_000
+        prev_high = -1
+        written = 0
+        while written < n_events:
+            m = GEN_CHUNK // 6
+            t = t_last + np.cumsum(rng.random(m) < 0.8, dtype=np.int64)  # ~1 burst per 1.25 us
+            t_last = int(t[-1])
+            mask = rng.integers(1, 1 << 12, m, dtype=np.uint16)
+            counts = np.unpackbits(mask.view(np.uint8)).reshape(m, 16).sum(axis=1)
+            keep = np.cumsum(counts) <= n_events - written  # stop exactly at n_events
+            if not keep.all():
+                m = int(keep.sum())
+                t, mask, counts = t[:m], mask[:m], counts[:m]
+            high = (t >> 12) & 0xFFF
+            new_high = np.empty(m, dtype=bool)
+            new_high[:1] = high[:1] != prev_high
+            new_high[1:] = high[1:] != high[:-1]
+            prev_high = int(high[-1]) if m else prev_high
+            slots = np.empty((m, 5), dtype="<u2")
+            slots[:, 0] = 0x8000 | high
+            slots[:, 1] = 0x6000 | (t & 0xFFF)
+            slots[:, 2] = rng.integers(0, 720, m)  # EVT_ADDR_Y
+            slots[:, 3] = 0x3000 | (rng.integers(0, 2, m) << 11) | rng.integers(0, 1280 - 12, m)
+            slots[:, 4] = 0x4000 | mask
+            used = np.ones((m, 5), dtype=bool)
+            used[:, 0] = new_high
+            slots[used].tofile(f)
+            written += int(counts.sum())
+            if not keep.all():
+                # The last burst did not fit: the remaining few as single EVT_ADDR_X events.
+                rest = n_events - written
+                head = [0x8000 | ((t_last >> 12) & 0xFFF), 0x6000 | (t_last & 0xFFF), 0x0000]
+                np.array(head + [0x2000 | i for i in range(rest)], dtype="<u2").tofile(f)
+                written += rest
+
+
+GENERATORS = {"evt2": (".raw", write_evt2), "aedat2": (".aedat", write_aedat2), "evt3": (".raw", write_evt3)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peak-events", type=float, default=100e6,
                     help="events in the peak-RSS file (default 100e6; 0 skips the measurement)")
     ap.add_argument("--runs", type=int, default=3, help="timed passes per format; the median is reported")
-    ap.add_argument("--formats", default="evt2,aedat2", help="comma-separated: evt2, aedat2")
+    ap.add_argument("--formats", default="evt2,aedat2", help="comma-separated: evt2, aedat2, evt3")
     ap.add_argument("--keep", type=Path, default=None,
                     help="directory for the generated files, kept afterwards (default: a temp dir, removed)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -186,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         paths = {}
         for fmt in formats:  # all files first, flushed: writeback must not overlap the timing
             ext, gen = GENERATORS[fmt]
-            paths[fmt] = workdir / f"bench_{n_events}{ext}"
+            paths[fmt] = workdir / f"bench_{fmt}_{n_events}{ext}"
             if not paths[fmt].exists():
                 print(f"[{fmt}] generating {n_events:,} events -> {paths[fmt]}", file=sys.stderr)
                 gen(paths[fmt], n_events)
@@ -201,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                 paths[fmt].unlink()
         for fmt in formats if n_peak else ():
             ext, gen = GENERATORS[fmt]
-            big = workdir / f"bench_{n_peak}{ext}"
+            big = workdir / f"bench_{fmt}_{n_peak}{ext}"
             if not big.exists():
                 print(f"[{fmt}] generating {n_peak:,} events -> {big}", file=sys.stderr)
                 gen(big, n_peak)
