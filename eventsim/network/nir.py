@@ -312,7 +312,7 @@ def _assemble(graph, path, ctx, specs, ops, preds, succs, inp, out, timesteps) -
             populations.append(_population(popname[name], spec, tshape, bias))
             rules[popname[name]] = spec.rule
         except nn.Unsupported as exc:
-            problems.append(str(exc))
+            problems.append(str(exc) if repr(name) in str(exc) else f"node {name!r}: {exc}")
         except ModelFormatError as exc:
             problems.append(f"node {name!r}: {exc}")
     if problems:
@@ -393,7 +393,7 @@ def _population(name: str, spec: nn.NeuronSpec, shape, bias_full) -> Population:
         bias = nn.per_channel(bias_full, shape, f"constant input current of {name!r}")
     if spec.kind == "readout":
         return Population(name, "readout", shape, bias=bias)
-    theta = np.asarray(spec.threshold, np.float64)
+    theta = _full(spec.threshold, shape)  # a parameter of another shape than the input: error
     node = nn.NirNode(name, spec.kind, {})
     threshold = nn.uniform_value(node, "v_threshold", theta)
     if not threshold > 0:

@@ -183,6 +183,34 @@ def test_per_neuron_thresholds_and_unsupported_nodes_are_all_listed(tmp_path):
         load_nir(path)
 
 
+def _small(**changes):
+    nodes = {"input": {"type": "Input", "shape": [3]},
+             "fc": {"type": "Linear", "weight": np.ones((4, 3))},
+             "if": {"type": "IF", "r": [1.0] * 4, "v_threshold": [1.0] * 4},
+             "output": {"type": "Output", "shape": [4]}}
+    nodes.update(changes)
+    return nodes
+
+
+@pytest.mark.parametrize("nodes, edges, needle", [
+    (_small(**{"if": {"type": "IF", "r": [1.0] * 4, "v_threshold": [1.0] * 5}}),
+     chain("input", "fc", "if", "output"), "node 'if': parameter of shape (5,) does not fit"),
+    (_small(), chain("input", "fc", "if", "out"), "edge if -> out names an unknown node 'out'"),
+    (_small(in2={"type": "Input", "shape": [3]}), chain("input", "fc", "if", "output"),
+     "2 Input nodes"),
+    ({k: v for k, v in _small().items() if k != "fc"}, chain("input", "if", "output"),
+     "node 'if': parameter of shape (4,) does not fit the population (1, 1, 3)"),
+    (_small(), chain("input", "if", "output"), "node 'fc' is not reachable from the input"),
+    (_small(fc={"type": "Linear", "weight": np.ones((4, 5))}), chain("input", "fc", "if", "output"),
+     "weight takes 5 inputs"),
+])
+def test_malformed_graphs_are_named(tmp_path, nodes, edges, needle):
+    path = write_nir(tmp_path / "x.nir", nodes, edges)
+    with pytest.raises(ModelFormatError) as err:
+        load_nir(path)
+    assert needle in str(err.value)
+
+
 def test_unknown_version_and_non_nir_files(tmp_path):
     path = write_nir(tmp_path / "v.nir", _lif_nodes(), chain("input", "fc", "lif", "output"),
                      version="2.0.0")
