@@ -107,3 +107,17 @@ def test_inspect_reads_nir_files(shared_data):
     # 39,584 weights in the file; pools 4 and 7 composed: conv 5 becomes 8x16x6x6 (4,608 instead
     # of 8x16x3x3 = 1,152) and dense 9 256x512 (131,072 instead of 256x128 = 32,768)
     assert doc["totals"]["parameters"] == 39584 - 1152 + 4608 - 32768 + 131072
+
+
+def test_readme_nir_run_output_is_current(shared_data):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## NIR", 1)[1].split("\n## ", 1)[0]
+    block = section.split("$ eventsim run cnn_sinabs.nir", 1)[1].split("```", 1)[0]
+    want = [line for line in block.splitlines()[2:] if line.strip()]  # from "  (2 events..." on
+    res = CliRunner().invoke(cli, ["run", str(shared_data / "nir" / "cnn_sinabs.nir"), "--input",
+                                   str(shared_data / "nmnist" / "sample_nmnist.bin"), "--bin-us", "1000"])
+    assert res.exit_code == 0, res.output
+    got = [line for line in res.stdout.splitlines() if line.strip()]
+    assert got[1:1 + len(want)] == want
