@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from eventsim.events.binning import bin_events, dense_counts
-from eventsim.events.emulator import EmulatorConfig, emulate
+from eventsim.events.emulator import EmulatorConfig, emulate, read_images
 from eventsim.events.io import write_events
 
 SPLIT_SEED = 0  # fixes the stratified train/test split
@@ -89,18 +89,6 @@ def binned(recordings: list[np.ndarray], timesteps: int) -> np.ndarray:
     return out
 
 
-def _read_image(path: Path) -> np.ndarray:
-    if path.suffix.lower() == ".npy":
-        img = np.load(path, allow_pickle=False)
-    else:
-        import matplotlib.image as mpimg  # only for .png input
-
-        img = mpimg.imread(path)
-        if img.ndim == 3:  # RGB(A) -> luminance
-            img = img[..., :3] @ np.array([0.299, 0.587, 0.114])
-    return np.asarray(img, dtype=np.float64)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tools.dvs_emulator", description=(
         "Record still images with an emulated DVS the way N-MNIST was recorded (three saccades, "
@@ -125,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         items = [(f"mnist{i:04d}_label{labels[i]}", images[i], int(i)) for i in chosen]
     else:
         for path in args.images:
-            arr = _read_image(path)
+            arr = read_images(str(path))
             stack = arr[None] if arr.ndim == 2 else arr
             for k, img in enumerate(stack):
                 stem = path.stem if len(stack) == 1 else f"{path.stem}_{k:04d}"

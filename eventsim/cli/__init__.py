@@ -52,6 +52,9 @@ def _register() -> None:
     from . import validate_cmd
 
     cli.add_command(validate_cmd.validate_cmd)
+    from . import emulate_cmd
+
+    events_cmd.events.add_command(emulate_cmd.emulate)
 
 
 _register()

@@ -275,3 +275,55 @@ def emulate_batch(images: np.ndarray, config: EmulatorConfig = EmulatorConfig(),
     if images.ndim != 3:
         raise InputFormatError(f"emulator: images must be (N, H, W), got shape {images.shape}")
     return [emulate(img, config, seed=seed, index=first_index + i) for i, img in enumerate(images)]
+
+
+def emulate_sequence(images: np.ndarray, config: EmulatorConfig = EmulatorConfig(), seed: int = 0,
+                     t0: int = 0, gap_us: int = 0) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """One recording of several images shown one after the other.
+
+    Image ``i`` is recorded with index ``i`` and starts at ``t0 + i * (duration + gap_us)``.
+    Returns the events (sorted by time) and each image's ``[start, end)`` window in us.
+    """
+    images = np.asarray(images)
+    if images.ndim == 2:
+        images = images[None]
+    if images.ndim != 3:
+        raise InputFormatError(f"emulator: images must be (H, W) or (N, H, W), got shape {images.shape}")
+    if gap_us < 0:
+        raise InputFormatError(f"emulator: gap_us must be >= 0, got {gap_us}")
+    period = config.duration_us + int(gap_us)
+    parts, windows = [], []
+    for i, img in enumerate(images):
+        start = int(t0) + i * period
+        parts.append(emulate(img, config, seed=seed, index=i, t0=start))
+        windows.append((start, start + config.duration_us))
+    events = np.concatenate(parts) if parts else np.empty(0, EVENT_DTYPE)
+    return events, windows
+
+
+def read_images(path: str) -> np.ndarray:
+    """Images from a ``.npy`` file ((H, W) or (N, H, W)) or a ``.png`` (RGB -> luminance)."""
+    path = str(path)
+    if path.lower().endswith(".npy"):
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise InputFormatError(f"{path}: not a readable .npy array ({exc})") from None
+    elif path.lower().endswith(".png"):
+        try:
+            import matplotlib.image as mpimg  # optional dependency, only for .png input
+        except ImportError:
+            raise InputFormatError(f"{path}: reading .png needs matplotlib (pip install "
+                                   "'eventsim[plot]'), or give a .npy array") from None
+        try:
+            arr = mpimg.imread(path)
+        except (ValueError, OSError, SyntaxError) as exc:
+            raise InputFormatError(f"{path}: not a readable PNG image ({exc})") from None
+        if arr.ndim == 3:  # RGB(A) -> luminance (ITU-R BT.601 weights)
+            arr = arr[..., :3] @ np.array([0.299, 0.587, 0.114])
+    else:
+        raise InputFormatError(f"{path}: expected a .npy array or a .png image")
+    if arr.ndim not in (2, 3) or arr.dtype.kind not in "fiub":
+        raise InputFormatError(f"{path}: expected a numeric (H, W) or (N, H, W) array, "
+                               f"got {arr.dtype} {arr.shape}")
+    return np.asarray(arr, dtype=np.float64)

@@ -129,3 +129,36 @@ def test_bad_images_are_rejected():
         emulate(np.zeros((2, 28, 28)))
     with pytest.raises(InputFormatError, match=">= 0"):
         emulate(-np.ones((28, 28)))
+
+
+def test_sequence_windows_and_cli(tmp_path):
+    from click.testing import CliRunner
+
+    from eventsim.cli import cli
+    from eventsim.events.emulator import emulate_sequence
+    from eventsim.events.io import read_events
+
+    stack = np.stack([_digit_like(0), _digit_like(1)])
+    ev, windows = emulate_sequence(stack, seed=5, t0=1000, gap_us=20_000)
+    assert windows == [(1000, 301_000), (321_000, 621_000)]
+    for i, (a, b) in enumerate(windows):  # image i is recording index i, shifted to its window
+        part = ev[(ev["t"] >= a) & (ev["t"] < b)]
+        expect = emulate(stack[i], seed=5, index=i, t0=a)
+        np.testing.assert_array_equal(part, expect)
+
+    np.save(tmp_path / "stack.npy", stack)
+    out = tmp_path / "rec.npz"
+    args = ["events", "emulate", str(tmp_path / "stack.npy"), "-o", str(out), "--seed", "5",
+            "--t0-us", "1000", "--gap-us", "20000", "--json", "-"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert '"windows_us"' in res.output
+    read, sensor = read_events(out)
+    assert tuple(sensor) == (34, 34)
+    np.testing.assert_array_equal(read, ev)
+
+    np.save(tmp_path / "big.npy", np.zeros((40, 40)))
+    res = CliRunner().invoke(cli, ["events", "emulate", str(tmp_path / "big.npy"),
+                                   "-o", str(tmp_path / "b.npz")])
+    assert res.exit_code == 2 and "larger than the sensor" in res.output
+    assert not (tmp_path / "b.npz").exists()
