@@ -213,8 +213,14 @@ def random_inputs(net: Network, timesteps: int | None = None, seed: int = 0, den
     return Inputs(pos, neg, {**desc, "density": density, "events": int(pos.sum() + neg.sum())})
 
 
-def inputs_from_file(net: Network, path: str | os.PathLike, timesteps: int | None = None) -> Inputs:
-    """An event recording (binned into T equal-time steps, the model's polarity) or a .npy/.png frame."""
+def inputs_from_file(net: Network, path: str | os.PathLike, timesteps: int | None = None,
+                     bin_us: int | None = None) -> Inputs:
+    """An event recording or a .npy/.png frame as the input of the dynamic checks.
+
+    Events are binned with the model's polarity into ``timesteps`` equal-time steps (default
+    the model's T), or into windows of ``bin_us`` microseconds (exactly ``timesteps`` of them
+    when both are given), as ``eventsim run`` bins them.
+    """
     path = os.fspath(path)
     steps = int(timesteps or net.timesteps)
     if frame_kind(path) is not None:
@@ -233,7 +239,12 @@ def inputs_from_file(net: Network, path: str | os.PathLike, timesteps: int | Non
     if sensor is None:
         sensor = net.input.sensor or (net.input_shape[2], net.input_shape[1])
     check_fit(sensor, net.input_shape, net.input.polarity, None, None, where=path)
-    binned = bin_events(events, sensor, net.input_shape, net.input.polarity, steps)
+    if bin_us is None:
+        binned = bin_events(events, sensor, net.input_shape, net.input.polarity, steps)
+    else:
+        binned = bin_events(events, sensor, net.input_shape, net.input.polarity, timesteps, bin_us)
+    if binned.timesteps < 1:
+        raise ValidationError(f"{path}: the binning gives 0 time steps; give --timesteps")
     pos, neg = dense_counts(binned)
     return Inputs(pos, neg, {"kind": "file", "path": path, "timesteps": int(pos.shape[0]),
                              "events": int(events.size), "dropped_events": binned.dropped})

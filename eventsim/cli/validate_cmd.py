@@ -41,10 +41,12 @@ def format_report(report, verbose: bool = False) -> str:
 @click.command("validate")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--input", "-i", "input_path", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Event recording (binned into T equal-time steps, the model's polarity) or a "
-                   ".npy/.png frame for frame-input models. Default: a seeded random input.")
+              help="Event recording (binned with the model's polarity) or a .npy/.png frame for "
+                   "frame-input models. Default: a seeded random input.")
 @click.option("--timesteps", "-T", type=click.IntRange(min=1),
               help="Number of time steps of the dynamic checks (default: the model's).")
+@click.option("--bin-us", type=click.IntRange(min=1), metavar="N",
+              help="Bin events into windows of N microseconds (default: T equal-time steps).")
 @click.option("--strict", is_flag=True,
               help="Fail on listed exceptions too: decays that are not powers of two (a per-neuron "
                    "multiplication each step).")
@@ -54,7 +56,8 @@ def format_report(report, verbose: bool = False) -> str:
 @click.option("--json", "json_out", metavar="PATH|-",
               help="Write the report as JSON to PATH ('-' = stdout, and no table).")
 @click.option("--verbose", "-v", is_flag=True, help="Show the details of every check.")
-def validate_cmd(model, input_path, timesteps, strict, seed, no_kernel_audit, json_out, verbose) -> None:
+def validate_cmd(model, input_path, timesteps, bin_us, strict, seed, no_kernel_audit, json_out,
+                 verbose) -> None:
     """Prove that MODEL needs no multiplications, and that the engines agree.
 
     Static checks of the compiled model (spike values in {-1, 0, +1}; every projection applied
@@ -65,7 +68,7 @@ def validate_cmd(model, input_path, timesteps, strict, seed, no_kernel_audit, js
     values. Exit code 0 when every check passes, 1 when one fails, 2 on bad input.
     """
     net = load_network(model)
-    inputs = (inputs_from_file(net, input_path, timesteps) if input_path
+    inputs = (inputs_from_file(net, input_path, timesteps, bin_us) if input_path
               else random_inputs(net, timesteps, seed))
     log = (lambda msg: click.echo(msg, err=True)) if sys.stderr.isatty() else None
     report = validate(net, inputs, strict=strict, kernel_audit=not no_kernel_audit, log=log)

@@ -74,6 +74,11 @@ def test_event_file_input(models, tmp_path):
     r = run("validate", models["good"], "--input", str(path), "-T", "3", "--no-kernel-audit")
     assert r.exit_code == 0, r.output
     assert str(path) in r.output and "3 time steps" in r.output
+    # 1 ms windows over ~5 ms of events: the last partial window is dropped, as eventsim run does
+    r = run("validate", models["good"], "--input", str(path), "--bin-us", "1000", "--no-kernel-audit")
+    assert r.exit_code == 0, r.output
+    span = int(ev["t"].max() - ev["t"].min())
+    assert f"{span // 1000} time steps" in r.output
 
 
 @pytest.mark.parametrize("case", ["missing-model", "not-a-model", "bad-input"])
