@@ -63,6 +63,8 @@ def _group_values(group: h5py.Group) -> dict:
             out[key] = _group_values(item)
         else:
             value = item[()]
+            if isinstance(value, h5py.Empty):  # a None the writer stored: same as absent
+                continue
             out[key] = nn.as_text(value) if isinstance(value, bytes) or (
                 isinstance(value, np.ndarray) and value.dtype.kind in "OS" and value.shape == ()) \
                 else value
@@ -173,6 +175,8 @@ def load_nir(path: str | os.PathLike, dt: float = nn.DEFAULT_DT, semantics: str 
         return _build(graph, path, float(dt), _choose_semantics(graph, semantics), timesteps)
     except ModelFormatError as exc:
         raise ModelFormatError(str(exc) if str(exc).startswith(path) else f"{path}: {exc}") from None
+    except (KeyError, ValueError, TypeError, IndexError) as exc:  # a dataset of an unexpected form
+        raise ModelFormatError(f"{path}: malformed NIR graph ({type(exc).__name__}: {exc})") from None
 
 
 def _build(graph: NirGraph, path: str, dt: float, semantics: str, timesteps) -> Network:
