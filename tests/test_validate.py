@@ -193,3 +193,29 @@ def test_inputs_from_event_file_and_frames(tmp_path):
     assert rep.check("encoder").status == INFO and "MACs per step" in rep.check("encoder").summary
     with pytest.raises(ValidationError, match="event input"):
         inputs_from_file(net, tmp_path / "x.npy")
+
+
+def _scaled_scatter(idx, val, n, wt, cur):  # an unfolded amplitude: weight times spike value
+    for e in range(n):
+        cur[idx[e]] += wt[idx[e]] * val[e]
+
+
+def _additive_scatter(idx, val, n, wt, cur):  # the multiplication-free way
+    for e in range(n):
+        if val[e] > 0:
+            cur[idx[e]] += wt[idx[e]]
+        else:
+            cur[idx[e]] -= wt[idx[e]]
+
+
+@pytest.mark.parametrize("fn, flagged", [(_scaled_scatter, True), (_additive_scatter, False)])
+def test_audit_integer_negative_control(fn, flagged):
+    import numba
+    from numba import types as t
+
+    a64 = t.Array(t.int64, 1, "C")
+    sig = (a64, a64, t.int64, t.Array(t.int16, 1, "C"), a64)
+    audit = audit_dispatcher(numba.njit(fn), [sig])
+    assert bool(audit.data) is flagged
+    if flagged:
+        assert all(" mul " in f.line for f in audit.data)
