@@ -55,6 +55,9 @@ def _register() -> None:
     from . import emulate_cmd
 
     events_cmd.events.add_command(emulate_cmd.emulate)
+    from . import eval_cmd
+
+    cli.add_command(eval_cmd.eval_cmd)
 
 
 _register()

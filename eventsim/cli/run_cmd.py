@@ -13,12 +13,11 @@ from ..energy.report import build_report
 from ..energy.tables import get_table
 from ..engine.simulator import Simulator
 from ..errors import InputFormatError
-from ..events.binning import BIN_METHODS, DOWNSCALE_MODES
-from ..events.frames import frame_kind, read_frames
-from ..events.io import detect_format, read_events
+from ..eval.sample import InputOptions, run_file
 from ..network.loading import load_network
 from .base import emit_json, format_table
 from .energy_cmd import emit_report, energy_line, report_format, report_options
+from .options import binning_options, parse_crop, precision_option
 
 DEMO_MODEL = "demo_model.h5"
 DEMO_INPUT = "demo.aedat4"
@@ -32,18 +31,6 @@ def demo_paths() -> tuple[str, str]:
         raise InputFormatError(f"the bundled demo data is missing ({data}/{DEMO_MODEL}, {DEMO_INPUT}); "
                                "give MODEL and --input")
     return str(model), str(rec)
-
-
-def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
-    if text is None:
-        return None
-    try:
-        parts = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        parts = ()
-    if len(parts) != 4:
-        raise click.BadParameter(f"expected X0,Y0,W,H (four integers), got {text!r}", param_hint="--crop")
-    return parts
 
 
 def _fmt_count(n: int) -> str:
@@ -91,22 +78,9 @@ def format_summary(report: dict, top_k: int = 5) -> str:
 def load_input(path: str, sim: Simulator, *, timesteps, bin_us, method, keep_partial, polarity, crop,
                downscale, progress=None, record=False):
     """Read ``path`` (events by content, or a static .npy/.png) and run ``sim`` on it."""
-    info: dict = {"path": path}
-    kind = frame_kind(path)
-    if kind is not None:
-        frames = read_frames(path)
-        info.update(format=kind, shape=list(frames.shape))
-        return sim.run(frames, timesteps=timesteps, input_info=info, progress=progress, record=record)
-    info["format"] = detect_format(path)
-    events, sensor = read_events(path)
-    if sensor is None and events.size:
-        model_sensor = sim.network.input.sensor
-        extent = (int(events["x"].max()) + 1, int(events["y"].max()) + 1)
-        fits = model_sensor and extent[0] <= model_sensor[0] and extent[1] <= model_sensor[1]
-        sensor = tuple(model_sensor) if fits else extent
-    return sim.run(events, timesteps=timesteps, bin_us=bin_us, sensor=sensor, method=method,
-                   keep_partial=keep_partial, polarity=polarity, crop=crop, downscale=downscale,
-                   input_info=info, progress=progress, record=record)
+    options = InputOptions(timesteps=timesteps, bin_us=bin_us, method=method, keep_partial=keep_partial,
+                           polarity=polarity, crop=crop, downscale=downscale)
+    return run_file(path, sim, options, progress=progress, record=record)
 
 
 @click.command()
@@ -114,25 +88,8 @@ def load_input(path: str, sim: Simulator, *, timesteps, bin_us, method, keep_par
 @click.option("--input", "-i", "input_path", type=click.Path(dir_okay=False), metavar="FILE",
               help="Event recording (any supported format, detected by content) or a static "
                    ".npy (C,H,W)/(T,C,H,W) array or .png image for frame-input models.")
-@click.option("--timesteps", "-T", type=click.IntRange(min=1),
-              help="Number of time steps (default: the model's; with --bin-us: exactly T windows).")
-@click.option("--bin-us", type=click.IntRange(min=1), metavar="N",
-              help="Fixed time window of N microseconds per step, starting at the first event.")
-@click.option("--binning", "method", type=click.Choice(BIN_METHODS),
-              help="window (needs --bin-us), time (equal time split, default with -T) or count "
-                   "(equal event count per step).")
-@click.option("--keep-partial", is_flag=True,
-              help="Keep the last, incomplete --bin-us window (dropped by default, as tonic's ToFrame).")
-@click.option("--polarity", type=click.Choice(["split", "signed"]),
-              help="split: 2 channels (OFF, ON); signed: 1 channel, ON +1 / OFF -1 (default: the model's).")
-@click.option("--crop", metavar="X0,Y0,W,H", help="Keep only this sensor window before downscaling.")
-@click.option("--downscale", type=click.Choice(DOWNSCALE_MODES),
-              help="Fit a larger sensor to the model input: nearest (drop events off the sampled "
-                   "grid) or sum (x*W_out//W_in; every event kept).")
-@click.option("--precision", type=click.Choice(["float32", "float64", "int"]), default="float32",
-              show_default=True,
-              help="Arithmetic of membranes and weights; int: fixed point (int16 weights, int32 "
-                   "membranes, power-of-two decays as shifts), as a digital chip runs it.")
+@binning_options
+@precision_option
 @click.option("--json", "json_out", metavar="PATH|-",
               help="Write the JSON report to PATH ('-' = stdout, and no human summary).")
 @click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True,

@@ -1,0 +1,140 @@
+"""``eventsim eval``: accuracy and per-sample counts of a model over a labelled dataset."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from tqdm import tqdm
+
+from ..energy.tables import get_table
+from ..errors import InputFormatError
+from ..eval.dataset import discover
+from ..eval.render import format_csv, format_text, save_plot
+from ..eval.results import ResultsHeader, ResultsWriter, file_sha256
+from ..eval.runner import EvalJob, evaluate_all
+from ..eval.summary import sorted_records, summarize
+from ..network.loading import load_network
+from .base import emit_json, write_text_atomic
+from .options import binning_options, input_options, precision_option
+
+
+def _classes(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    if not names:
+        raise click.BadParameter("expected class names separated by commas", param_hint="--classes")
+    return names
+
+
+@click.command("eval")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("dataset", type=click.Path())
+@binning_options
+@precision_option
+@click.option("--energy-table", "energy_table", metavar="NAME|FILE",
+              help="Cost table for the energy per sample (see `eventsim energy`; default horowitz45-fp32).")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+              help="Evaluate only the first N samples of every class (in file name order).")
+@click.option("--classes", metavar="A,B,...", help="Evaluate only these classes (folder names or "
+              "manifest labels); labels keep their index among all classes.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes on this machine (each loads the model once).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run on an existing Dask distributed cluster (e.g. tcp://host:8786); the "
+                   "workers must see MODEL and the samples at the same paths. Needs eventsim[dask].")
+@click.option("--results", "results_path", type=click.Path(dir_okay=False), metavar="FILE.jsonl",
+              help="Append every sample's result to this JSON-lines file as it completes, so an "
+                   "interrupted run can be resumed.")
+@click.option("--resume", is_flag=True,
+              help="Continue the evaluation in --results FILE: skip the samples already in it "
+                   "(refused if the model, samples or options differ).")
+@click.option("--json", "json_out", metavar="PATH|-",
+              help="Write the summary and every sample's result as JSON ('-' = stdout, no text).")
+@click.option("--csv", "csv_out", metavar="PATH|-", help="Write one CSV row per sample ('-' = stdout).")
+@click.option("--plot", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Save a figure (confusion matrix, SOPs per sample); .png, .svg or .pdf.")
+@click.option("--slowest", type=click.IntRange(min=0), default=5, show_default=True,
+              help="How many of the slowest samples to list.")
+def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, crop, downscale,
+             precision, energy_table, limit, classes, workers, scheduler, results_path, resume,
+             json_out, csv_out, plot, slowest) -> None:
+    """Evaluate MODEL on every sample of DATASET: accuracy, spikes, SOPs and energy per sample.
+
+    DATASET is a folder with one sub-folder per class (N-MNIST / N-Caltech101 layout; class k is
+    the k-th sub-folder in sorted order) or a .csv/.json manifest of path,label (relative paths
+    are relative to the manifest). Samples are event files in any supported format or .npy/.png
+    frames for frame-input models; one unreadable sample is reported and counted, never fatal.
+
+    Prints the accuracy, per-class accuracy, the confusion matrix, mean/std/percentiles of spikes
+    and SOPs per layer and of energy per sample, and the slowest samples. Results per sample are
+    identical whatever --workers / --scheduler, and always listed in sample order.
+    """
+    if resume and not results_path:
+        raise click.UsageError("--resume needs --results FILE")
+    if scheduler is not None and workers != 1:
+        raise click.UsageError("give --workers or --scheduler, not both (Dask sizes its own workers)")
+    if json_out == "-" and csv_out == "-":
+        raise click.UsageError("--json - and --csv - both write to stdout; give a file to one")
+    options = input_options(timesteps, bin_us, method, keep_partial, polarity, crop, downscale)
+    table = get_table(energy_table)  # a bad table fails before the run
+    data = discover(dataset, limit=limit, classes=_classes(classes))
+    net = load_network(model)  # a bad model fails here, not in every worker
+    n_outputs = net.output_population.size
+    header = ResultsHeader(model=model, model_sha256=file_sha256(model), dataset=dataset,
+                           dataset_sha256=data.digest(), samples=len(data.samples),
+                           options={**options.to_dict(), "precision": precision, "energy_table": table.name})
+    job = EvalJob(model=os.path.abspath(model), precision=precision, options=options,
+                  energy_table=energy_table)
+    writer = ResultsWriter(results_path, header, resume) if results_path else None
+    records = list(writer.done.values()) if writer else []
+    todo = [s for s in data.samples if not writer or s.index not in writer.done]
+    try:
+        _run(job, todo, records, writer, len(data.samples), workers, scheduler)
+    except KeyboardInterrupt:
+        where = (f"; {len(records):,} of {len(data.samples):,} samples are in {results_path}, "
+                 "rerun with --resume to continue") if writer else ""
+        click.echo(f"\ninterrupted{where}", err=True)
+        sys.exit(130)
+    finally:
+        if writer:
+            writer.close()
+    records = sorted_records(records)
+    doc = {"model": model, "model_name": net.name, "model_sha256": header.model_sha256,
+           "dataset": dataset, "precision": precision, "energy_table": table.name,
+           "options": options.to_dict(), **summarize(records, data.classes, n_outputs, slowest)}
+    if json_out:
+        emit_json({**doc, "results": records}, json_out)
+    if csv_out:
+        text = format_csv(records, list(net.order))
+        if csv_out == "-":
+            sys.stdout.write(text)
+        else:
+            write_text_atomic(csv_out, text)
+    if plot:
+        save_plot(doc, records, plot)
+    if "-" not in (json_out, csv_out):
+        click.echo(format_text(doc))
+    if not doc["evaluated"]:
+        raise InputFormatError(f"{dataset}: no sample could be evaluated (first: "
+                               f"{doc['failed'][0]['path']}: {doc['failed'][0]['error']})")
+
+
+def _run(job, todo, records, writer, total, workers, scheduler) -> None:
+    """Evaluate ``todo``, appending each record to ``records`` (and ``writer``) as it arrives."""
+    bar = tqdm(total=total, initial=total - len(todo), desc="evaluating", unit="sample", file=sys.stderr,
+               disable=not sys.stderr.isatty() or not todo, dynamic_ncols=True)
+    correct = sum(1 for r in records if r.get("correct"))
+    errors = sum(1 for r in records if "error" in r)
+    with bar:
+        for rec in evaluate_all(job, todo, workers=workers, scheduler=scheduler):
+            if writer:
+                writer.append(rec)
+            records.append(rec)
+            correct += bool(rec.get("correct"))
+            errors += "error" in rec
+            done = len(records) - errors
+            bar.set_postfix(acc=f"{correct / done:.3f}" if done else "-", errors=errors, refresh=False)
+            bar.update(1)

@@ -1,0 +1,59 @@
+"""Option decorators shared by the commands that run a model on input files (run, eval)."""
+
+from __future__ import annotations
+
+import click
+
+from ..eval.sample import InputOptions
+from ..events.binning import BIN_METHODS, DOWNSCALE_MODES
+
+
+def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
+    if text is None:
+        return None
+    try:
+        parts = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 4:
+        raise click.BadParameter(f"expected X0,Y0,W,H (four integers), got {text!r}", param_hint="--crop")
+    return parts
+
+
+_BINNING = [
+    click.option("--timesteps", "-T", type=click.IntRange(min=1),
+                 help="Number of time steps (default: the model's; with --bin-us: exactly T windows)."),
+    click.option("--bin-us", type=click.IntRange(min=1), metavar="N",
+                 help="Fixed time window of N microseconds per step, starting at the first event."),
+    click.option("--binning", "method", type=click.Choice(BIN_METHODS),
+                 help="window (needs --bin-us), time (equal time split, default with -T) or count "
+                      "(equal event count per step)."),
+    click.option("--keep-partial", is_flag=True,
+                 help="Keep the last, incomplete --bin-us window (dropped by default, as tonic's ToFrame)."),
+    click.option("--polarity", type=click.Choice(["split", "signed"]),
+                 help="split: 2 channels (OFF, ON); signed: 1 channel, ON +1 / OFF -1 "
+                      "(default: the model's)."),
+    click.option("--crop", metavar="X0,Y0,W,H", help="Keep only this sensor window before downscaling."),
+    click.option("--downscale", type=click.Choice(DOWNSCALE_MODES),
+                 help="Fit a larger sensor to the model input: nearest (drop events off the sampled "
+                      "grid) or sum (x*W_out//W_in; every event kept)."),
+]
+
+precision_option = click.option(
+    "--precision", type=click.Choice(["float32", "float64", "int"]), default="float32",
+    show_default=True,
+    help="Arithmetic of membranes and weights; int: fixed point (int16 weights, int32 "
+         "membranes, power-of-two decays as shifts), as a digital chip runs it.")
+
+
+def binning_options(f):
+    """--timesteps, --bin-us, --binning, --keep-partial, --polarity, --crop, --downscale."""
+    for opt in reversed(_BINNING):
+        f = opt(f)
+    return f
+
+
+def input_options(timesteps, bin_us, method, keep_partial, polarity, crop, downscale) -> InputOptions:
+    """The :class:`InputOptions` of the values of :func:`binning_options` (``crop`` as text)."""
+    return InputOptions(timesteps=timesteps, bin_us=bin_us, method=method, keep_partial=keep_partial,
+                        polarity=polarity, crop=parse_crop(crop), downscale=downscale)

@@ -1,0 +1,182 @@
+"""Finding the samples of a labelled dataset: a folder of class folders, or a manifest file.
+
+Two layouts are understood:
+
+- a **folder** with one sub-folder per class (N-MNIST, N-Caltech101). Class ``k`` is the
+  ``k``-th sub-folder in sorted name order (so ``0``..``9`` map to 0..9 and N-Caltech101's names
+  to their sorted index, as tonic does); every non-hidden file inside (recursively) is a sample;
+- a **manifest**, ``.csv`` (columns ``path,label``, an optional header row naming them) or
+  ``.json`` (a list of ``{"path": ..., "label": ...}`` objects or ``[path, label]`` pairs).
+  Relative paths are resolved against the manifest's folder. Integer labels are class indices
+  (names are their decimal text); otherwise labels are names and class ``k`` is the ``k``-th
+  name in sorted order.
+
+Samples are ordered by class, then by path; their position in that order (after ``limit`` and
+``classes`` are applied) is the sample index used in results files and outputs. Whether a file
+is readable is not checked here: an unreadable sample is reported when it is evaluated.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+from ..errors import InputFormatError
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labelled input file."""
+
+    index: int  # position in the dataset's order (after limit/classes)
+    path: str  # absolute path of the file
+    label: int  # class index
+    name: str  # path relative to the dataset root (what reports show)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The samples to evaluate and the class names, in index order."""
+
+    root: str  # the folder or manifest given
+    classes: list[str]  # class names; class k is classes[k]
+    samples: list[Sample]  # in index order
+
+    def digest(self) -> str:
+        """SHA-256 of the sample list (names and labels): identifies the set for --resume."""
+        h = hashlib.sha256()
+        for s in self.samples:
+            h.update(f"{s.name}\t{s.label}\n".encode())
+        return h.hexdigest()
+
+
+def discover(path: str | os.PathLike, limit: int | None = None,
+             classes: list[str] | None = None) -> Dataset:
+    """The :class:`Dataset` at ``path`` (class folder or .csv/.json manifest).
+
+    ``classes`` keeps only the named classes (labels keep their index among all classes, so
+    they still match the model's outputs); ``limit`` keeps the first ``limit`` samples of every
+    class (in path order), which keeps a quick run balanced over the classes.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        names, entries = _from_folder(path)
+    elif os.path.isfile(path):
+        names, entries = _from_manifest(path)
+    else:
+        raise InputFormatError(f"{path}: no such dataset folder or manifest file")
+    if classes is not None:
+        unknown = [c for c in classes if c not in names]
+        if unknown:
+            raise InputFormatError(f"{path}: unknown class(es) {', '.join(map(repr, unknown))} "
+                                   f"(classes: {_short_list(names)})")
+        keep = {names.index(c) for c in classes}
+        entries = [e for e in entries if e[2] in keep]
+    entries.sort(key=lambda e: (e[2], e[1]))
+    if limit is not None:
+        seen: dict[int, int] = {}
+        kept = []
+        for e in entries:
+            seen[e[2]] = seen.get(e[2], 0) + 1
+            if seen[e[2]] <= limit:
+                kept.append(e)
+        entries = kept
+    if not entries:
+        raise InputFormatError(f"{path}: the dataset has no samples"
+                               + (" in the selected classes" if classes else ""))
+    samples = [Sample(i, full, label, name) for i, (full, name, label) in enumerate(entries)]
+    return Dataset(root=path, classes=names, samples=samples)
+
+
+def _short_list(names: list[str], n: int = 12) -> str:
+    return ", ".join(names[:n]) + (f", ... ({len(names)} in all)" if len(names) > n else "")
+
+
+def _from_folder(root: str) -> tuple[list[str], list[tuple[str, str, int]]]:
+    names = sorted(d.name for d in os.scandir(root) if d.is_dir() and not d.name.startswith("."))
+    if not names:
+        raise InputFormatError(f"{root}: expected one sub-folder per class, found none")
+    entries = []
+    for label, name in enumerate(names):
+        for dirpath, dirnames, filenames in os.walk(os.path.join(root, name)):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for f in sorted(filenames):
+                if not f.startswith("."):
+                    full = os.path.join(dirpath, f)
+                    entries.append((os.path.abspath(full), os.path.relpath(full, root), label))
+    return names, entries
+
+
+def _from_manifest(path: str) -> tuple[list[str], list[tuple[str, str, int]]]:
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".csv":
+        rows = _csv_rows(path)
+    elif ext == ".json":
+        rows = _json_rows(path)
+    else:
+        raise InputFormatError(f"{path}: a dataset is a folder of class folders or a .csv/.json "
+                               "manifest of path,label")
+    base = os.path.dirname(os.path.abspath(path))
+    raw = [label for _, label in rows]
+    if all(_is_int(v) for v in raw):
+        idx = [int(v) for v in raw]
+        if min(idx) < 0:
+            raise InputFormatError(f"{path}: class labels must be >= 0, got {min(idx)}")
+        names = [str(k) for k in range(max(idx) + 1)]
+    else:
+        names = sorted({str(v) for v in raw})
+        idx = [names.index(str(v)) for v in raw]
+    entries = []
+    for (rel, _), label in zip(rows, idx):
+        full = rel if os.path.isabs(rel) else os.path.join(base, rel)
+        entries.append((os.path.abspath(full), rel, label))
+    return names, entries
+
+
+def _is_int(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, str) and value.strip().lstrip("-").isdigit()
+
+
+def _csv_rows(path: str) -> list[tuple[str, object]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "label"]:
+        rows = rows[1:]
+    out = []
+    for n, r in enumerate(rows, 1):
+        if len(r) < 2 or not r[0].strip() or not r[1].strip():
+            raise InputFormatError(f"{path}: row {n}: expected path,label, got {','.join(r)!r}")
+        out.append((r[0].strip(), r[1].strip()))
+    if not out:
+        raise InputFormatError(f"{path}: the manifest lists no samples")
+    return out
+
+
+def _json_rows(path: str) -> list[tuple[str, object]]:
+    with open(path, encoding="utf-8") as f:
+        try:
+            doc = json.load(f)
+        except json.JSONDecodeError as exc:
+            raise InputFormatError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(doc, list) or not doc:
+        raise InputFormatError(f"{path}: expected a non-empty JSON list of {{path, label}} objects")
+    out = []
+    for n, item in enumerate(doc):
+        if isinstance(item, dict) and "path" in item and "label" in item:
+            p, lab = item["path"], item["label"]
+        elif isinstance(item, list) and len(item) == 2:
+            p, lab = item
+        else:
+            raise InputFormatError(f"{path}: item {n}: expected {{\"path\": ..., \"label\": ...}} "
+                                   "or [path, label]")
+        if not isinstance(p, str) or not isinstance(lab, (str, int)) or isinstance(lab, bool):
+            raise InputFormatError(f"{path}: item {n}: path must be text and label text or an integer")
+        out.append((p, lab))
+    return out

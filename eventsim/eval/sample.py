@@ -1,0 +1,118 @@
+"""Running one input file through a simulator, and the per-sample record an evaluation keeps.
+
+:func:`run_file` is what ``eventsim run`` and ``eventsim eval`` both do with a file: a static
+``.npy``/``.png`` goes to the frame encoder, anything else is read as events (format detected by
+content) and binned with :class:`InputOptions`. :func:`evaluate_sample` turns one run into a
+plain, JSON-ready dict (the line an evaluation writes to its results file); a file that cannot be
+read or run gives a record with an ``error`` instead of raising.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..energy.tables import CostTable, default_table
+from ..engine.result import RunResult
+from ..engine.simulator import Simulator
+from ..events.frames import frame_kind, read_frames
+from ..events.io import detect_format, read_events
+from .dataset import Sample
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """How an input file is turned into time steps (the options of ``eventsim run``)."""
+
+    timesteps: int | None = None  # number of steps (None: the model's, or as many --bin-us windows)
+    bin_us: int | None = None  # fixed window length in microseconds
+    method: str | None = None  # "window" | "time" | "count" (None: from the two above)
+    keep_partial: bool = False  # keep the last incomplete --bin-us window
+    polarity: str | None = None  # "split" | "signed" (None: the model's)
+    crop: tuple[int, int, int, int] | None = None  # X0, Y0, W, H kept before downscaling
+    downscale: str | None = None  # "nearest" | "sum"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["crop"] = None if self.crop is None else list(self.crop)
+        return d
+
+
+def run_file(path: str, sim: Simulator, options: InputOptions = InputOptions(), *, progress=None,
+             record: bool = False) -> RunResult:
+    """Read ``path`` (events by content, or a static .npy/.png) and run ``sim`` on it.
+
+    An event file without a sensor size gets the model's sensor when its events fit in it,
+    else the extent of its events.
+    """
+    info: dict = {"path": path}
+    kind = frame_kind(path)
+    if kind is not None:
+        frames = read_frames(path)
+        info.update(format=kind, shape=list(frames.shape))
+        return sim.run(frames, timesteps=options.timesteps, input_info=info, progress=progress,
+                       record=record)
+    info["format"] = detect_format(path)
+    events, sensor = read_events(path)
+    if sensor is None and events.size:
+        model_sensor = sim.network.input.sensor
+        extent = (int(events["x"].max()) + 1, int(events["y"].max()) + 1)
+        fits = model_sensor and extent[0] <= model_sensor[0] and extent[1] <= model_sensor[1]
+        sensor = tuple(model_sensor) if fits else extent
+    return sim.run(events, timesteps=options.timesteps, bin_us=options.bin_us, sensor=sensor,
+                   method=options.method, keep_partial=options.keep_partial,
+                   polarity=options.polarity, crop=options.crop, downscale=options.downscale,
+                   input_info=info, progress=progress, record=record)
+
+
+def evaluate_sample(sim: Simulator, sample: Sample, options: InputOptions,
+                    table: CostTable | None = None) -> dict:
+    """The result record of ``sample``: prediction, output, per-layer spikes and SOPs, energy.
+
+    Every count is an exact integer and ``output`` holds the float64 readout values, so records
+    are identical whatever process computed them (``seconds``, the wall time, is the only field
+    that varies). Any exception while reading or running the file is caught and recorded in
+    ``error`` (``"Type: message"``): one bad file never stops an evaluation.
+    """
+    table = table or default_table()
+    rec = {"index": sample.index, "path": sample.name, "label": sample.label}
+    start = time.perf_counter()
+    try:
+        result = run_file(sample.path, sim, options)
+    except Exception as exc:  # noqa: BLE001 - reported per sample, never fatal (see docstring)
+        rec.update(error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start)
+        return rec
+    seconds = time.perf_counter() - start
+    layers = result.layers()
+    totals = result.totals()
+    spiking = {p.name for p in result.network.populations if p.spiking}
+    # E = E_MAC * MACs + E_AC * SOPs (DESIGN.md, Reports); MACs are 0 on event input
+    mac_pj = table.mac_pJ if table.mac_pJ is not None else default_table().mac_pJ
+    energy = table.ac_pJ * totals["sops"] + mac_pj * totals["macs"]
+    rec.update(
+        prediction=result.prediction,
+        correct=bool(result.prediction == sample.label),
+        output=[float(v) for v in np.asarray(result.output, np.float64)],
+        events=int(result.input_info.get("events", 0)),
+        spikes=sum(lay["spikes_pos"] + lay["spikes_neg"] for lay in layers if lay["name"] in spiking),
+        sops=int(totals["sops"]), macs=int(totals["macs"]),
+        multiplications=int(totals["multiplications"]),
+        energy_pJ=float(energy),
+        layers=[{"name": lay["name"], "spikes_pos": lay["spikes_pos"], "spikes_neg": lay["spikes_neg"],
+                 "sops": lay["sops"]} for lay in layers],
+        seconds=seconds,
+    )
+    if result.saturations:
+        rec["saturations"] = sum(int(s.sum()) for s in result.saturations.values())
+    return rec
+
+
+#: Record fields that depend on timing, not on the computation (excluded from comparisons).
+TIMING_FIELDS = ("seconds",)
+
+
+def comparable(rec: dict) -> dict:
+    """``rec`` without its timing fields: what must be identical across workers and runs."""
+    return {k: v for k, v in rec.items() if k not in TIMING_FIELDS}

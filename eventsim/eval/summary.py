@@ -1,0 +1,80 @@
+"""Statistics of an evaluation: accuracy, per-class accuracy, confusion matrix, count statistics.
+
+Everything here is computed from the per-sample records (sorted by index first), so the summary
+of a run is the same whatever order the workers finished in. Statistics (``mean``, ``std``
+(population, ddof = 0), the 5th / 50th / 95th percentiles with NumPy's default linear
+interpolation, ``min``, ``max``) are over the samples that ran; failed samples are counted and
+listed, and count neither as right nor as wrong in the accuracy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SCHEMA = "eventsim.eval/1"
+PERCENTILES = (5, 50, 95)
+
+
+def stats(values) -> dict | None:
+    """mean, std, p5, p50, p95, min, max of ``values`` (None when empty)."""
+    a = np.asarray(list(values), dtype=np.float64)
+    if a.size == 0:
+        return None
+    p = np.percentile(a, PERCENTILES)
+    return {"mean": float(a.mean()), "std": float(a.std()),
+            **{f"p{q}": float(v) for q, v in zip(PERCENTILES, p)},
+            "min": float(a.min()), "max": float(a.max())}
+
+
+def sorted_records(records) -> list[dict]:
+    return sorted(records, key=lambda r: r["index"])
+
+
+def summarize(records, classes: list[str], n_outputs: int | None = None, slowest: int = 5) -> dict:
+    """The summary document of ``records`` (sample records, any order) over ``classes``.
+
+    The confusion matrix is ``K x K`` with ``K = max(len(classes), n_outputs)`` (a model may
+    predict a class the dataset does not hold); rows are true labels, columns predictions.
+    """
+    recs = sorted_records(records)
+    ok = [r for r in recs if "error" not in r]
+    failed = [r for r in recs if "error" in r]
+    k = max([len(classes), n_outputs or 0] + [r["prediction"] + 1 for r in ok]
+            + [r["label"] + 1 for r in recs])
+    names = list(classes) + [str(i) for i in range(len(classes), k)]
+    confusion = np.zeros((k, k), np.int64)
+    for r in ok:
+        confusion[r["label"], r["prediction"]] += 1
+    correct = int(np.trace(confusion))
+    per_class = []
+    for c in range(k):
+        n = int(confusion[c].sum())
+        errs = sum(1 for r in failed if r["label"] == c)
+        if n or errs:
+            per_class.append({"label": c, "name": names[c], "samples": n, "correct": int(confusion[c, c]),
+                              "accuracy": int(confusion[c, c]) / n if n else None, "errors": errs})
+    layer_names = [lay["name"] for lay in ok[0]["layers"]] if ok else []
+    layers = []
+    for i, name in enumerate(layer_names):
+        layers.append({"name": name,
+                       "spikes": stats(r["layers"][i]["spikes_pos"] + r["layers"][i]["spikes_neg"]
+                                       for r in ok),
+                       "sops": stats(r["layers"][i]["sops"] for r in ok)})
+    slow = sorted(ok, key=lambda r: (-r["seconds"], r["index"]))[:slowest]
+    return {
+        "schema": SCHEMA,
+        "samples": len(recs), "evaluated": len(ok), "errors": len(failed), "correct": correct,
+        "accuracy": correct / len(ok) if ok else None,
+        "classes": per_class,
+        "confusion": {"labels": names, "matrix": confusion.tolist()},
+        "per_sample": {"events": stats(r["events"] for r in ok), "spikes": stats(r["spikes"] for r in ok),
+                       "sops": stats(r["sops"] for r in ok), "macs": stats(r["macs"] for r in ok),
+                       "energy_pJ": stats(r["energy_pJ"] for r in ok),
+                       "seconds": stats(r["seconds"] for r in ok)},
+        "multiplications": sum(r["multiplications"] for r in ok),
+        "saturations": sum(r.get("saturations", 0) for r in ok),
+        "layers": layers,
+        "slowest": [{"index": r["index"], "path": r["path"], "seconds": r["seconds"],
+                     "events": r["events"]} for r in slow],
+        "failed": [{"index": r["index"], "path": r["path"], "error": r["error"]} for r in failed],
+    }
