@@ -64,7 +64,7 @@ def format_text(doc: dict) -> str:
     if ps["macs"] and ps["macs"]["max"] > 0:
         rows.append(_stat_row("encoder MACs", ps["macs"]))
     rows.append(_stat_row(f"energy pJ ({doc.get('energy_table', '')})", ps["energy_pJ"]))
-    for lay in doc["layers"]:
+    for lay in doc["layers"][1:]:  # the input's "spikes" are its events, listed above
         if lay["sops"] and lay["sops"]["max"] > 0:
             rows.append(_stat_row(f"{lay['name']} SOPs", lay["sops"]))
         if lay["spikes"] and lay["spikes"]["max"] > 0:

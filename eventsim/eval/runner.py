@@ -21,6 +21,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..energy.tables import get_table
 from ..engine.simulator import Simulator
 from ..errors import ConfigError
@@ -48,9 +50,20 @@ def _prepared(job: EvalJob):
         cache = _local.jobs = {}
     if job not in cache:
         cache.clear()  # one model per worker thread at a time
-        cache[job] = (Simulator(load_network(job.model), precision=job.precision),
-                      get_table(job.energy_table))
+        sim = Simulator(load_network(job.model), precision=job.precision)
+        _warm_up(sim)
+        cache[job] = (sim, get_table(job.energy_table))
     return cache[job]
+
+
+def _warm_up(sim: Simulator) -> None:
+    """One empty step, so that loading the compiled kernels is not timed as the first sample's."""
+    net = sim.network
+    shape = (1,) + tuple(net.input_shape)
+    if net.input.kind == "frames":
+        sim.run_frames(np.zeros(shape))
+    else:
+        sim.run_counts(np.zeros(shape, np.int64))
 
 
 def evaluate_one(job: EvalJob, sample: Sample) -> dict:
@@ -72,8 +85,13 @@ def evaluate_all(job: EvalJob, samples: Iterable[Sample], workers: int = 1,
 
 
 def _context():
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    # The fork server imports eventsim (numpy, numba, h5py) once; every worker forks from it
+    # instead of importing them again. Takes effect when the fork server is first started.
+    ctx.set_forkserver_preload([__name__])
+    return ctx
 
 
 def _processes(job: EvalJob, samples: list[Sample], workers: int) -> Iterator[dict]:
