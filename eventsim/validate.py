@@ -45,6 +45,7 @@ from .engine.quantize import DECAY_MULTIPLY, decay_code, quantize
 from .engine.reference import forward
 from .engine.reference_int import forward_int
 from .engine.simulator import Simulator
+from .engine.simulator_int import IntPlan, compile_int_plan
 from .errors import ValidationError
 from .events.binning import bin_events, check_fit, dense_counts
 from .events.frames import frame_kind, read_frames
@@ -122,24 +123,33 @@ _APPLY = {"conv2d": "adds/subtracts a stored kernel row per tap", "dense": "adds
           "sumpool2d": "adds/subtracts the stored unit weight per window"}
 
 
-def check_weights_only(net: Network) -> Check:
-    frames = net.input.kind == "frames"
-    details = []
-    for q in net.projections:
-        if frames and q.source == "input":
-            details.append(f"{q.name} ({q.kind}, {q.source} -> {q.target}): analog encoder, MACs "
-                           "(see 'encoder')")
-        else:
-            extra = " (a folded α)" if q.kind == "identity" and q.scale is not None else ""
-            details.append(f"{q.name} ({q.kind}, {q.source} -> {q.target}): {_APPLY[q.kind]}{extra}")
+def check_weights_only(iplan: IntPlan) -> Check:
+    """Every projection of the compiled integer plan adds stored integer weights, nothing else."""
+    net = iplan.qnet.network
+    details, bad = [], []
+    for q, planned, w in zip(net.projections, iplan.plan.projections, iplan.weights):
+        where = f"{q.name} ({q.kind}, {q.source} -> {q.target})"
+        if planned.encoder:
+            details.append(f"{where}: analog encoder, MACs (see 'encoder')")
+            continue
+        if w.dtype != np.int16 or w.size == 0:
+            bad.append(f"{where}: runs without a stored int16 weight array ({w.dtype}, {w.size} values)")
+            continue
+        extra = " (a folded α)" if q.kind == "identity" and q.scale is not None else ""
+        details.append(f"{where}: {_APPLY[q.kind]}{extra}; {w.size:,} stored int16 weights")
     folds = net.provenance.get("folds") or []
     if folds:
         kinds: dict[str, int] = {}
         for f in folds:
             kinds[str(f.get("fold", "?"))] = kinds.get(str(f.get("fold", "?")), 0) + 1
         details.append("folds recorded by the converter: " + ", ".join(f"{k} x{n}" for k, n in kinds.items()))
-    return Check("weights-only", PASS, f"{len(net.projections)} projections applied by additions of stored "
-                 "weights; no runtime amplitude, BN or pooling scale", details)
+    if bad:
+        return Check("weights-only", FAIL,
+                     f"{len(bad)} projection(s) are not plain additions of stored weights", bad + details,
+                     fix="fold every scale into the projection's weights")
+    n = sum(1 for q in iplan.plan.projections if not q.encoder)
+    return Check("weights-only", PASS, f"{n} projections applied by additions of stored weights; no runtime "
+                 "amplitude, BN or pooling scale", details)
 
 
 def check_decays(net: Network, strict: bool) -> Check:
@@ -428,7 +438,8 @@ def validate(net: Network, inputs: Inputs | None = None, timesteps: int | None =
     report = ValidationReport(model=net.name, strict=strict, input=inputs.description)
     qnet = quantize(net)
     report.quantisation = qnet.report.to_dict()
-    report.checks += [check_spike_values(net), check_weights_only(net), check_decays(net, strict),
+    report.checks += [check_spike_values(net), check_weights_only(compile_int_plan(qnet)),
+                      check_decays(net, strict),
                       check_encoder(net, steps), check_quantisation(qnet)]
     neg = inputs.neg if net.input.kind == "events" else None
     log("running the float64 reference and the float64/float32 engines ...")
