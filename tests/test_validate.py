@@ -219,3 +219,14 @@ def test_audit_integer_negative_control(fn, flagged):
     assert bool(audit.data) is flagged
     if flagged:
         assert all(" mul " in f.line for f in audit.data)
+
+
+def test_weights_only_reads_the_plan():
+    from eventsim.engine.simulator_int import compile_int_plan
+    from eventsim.validate import check_weights_only
+
+    iplan = compile_int_plan(quantize(ternary_net()))
+    assert check_weights_only(iplan).status == PASS
+    iplan.weights[1] = iplan.weights[1].astype(np.float32)  # a runtime float scale sneaked in
+    bad = check_weights_only(iplan)
+    assert bad.status == FAIL and "pool" in bad.details[0] and "fold" in bad.fix
