@@ -93,7 +93,7 @@ class _SafeUnpickler(pickle.Unpickler):
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(name)
         raise ConversionError(f"{self._path}: refused to load global {full!r}: a checkpoint may "
-                              "only contain tensors and plain containers")
+                              "only contain tensors and plain containers (save model.state_dict())")
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage"
@@ -252,19 +252,30 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise ConversionError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if head.startswith(b"PK"):
         obj = _read_pth_zip(path)
-    elif head[:1] == b"\x80" or head[:1] == b"c":
-        raise ConversionError(f"{path}: legacy (non-zip) torch checkpoint; re-save it with a recent "
-                              "torch: torch.save(torch.load(path), new_path)")
-    elif len(head) == 8:
+    elif _looks_like_safetensors(path, head):
         with open(path, "rb") as f:
             blob = f.read()
         obj = _read_safetensors(path, blob)
-    else:
+    elif head[:2] == b"\x80\x02":
+        raise ConversionError(f"{path}: legacy (non-zip) torch checkpoint; re-save it with a recent "
+                              "torch: torch.save(torch.load(path), new_path)")
+    elif len(head) < 8:
         raise ConversionError(f"{path}: empty or truncated checkpoint")
+    else:
+        raise ConversionError(f"{path}: not a PyTorch checkpoint (.pth zip) or .safetensors file")
     state = _flatten(_unwrap(obj, path), path)
     if not state:
         raise ConversionError(f"{path}: checkpoint contains no tensors")
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def _looks_like_safetensors(path: str, head: bytes) -> bool:
+    """An 8-byte header length, then a JSON object (a bad length is reported when read)."""
+    if len(head) < 8:
+        return False
+    with open(path, "rb") as f:
+        f.seek(8)
+        return f.read(1) == b"{"
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -179,6 +179,18 @@ def test_safetensors(tmp_path):
         load_state_dict(tmp_path / "bad.safetensors")
 
 
+def test_safetensors_header_length_is_not_mistaken_for_a_pickle(tmp_path):
+    # header lengths of 128 (0x80, the pickle PROTO opcode) or 99 ('c', GLOBAL) in the first byte
+    for pad in range(0, 300):
+        blob = _safetensors({"w": ("F32", np.ones(2, "<f4"))})
+        n = struct.unpack("<Q", blob[:8])[0]
+        if (n + pad) % 256 in (0x80, 0x63):
+            text = blob[8:8 + n] + b" " * pad
+            path = tmp_path / f"p{pad}.safetensors"
+            path.write_bytes(struct.pack("<Q", len(text)) + text + blob[8 + n:])
+            np.testing.assert_array_equal(load_state_dict(path)["w"], [1.0, 1.0])
+
+
 def test_converter_runs_with_torch_import_blocked(tmp_path):
     from models.dvs import dvs_cnn
 
