@@ -131,9 +131,9 @@ def dask_client(scheduler: str, timeout: float = 30.0):
 
 
 def _dask(job: EvalJob, samples: list[Sample], scheduler: str) -> Iterator[dict]:
+    client = dask_client(scheduler)  # first: a clear error when dask is missing
     from dask.distributed import as_completed
 
-    client = dask_client(scheduler)
     try:
         # pure=False: a sample is evaluated once per submission, never served from another key
         futures = client.map(evaluate_one, [job] * len(samples), samples, pure=False)
