@@ -56,7 +56,7 @@ def _add_row(cur, tb, wt, wb, length, s):
 def scatter_conv(idx, val, n, geom, wt, cur, sops):
     """Scatter ``n`` spikes of a channels-last ``(H, W, Cin)`` source through a conv2d.
 
-    ``geom`` holds the ``plan.G_*`` columns; ``wt`` is the flat ``[kh, kw, Cin, Cout_g]``
+    ``geom`` holds the ``plan.G_*`` columns; ``wt`` is the flat ``[kh, Cin, kw reversed, Cout_g]``
     weight; ``cur`` the flat channels-last target current. A tap lands on target pixel
     ``(oy, ox)`` when ``oy·sh − ph + ky·dh == y`` (and the same along x), in bounds.
     """
@@ -72,6 +72,7 @@ def scatter_conv(idx, val, n, geom, wt, cur, sops):
         cin_shift = 0
         while (1 << cin_shift) < cin:
             cin_shift += 1
+    unit = sh == 1 and sw == 1 and dh == 1 and dw == 1
     npos = 0
     nneg = 0
     for e in range(n):
@@ -86,6 +87,29 @@ def scatter_conv(idx, val, n, geom, wt, cur, sops):
         xi = pix - yi * w
         obase = ci if cin_g == 1 and cout_g == 1 else (ci // cin_g) * cout_g
         taps = 0
+        if unit:  # stride 1, dilation 1: the in-bounds taps form one rectangle, no per-tap tests
+            ky_lo = max(0, yi + ph - ho + 1)
+            ky_hi = min(kh - 1, yi + ph)
+            kx_lo = max(0, xi + pw - wo + 1)
+            kx_hi = min(kw - 1, xi + pw)
+            ntaps = kx_hi - kx_lo + 1
+            for ky in range(ky_lo, ky_hi + 1):
+                # kx = kx_hi .. kx_lo hit target pixels ox0, ox0+1, ... and reversed-kw weight rows
+                # kw-1-kx_hi, ...: both consecutive, so one group = one contiguous run
+                tb = ((yi + ph - ky) * wo + xi + pw - kx_hi) * cout + obase
+                wb = ((ky * cin + ci) * kw + kw - 1 - kx_hi) * cout_g
+                if cout_g == cout:
+                    _add_row(cur, tb, wt, wb, ntaps * cout, s)
+                else:
+                    for k in range(ntaps):
+                        _add_row(cur, tb + k * cout, wt, wb + k * cout_g, cout_g, s)
+            if ky_hi >= ky_lo and ntaps > 0:
+                taps = (ky_hi - ky_lo + 1) * ntaps
+            if s > 0:
+                npos += taps * cout_g * s
+            else:
+                nneg -= taps * cout_g * s
+            continue
         for ky in range(kh):
             ny = yi + ph - ky * dh
             if ny < 0:
@@ -110,8 +134,8 @@ def scatter_conv(idx, val, n, geom, wt, cur, sops):
                     ox = nx // sw
                 if ox >= wo:
                     continue
-                _add_row(cur, (oy * wo + ox) * cout + obase, wt, ((ky * kw + kx) * cin + ci) * cout_g,
-                         cout_g, s)
+                wb = ((ky * cin + ci) * kw + kw - 1 - kx) * cout_g
+                _add_row(cur, (oy * wo + ox) * cout + obase, wt, wb, cout_g, s)
                 taps += 1
         if s > 0:
             npos += taps * cout_g * s

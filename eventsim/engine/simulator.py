@@ -211,11 +211,10 @@ class Simulator:
         plan, net = self.plan, self.network
         dtype = plan.dtype
         pops, projs = plan.populations, plan.projections
-        v, cur, sidx, sval = self._state()
-        nspk = [0] * len(pops)
-        params = [np.array([p.threshold, p.decay, p.v_min, 0.0, 0.0], dtype) for p in pops]
-        flags = [np.array([p.decay == 1.0, p.reset_subtract, p.has_v_min, p.multi_spike], np.int64)
-                 for p in pops]
+        v_all, cur_all = self._state()
+        sptr: list = [None] * len(pops)  # per population: (T+1,) offsets into its spike store
+        sidx: list = [None] * len(pops)  # spike store: internal indices of all steps, step-major
+        sval: list = [None] * len(pops)  # spike store: signed values
         sops = np.zeros((len(projs), steps, 2), np.int64)
         macs = np.zeros((len(projs), steps), np.int64)
         counts = np.zeros((len(pops), steps, 2), np.int64)
@@ -224,60 +223,76 @@ class Simulator:
         mults = decay_multiplications(net) * steps
         rec = {p.name: np.zeros((steps,) + tuple(p.shape), np.int64) for p in pops
                if p.kind != POP_READOUT} if record else None
+        output = None
         enc_cache: dict[tuple[int, int], np.ndarray] = {}
-        for t in range(steps):
-            for pi, pop in enumerate(pops):
-                if pop.kind == POP_INPUT:
-                    if frames is None:
-                        a, b = ev_ptr[t], ev_ptr[t + 1]
-                        sidx[pi], sval[pi], nspk[pi] = ev_idx[a:b], ev_val[a:b], b - a
-                        vals = sval[pi]
-                        counts[pi, t, 0] = vals[vals > 0].sum()
-                        counts[pi, t, 1] = -vals[vals < 0].sum()
+        # Layer-major order: the network is feed-forward, so a population's step-t current needs
+        # only its sources' step-t spikes. Running one population through all T steps before the
+        # next keeps its projections' weights in cache across steps; the arithmetic (and so every
+        # result and count) is the same as stepping the whole network one step at a time.
+        for pi, pop in enumerate(pops):
+            if pop.kind == POP_INPUT:
+                if frames is None:
+                    sptr[pi], sidx[pi], sval[pi] = ev_ptr, ev_idx, ev_val
+                    for t in range(steps):
+                        vals = ev_val[ev_ptr[t]:ev_ptr[t + 1]]
+                        counts[pi, t] = vals[vals > 0].sum(), -vals[vals < 0].sum()
                         if rec is not None:
-                            self._record(rec[pop.name][t], pop.shape, sidx[pi], vals, b - a)
-                    continue
+                            self._record(rec[pop.name][t], pop.shape, ev_idx[ev_ptr[t]:], vals, vals.size)
+                continue
+            v, cur = v_all[:pop.size], cur_all[:pop.size]
+            v.fill(0)
+            params = np.array([pop.threshold, pop.decay, pop.v_min, 0.0, 0.0], dtype)
+            flags = np.array([pop.decay == 1.0, pop.reset_subtract, pop.has_v_min, pop.multi_spike],
+                             np.int64)
+            ptr = np.zeros(steps + 1, np.int64)
+            store_idx, store_val = self._spike_store(pi, 0, pop.size)
+            for t in range(steps):
                 for qi in pop.incoming:
                     q = projs[qi]
                     if q.encoder:
-                        key = (qi, t if frames.shape[0] > 1 else 0)
+                        key = (qi, t if frames.shape[0] > 1 else 0)  # a static frame is encoded once
                         if key not in enc_cache:
                             enc_cache[key] = self._encoder_current(frames[key[1]], qi, dtype)
-                        cur[pi] += enc_cache[key]
+                        cur += enc_cache[key]
                         src_shape = net.population(net.projections[qi].source).shape
                         macs[qi, t] = dense_macs(net.projections[qi], src_shape, pop.shape)
                         continue
                     s = q.source
-                    args = (sidx[s], sval[s], nspk[s])
+                    a, b = sptr[s][t], sptr[s][t + 1]
+                    args = (sidx[s][a:b], sval[s][a:b], b - a)
                     if q.kind == PROJ_CONV:
                         if qi in blocked:
                             cnt, keys, bidx, bval = blocked[qi]
                             kernels.order_for_conv(*args, q.geom[G_CIN], q.geom[G_W], q.band_rows, cnt,
                                                    keys, bidx, bval)
-                            args = (bidx, bval, nspk[s])
-                        kernels.scatter_conv(*args, q.geom, weights[qi], cur[pi], sops[qi, t])
+                            args = (bidx, bval, b - a)
+                        kernels.scatter_conv(*args, q.geom, weights[qi], cur, sops[qi, t])
                     elif q.kind == PROJ_DENSE:
-                        kernels.scatter_dense(*args, pop.size, weights[qi], cur[pi], sops[qi, t])
+                        kernels.scatter_dense(*args, pop.size, weights[qi], cur, sops[qi, t])
                     elif q.kind == PROJ_IDENTITY:
                         channels = chw_shape(pops[s].shape)[0]
-                        kernels.scatter_identity(*args, channels, weights[qi], cur[pi], sops[qi, t])
+                        kernels.scatter_identity(*args, channels, weights[qi], cur, sops[qi, t])
                     else:
-                        kernels.scatter_sumpool(*args, q.geom, cur[pi], sops[qi, t])
+                        kernels.scatter_sumpool(*args, q.geom, cur, sops[qi, t])
+                if pop.kind != POP_READOUT and store_idx.size < ptr[t] + pop.size:
+                    store_idx, store_val = self._spike_store(pi, ptr[t], ptr[t] + pop.size)
+                out_idx, out_val = store_idx[ptr[t]:], store_val[ptr[t]:]
                 if pop.kind == POP_TERNARY and not pop.has_v_min:
-                    n, m = kernels.update_ternary(v[pi], cur[pi], pop.bias, pop.has_bias, params[pi],
-                                                  pop.reset_subtract, sidx[pi], sval[pi], counts[pi, t])
+                    n, m = kernels.update_ternary(v, cur, pop.bias, pop.has_bias, params,
+                                                  pop.reset_subtract, out_idx, out_val, counts[pi, t])
                 else:
-                    n, m = kernels.update_neurons(v[pi], cur[pi], pop.bias, pop.has_bias, pop.kind,
-                                                  params[pi], flags[pi], sidx[pi], sval[pi], counts[pi, t])
-                nspk[pi] = n
+                    n, m = kernels.update_neurons(v, cur, pop.bias, pop.has_bias, pop.kind, params, flags,
+                                                  out_idx, out_val, counts[pi, t])
+                ptr[t + 1] = ptr[t] + n
                 mults += m
                 if rec is not None and pop.kind != POP_READOUT:
-                    self._record(rec[pop.name][t], pop.shape, sidx[pi], sval[pi], n)
+                    self._record(rec[pop.name][t], pop.shape, out_idx, out_val, n)
+            sptr[pi], sidx[pi], sval[pi] = ptr, store_idx, store_val
+            if pi == plan.index[plan.output.name]:
+                output = np.empty(pop.size, np.float64)
+                output[from_internal(pop.shape)] = v
             if progress is not None:
-                progress(t + 1)
-        out_pop = plan.output
-        output = np.empty(out_pop.size, np.float64)
-        output[from_internal(out_pop.shape)] = v[plan.index[out_pop.name]]
+                progress(steps * (pi + 1) // len(pops))
         result = RunResult(
             network=net, timesteps=steps, output=output,
             spike_counts={p.name: counts[i] for i, p in enumerate(pops)},
@@ -289,21 +304,32 @@ class Simulator:
         return result
 
     def _state(self):
-        """Membranes (zeroed), currents (kept zero by the kernels) and spike-list buffers.
+        """One membrane and one current buffer as large as the largest population, reused.
 
-        Allocated on the first run and reused: a large network's state is tens of MB, and
-        fresh pages cost more than a memset.
+        Layer-major stepping needs the state of one population at a time. ``cur`` is kept zero
+        by the update kernels; it is cleared here too in case a previous run was interrupted.
         """
-        pops, dtype = self.plan.populations, self.plan.dtype
         if getattr(self, "_buffers", None) is None:
-            self._buffers = tuple([np.zeros(p.size, t) for p in pops]
-                                  for t in (dtype, dtype, np.int64, np.int64))
-        v, cur, sidx, sval = self._buffers
-        for arr in v:
-            arr.fill(0)
-        for arr in cur:  # zero already unless a previous run was interrupted
-            arr.fill(0)
-        return v, cur, list(sidx), list(sval)
+            size = max(p.size for p in self.plan.populations)
+            self._buffers = (np.zeros(size, self.plan.dtype), np.zeros(size, self.plan.dtype))
+        self._buffers[1].fill(0)
+        return self._buffers
+
+    def _spike_store(self, pi: int, used: int, need: int):
+        """Spike store of population ``pi`` with room for ``need`` entries (first ``used`` kept).
+
+        Grown by doubling and kept across runs; starts at two steps' worth of every neuron firing.
+        """
+        stores = self.__dict__.setdefault("_stores", {})
+        size = self.plan.populations[pi].size
+        idx, val = stores.get(pi, (np.zeros(0, np.int64), np.zeros(0, np.int64)))
+        if idx.size < need:
+            cap = max(need, 2 * idx.size, 2 * size)
+            new_idx, new_val = np.empty(cap, np.int64), np.empty(cap, np.int64)
+            new_idx[:used], new_val[:used] = idx[:used], val[:used]
+            idx, val = new_idx, new_val
+            stores[pi] = (idx, val)
+        return idx, val
 
     def _blocking_scratch(self) -> dict:
         """Per cache-blocked conv: (counts, keys, idx, val) scratch for ``order_for_conv``, reused."""
