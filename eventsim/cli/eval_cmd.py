@@ -8,8 +8,9 @@ import sys
 import click
 from tqdm import tqdm
 
+from ..energy.plots import check_plot_path
 from ..energy.tables import get_table
-from ..errors import InputFormatError
+from ..errors import ConfigError, InputFormatError
 from ..eval.dataset import discover
 from ..eval.render import format_csv, format_text, save_plot
 from ..eval.results import ResultsHeader, ResultsWriter, file_sha256
@@ -78,6 +79,10 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
         raise click.UsageError("give --workers or --scheduler, not both (Dask sizes its own workers)")
     if json_out == "-" and csv_out == "-":
         raise click.UsageError("--json - and --csv - both write to stdout; give a file to one")
+    for out in (json_out, csv_out, plot, results_path):
+        _check_output(out)
+    if plot:
+        check_plot_path(plot)  # before hours of work, not after
     options = input_options(timesteps, bin_us, method, keep_partial, polarity, crop, downscale)
     table = get_table(energy_table)  # a bad table fails before the run
     data = discover(dataset, limit=limit, classes=_classes(classes))
@@ -120,6 +125,13 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
     if not doc["evaluated"]:
         raise InputFormatError(f"{dataset}: no sample could be evaluated (first: "
                                f"{doc['failed'][0]['path']}: {doc['failed'][0]['error']})")
+
+
+def _check_output(path: str | None) -> None:
+    if path and path != "-":
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise ConfigError(f"{path}: the folder {folder} does not exist")
 
 
 def _run(job, todo, records, writer, total, workers, scheduler) -> None:

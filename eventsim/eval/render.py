@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..energy.plots import check_plot_path
 from .summary import sorted_records
 
 _MAX_MATRIX = 20  # larger confusion matrices are summarised by their most frequent errors
@@ -121,14 +121,10 @@ def format_csv(records, layer_names: list[str]) -> str:
 
 def save_plot(doc: dict, records, path: str | os.PathLike, dpi: int = 120) -> None:
     """Confusion matrix and the per-sample SOP histogram, written atomically (png/svg/pdf)."""
-    try:
-        from matplotlib.figure import Figure
-    except ModuleNotFoundError:
-        raise ConfigError("plots need matplotlib: pip install 'eventsim[plot]'") from None
     path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt not in ("png", "svg", "pdf"):
-        raise ConfigError(f"{path}: the plot format comes from the extension: .png, .svg or .pdf")
+    fmt = check_plot_path(path)  # ConfigError for a bad extension or without matplotlib
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(10, 4.2))
     ax1, ax2 = fig.subplots(1, 2)
     m = doc["confusion"]["matrix"]
@@ -149,6 +145,9 @@ def save_plot(doc: dict, records, path: str | os.PathLike, dpi: int = 120) -> No
     os.close(fd)
     try:
         fig.savefig(tmp, format=fmt, dpi=dpi)
+        umask = os.umask(0)  # mkstemp makes 0600; give the permissions open() would
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -141,6 +141,10 @@ def test_usage_errors(data, tmp_path, monkeypatch):
     (tmp_path / "r.jsonl").write_text("x\n")
     res = _eval(model, ds, "--results", tmp_path / "r.jsonl")
     assert res.exit_code == 2 and "give --resume" in res.output
+    res = _eval(model, ds, "--plot", tmp_path / "fig.gif")
+    assert res.exit_code == 2 and "fig.gif" in res.output and "accuracy" not in res.output
+    res = _eval(model, ds, "--json", tmp_path / "no" / "such" / "e.json")
+    assert res.exit_code == 2 and "does not exist" in res.output
     res = _eval(model, tmp_path / "missing")
     assert res.exit_code == 2 and "no such dataset" in res.output
     monkeypatch.setitem(sys.modules, "dask.distributed", None)  # import fails as if not installed
