@@ -39,44 +39,48 @@ def subset_indices(labels: np.ndarray, test_idx: np.ndarray, per_class: int | No
 def evaluate(model_path: str, per_class: int | None = None, precision: str = "float32",
              progress: bool = False) -> dict:
     """Accuracy and per-sample spikes / SOPs / energy of ``model_path`` on the emulated test set."""
+    return evaluate_models([model_path], per_class, precision, progress)[0]
+
+
+def evaluate_models(model_paths: list[str], per_class: int | None = None, precision: str = "float32",
+                    progress: bool = False) -> list[dict]:
+    """:func:`evaluate` for several models, recording every test digit once.
+
+    Each result also holds ``indices`` (MNIST index per sample) and ``predictions``; restricting
+    them to a subset gives exactly that subset's result (every run is independent).
+    """
     images, labels = demo_data.load_mnist()
     _, test_idx = demo_data.split_indices(labels)
     chosen = subset_indices(labels, test_idx, per_class)
-    net = load_network(model_path)
     table = get_table(ENERGY_TABLE)
-    sim = Simulator(net, precision=precision)
+    nets = [load_network(p) for p in model_paths]
+    sims = [Simulator(net, precision=precision) for net in nets]
+    acc = [{"correct": 0, "spikes": 0, "sops": 0, "energy": 0.0, "mults": 0, "pred": []} for _ in nets]
     it = chosen
     if progress and sys.stderr.isatty():
         from tqdm import tqdm
         it = tqdm(chosen, desc="evaluating", unit="digit", file=sys.stderr)
-    correct, spikes, sops, energy, mults = 0, 0, 0, 0.0, 0
-    predictions = []
     for i in it:
-        result = sim.run(demo_data.record(images, int(i)), sensor=demo_data.CONFIG.sensor)
-        pred = int(result.prediction)
-        predictions.append(pred)
-        correct += int(pred == labels[i])
-        spikes += sum(int(result.spike_counts[p.name].sum()) for p in net.populations if p.spiking)
-        totals = result.totals()
-        sops += totals["sops"]
-        mults += totals["multiplications"]
-        # E = E_AC * SOPs + E_MAC * MACs (DESIGN.md, Reports); MACs are 0 for event input
-        energy += table.ac_pJ * totals["sops"] + table.mac_pJ * totals["macs"]
+        events = demo_data.record(images, int(i))
+        for net, sim, a in zip(nets, sims, acc):
+            result = sim.run(events, sensor=demo_data.CONFIG.sensor)
+            pred = int(result.prediction)
+            a["pred"].append(pred)
+            a["correct"] += int(pred == labels[i])
+            a["spikes"] += sum(int(result.spike_counts[p.name].sum()) for p in net.populations if p.spiking)
+            totals = result.totals()
+            a["sops"] += totals["sops"]
+            a["mults"] += totals["multiplications"]
+            # E = E_AC * SOPs + E_MAC * MACs (DESIGN.md, Reports); MACs are 0 for event input
+            a["energy"] += table.ac_pJ * totals["sops"] + table.mac_pJ * totals["macs"]
     n = len(chosen)
-    return {
-        "model": str(model_path), "precision": precision, "timesteps": net.timesteps,
-        "samples": n, "subset_per_class": per_class, "accuracy": correct / n,
-        "spikes_per_sample": spikes / n, "sops_per_sample": sops / n,
-        "energy_pJ_per_sample": energy / n, "energy_table": ENERGY_TABLE,
-        "multiplications": mults, "indices_sha": _indices_digest(chosen),
-        "predictions": predictions,
-    }
-
-
-def _indices_digest(indices: np.ndarray) -> str:
-    import hashlib
-
-    return hashlib.sha256(np.asarray(indices, np.int64).tobytes()).hexdigest()[:16]
+    return [{
+        "model": str(path), "precision": precision, "timesteps": net.timesteps,
+        "samples": n, "subset_per_class": per_class, "accuracy": a["correct"] / n,
+        "spikes_per_sample": a["spikes"] / n, "sops_per_sample": a["sops"] / n,
+        "energy_pJ_per_sample": a["energy"] / n, "energy_table": ENERGY_TABLE,
+        "multiplications": a["mults"], "indices": [int(i) for i in chosen], "predictions": a["pred"],
+    } for path, net, a in zip(model_paths, nets, acc)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     res = evaluate(args.model, args.subset_per_class, args.precision, progress=True)
     res.pop("predictions")
+    res.pop("indices")
     if args.json == "-":
         print(json.dumps(res, indent=2))
     else:
