@@ -87,17 +87,18 @@ def test_evt3_times_stay_within_time_high(prophesee_dir):
 @pytest.mark.parametrize("chunk", [1, 7, 4099, 100_003])
 def test_chunked_streaming_equals_one_read(prophesee_dir, tmp_path, monkeypatch, name, chunk):
     path = prophesee_dir / name
-    whole, _ = read_events(path)
     if chunk < 100:
-        # Tiny chunks yield one Python object per event: use the first 20 kB of the file.
+        # Tiny chunks yield one Python object per event: use the first ~20 kB of the file,
+        # cut at a whole number of 8-byte units after the header (words and records fit).
+        start = read_info(path).metadata["data_offset"]
         data = path.read_bytes()[:20_000]
-        cut = len(data) - (len(data) - 166) % 8 if name.endswith(".raw") else len(data) - (len(data) - 93) % 8
         path = tmp_path / name
-        path.write_bytes(data[:cut])
-        whole, _ = read_events(path)
+        path.write_bytes(data[: len(data) - (len(data) - start) % 8])
+    whole, _ = read_events(path)
     # Odd word-block sizes so that decoder state crosses many block boundaries.
     monkeypatch.setattr(prophesee_raw, "_BLOCK_WORDS_MIN", 997)
     monkeypatch.setattr(prophesee_raw, "_BLOCK_WORDS_MAX", 997)
+    monkeypatch.setattr(prophesee_dat, "_BLOCK_RECORDS", 997)
     parts = list(stream_events(path, chunk=chunk))
     assert all(0 < len(p) <= chunk for p in parts)
     np.testing.assert_array_equal(np.concatenate(parts), whole)
