@@ -12,6 +12,8 @@ import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventsim.convert.checkpoint import load_state_dict
 from eventsim.errors import ConversionError
@@ -216,3 +218,26 @@ print('ok')
     assert res.stdout.strip().endswith("ok")
     assert out.exists()
 
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_random_tensors_roundtrip(tmp_path_factory, data):
+    """Any dtype, shape, permutation and slice torch saves is read back exactly."""
+    dtype = data.draw(st.sampled_from([torch.float64, torch.float32, torch.float16, torch.int64,
+                                       torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool]))
+    shape = data.draw(st.lists(st.integers(1, 5), min_size=0, max_size=4))
+    seed = data.draw(st.integers(0, 2**31 - 1))
+    g = torch.Generator().manual_seed(seed)
+    t = (torch.randn(shape, generator=g, dtype=torch.float64) * 50).to(dtype)
+    if t.dim() >= 2:
+        perm = data.draw(st.permutations(list(range(t.dim()))))
+        t = t.permute(*perm)
+    if t.dim() >= 1 and t.shape[0] > 1:
+        t = t[1:]
+    path = tmp_path_factory.mktemp("rt") / "t.pth"
+    torch.save({"t": t, "nested": {"u": t * 0 if dtype != torch.bool else t}}, path)
+    got = load_state_dict(path)
+    np.testing.assert_array_equal(got["t"], t.numpy())
+    assert got["t"].dtype == t.numpy().dtype and got["t"].shape == tuple(t.shape)
+    assert "nested.u" in got
