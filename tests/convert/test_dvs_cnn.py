@@ -55,8 +55,6 @@ def test_dvs_cnn_provenance(tmp_path):
     assert res.exit_code == 0, res.output
     net = load_model(out)
     prov = net.provenance
-
-
     assert prov["source"] == {"file": "dvs.pth", "sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest()}
     assert prov["arch"] == "dvs_cnn" and prov["timesteps"] == 2
     kinds = [f["fold"] for f in prov["folds"]]
