@@ -352,9 +352,9 @@ def _decode_evt3(words, state, width, height, out_t, out_x, out_y, out_p):
             if is_cd:
                 valid = w & ((1 << nbits) - 1)
                 t = wrap + (high << 12) + low
-                for b in range(nbits):
-                    if (valid >> b) & 1:
-                        x = base_x + b
+                x = base_x
+                while valid:  # walk the set bits, lowest first; stops after the highest
+                    if valid & 1:
                         if x < width and y < height:
                             out_t[n] = t
                             out_x[n] = x
@@ -363,6 +363,8 @@ def _decode_evt3(words, state, width, height, out_t, out_x, out_y, out_p):
                             n += 1
                         else:
                             dropped += 1
+                    valid >>= 1
+                    x += 1
             base_x += nbits
         elif typ == 0:  # EVT_ADDR_Y
             y = w & 0x7FF
