@@ -94,6 +94,11 @@ def engines(net, x: np.ndarray, kind: str, timesteps: int):
     """[(engine name, output, {population: [pos, neg]})] for the reference and the Simulator."""
     inputs = x if kind == "events" else np.repeat(x[None], timesteps, axis=0)
     ref = forward(net, inputs)
+    first = [q.name for q in net.projections if q.source == "input"]
+    if kind == "frames":  # the analog encoder costs MACs, never SOPs
+        assert all(ref.macs[q].sum() > 0 and ref.sops[q].sum() == 0 for q in first)
+    else:
+        assert all(ref.macs[q].sum() == 0 for q in first)
     runs = [("reference", ref.output, {k: list(v.sum(0)) for k, v in ref.spike_counts.items()})]
     if importlib.util.find_spec("eventsim.engine.simulator") is not None:
         from eventsim.engine.simulator import Simulator
