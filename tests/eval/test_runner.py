@@ -65,3 +65,25 @@ def test_dask_local_cluster_agrees(data):
                                   dashboard_address=None) as cluster:
         on_dask = _by_index(evaluate_all(job, ds.samples, scheduler=cluster.scheduler_address))
     assert on_dask == _by_index(evaluate_all(job, ds.samples))
+
+
+def test_static_npy_samples_of_a_frame_model(tmp_path):
+    from eventsim.network.h5io import save_model
+    from tests.randnet import random_network
+
+    net = random_network(5, frames=True)
+    save_model(net, tmp_path / "frames.h5", dtype="float64")
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "ds" / c).mkdir(parents=True)
+        for k in range(2):
+            np.save(tmp_path / "ds" / c / f"{k}.npy", rng.random(net.input_shape))
+    ds = discover(tmp_path / "ds")
+    job = EvalJob(model=str(tmp_path / "frames.h5"), precision="float64")
+    recs = sorted(evaluate_all(job, ds.samples), key=lambda r: r["index"])
+    sim = Simulator(load_network(tmp_path / "frames.h5"), "float64")
+    for s, rec in zip(ds.samples, recs):
+        res = sim.run(np.load(s.path))
+        assert rec["output"] == [float(v) for v in res.output] and rec["macs"] == res.totals()["macs"] > 0
+        # E = E_MAC * MACs + E_AC * SOPs with horowitz45-fp32 (4.6 pJ / MAC, 0.9 pJ / SOP)
+        assert rec["energy_pJ"] == pytest.approx(4.6 * rec["macs"] + 0.9 * rec["sops"])
