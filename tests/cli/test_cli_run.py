@@ -15,8 +15,9 @@ from eventsim.errors import InputFormatError
 from eventsim.events.binning import bin_events
 from eventsim.events.dtype import make_events
 from eventsim.events.frames import read_png
-from eventsim.events.io import write_events
+from eventsim.events.io import read_events, write_events
 from eventsim.network.h5io import save_model
+from eventsim.network.ir import InputSpec, Network, Population, Projection
 from tests.randnet import random_network
 
 
@@ -179,3 +180,27 @@ def test_bench_command_loads_the_benchmark_and_checks_options():
     assert doc["kernel"] is None and doc["end_to_end"] == []
     r = invoke("bench", "--densities", "0.5,x")
     assert r.exit_code == 2 and "densities" in r.output
+
+
+def test_run_on_real_recordings_matches_the_reference(shared_data, tmp_path):
+    rng = np.random.default_rng(0)
+    pops = [Population("input", "input", (2, 32, 32)),
+            Population("a", "ternary_lif", (8, 16, 16), threshold=0.5, decay=0.25),
+            Population("out", "readout", (4,))]
+    projs = [Projection("c", "conv2d", "input", "a", weight=rng.normal(0, 0.3, (8, 2, 3, 3)), stride=2,
+                        padding=1),
+             Projection("d", "dense", "a", "out", weight=rng.normal(0, 0.1, (4, 8 * 16 * 16)))]
+    net = Network("fix", pops, projs, ["input", "a", "out"], timesteps=5, input=InputSpec(polarity="split"))
+    save_model(net, tmp_path / "fix.h5")
+    for rec in ("aedat4/tonic_sample.aedat4", "aedat2/neal_walking.aedat"):
+        path = shared_data / rec
+        r = invoke("run", tmp_path / "fix.h5", "--input", path, "--downscale", "sum", "--precision",
+                   "float64", "--json", "-")
+        assert r.exit_code == 0, r.output
+        doc = json.loads(r.stdout)
+        events, sensor = read_events(path)
+        ref = forward(net, *bin_events(events, sensor, (2, 32, 32), "split", timesteps=5,
+                                       downscale="sum").dense())
+        assert doc["input"]["events"] == events.size and doc["layers"][0]["spikes_pos"] == events.size
+        assert doc["totals"]["sops"] == sum(int(s.sum()) for s in ref.sops.values())
+        assert np.allclose(doc["output"], ref.output, atol=1e-9)
