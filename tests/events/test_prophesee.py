@@ -23,14 +23,14 @@ from eventsim.events.formats import prophesee_dat, prophesee_raw
 from eventsim.events.io import detect_format, read_events, read_info, stream_events
 
 FIXTURES = {
-    # file -> (detected module, FileInfo.format, sensor, reader whose numbers we must match)
+    # file -> (detected module, metadata encoding, sensor, reader whose numbers we must match)
     "faery_evt2.raw": ("prophesee_raw", "evt2", (640, 480), "evlib 0.13.2"),
     # EVT 3.0: the readers disagree on timestamps (SOURCES.md). evlib's plain
     # (TIME_HIGH << 12 | TIME_LOW) decode is the specification's; expelliarmus adds 4096 us on
     # every TIME_LOW decrease and ends past the last TIME_HIGH, faery clamps time to be
     # non-decreasing. See the docstring of eventsim/events/formats/prophesee_raw.py.
     "expelliarmus_evt3_sample.raw": ("prophesee_raw", "evt3", (1280, 720), "evlib 0.13.2"),
-    "tonic_sample_ncars.dat": ("prophesee_dat", "prophesee_dat", None, "expelliarmus 1.1.12"),
+    "tonic_sample_ncars.dat": ("prophesee_dat", None, None, "expelliarmus 1.1.12"),
 }
 
 
@@ -61,11 +61,12 @@ def ground_truth(prophesee_dir):
 
 @pytest.mark.parametrize("name", sorted(FIXTURES))
 def test_fixture_matches_ground_truth(prophesee_dir, ground_truth, name):
-    module, fmt, sensor, reader = FIXTURES[name]
+    module, encoding, sensor, reader = FIXTURES[name]
     path = prophesee_dir / name
     assert detect_format(path) == module
     info = read_info(path)
-    assert info.format == fmt
+    assert info.format == module
+    assert info.metadata.get("encoding") == encoding
     assert info.sensor == sensor
     ev, sensor_read = read_events(path)
     assert sensor_read == sensor
@@ -285,7 +286,8 @@ def test_header_variants(tmp_path):
     assert read_info(path).sensor == (1280, 720)
     path.write_bytes(b"% evt 2.0\r\n% geometry 320x240\r\n% end\r\n")
     info = read_info(path)
-    assert (info.format, info.sensor) == ("evt2", (320, 240))
+    assert (info.metadata["encoding"], info.metadata["version"]) == ("evt2", "EVT 2.0")
+    assert info.sensor == (320, 240)
     assert read_events(path)[0].size == 0  # a header-only file has no events
 
 

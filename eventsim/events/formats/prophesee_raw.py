@@ -224,6 +224,7 @@ def read_header(path: str) -> RawHeader:
     camera = " ".join(v for v in (f.get("integrator_name"), f.get("plugin_name")) if v) or None
     meta = {
         "encoding": enc,
+        "version": "EVT 2.0" if enc == "evt2" else "EVT 3.0",
         "camera": camera,
         "serial_number": f.get("serial_number"),
         "date": f.get("date"),
@@ -238,7 +239,8 @@ def read_info(path: str) -> FileInfo:
     h = read_header(path)
     word = 4 if h.encoding == "evt2" else 2
     h.metadata["words"] = (os.path.getsize(path) - h.data_offset) // word
-    return FileInfo(format=h.encoding, sensor=h.sensor, metadata=h.metadata)
+    # format is the module NAME (the registry looks modules up by it); the encoding is metadata.
+    return FileInfo(format=NAME, sensor=h.sensor, metadata=h.metadata)
 
 
 # ---------------------------------------------------------------------------------------------
