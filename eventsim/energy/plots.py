@@ -6,6 +6,7 @@ built with the object-oriented API (no pyplot, no global backend change), so it 
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -53,11 +54,12 @@ def _xlabels(ax, labels) -> None:
     ax.set_xticklabels(labels, rotation=30 if many else 0, ha="right" if many else "center")
 
 
-def _log_headroom(ax, top: float) -> None:
-    """Log y axis with room above the tallest bar for a legend (a bit over a decade)."""
+def _log_headroom(ax, values) -> None:
+    """Log y axis from the decade below the smallest bar, with room above the tallest for a legend."""
     ax.set_yscale("log")
-    if top > 0:
-        ax.set_ylim(top=top * 20)
+    positive = [v for v in values if v and v > 0]
+    if positive:
+        ax.set_ylim(10.0 ** math.floor(math.log10(min(positive))), max(positive) * 20)
 
 
 def layer_figure(doc: dict):
@@ -82,7 +84,7 @@ def layer_figure(doc: dict):
         series.append(("encoder MACs", [lay["macs"] for lay in layers], _VERMILION))
     series.append(("ANN MACs (one pass)", [lay["dense_macs"] for lay in layers], _GREY))
     _bars(ax, names, series)
-    _log_headroom(ax, max(max(v or 0 for v in vals) for _, vals, _ in series))
+    _log_headroom(ax, [v for _, vals, _ in series for v in vals])
     ax.set_ylabel(f"operations per inference (T = {steps})")
     ax.set_title("(a) operations per layer", loc="left", fontsize=10)
     ax.legend(fontsize=7, frameon=False, ncol=2, loc="upper center")
@@ -94,7 +96,7 @@ def layer_figure(doc: dict):
     ratio = en["ann_over_snn"]
     _bars(ax, names, [(f"SNN ({en['table']})", [lay["pJ"] / scale for lay in layers], _BLUE),
                       ("ANN, one dense pass", [lay["ann_pJ"] / scale for lay in layers], _GREY)])
-    _log_headroom(ax, top / scale)
+    _log_headroom(ax, [lay[k] / scale for lay in layers for k in ("pJ", "ann_pJ")])
     ax.set_ylabel(f"energy per inference ({unit})")
     total = f"total SNN {en['pJ'] / scale:.3g} {unit} vs ANN {en['ann_pJ'] / scale:.3g} {unit}"
     if ratio is not None:
