@@ -53,6 +53,22 @@ def _add_row(cur, tb, wt, wb, length, s):
 
 
 @kernel
+def _tap_table(size, k, stride, pad, dil, out):
+    """``tab[c·k + j]`` = output coordinate that tap j of source coordinate c lands on, or −1.
+
+    Output o reads source ``o·stride − pad + j·dil``; so c lands on ``(c + pad − j·dil) / stride``
+    when that is a whole number inside ``[0, out)``.
+    """
+    tab = np.full(size * k, -1, np.int64)
+    for c in range(size):
+        for j in range(k):
+            num = c + pad - j * dil
+            if num >= 0 and num % stride == 0 and num // stride < out:
+                tab[c * k + j] = num // stride
+    return tab
+
+
+@kernel
 def scatter_conv(idx, val, n, geom, wt, cur, sops):
     """Scatter ``n`` spikes of a channels-last ``(H, W, Cin)`` source through a conv2d.
 
@@ -73,6 +89,11 @@ def scatter_conv(idx, val, n, geom, wt, cur, sops):
         while (1 << cin_shift) < cin:
             cin_shift += 1
     unit = sh == 1 and sw == 1 and dh == 1 and dw == 1
+    # strided / dilated: per source coordinate and tap, the target coordinate or -1, computed
+    # once per call (h·kh + w·kw entries) so the spike loop needs no integer division
+    h = geom[1]
+    ytab = _tap_table(h, kh, sh, ph, dh, ho) if not unit else np.empty(0, np.int64)
+    xtab = _tap_table(w, kw, sw, pw, dw, wo) if not unit else np.empty(0, np.int64)
     npos = 0
     nneg = 0
     for e in range(n):
@@ -111,28 +132,12 @@ def scatter_conv(idx, val, n, geom, wt, cur, sops):
                 nneg -= taps * cout_g * s
             continue
         for ky in range(kh):
-            ny = yi + ph - ky * dh
-            if ny < 0:
-                break  # ny only decreases with ky
-            if sh == 1:  # skip the integer division (tens of cycles) in the common case
-                oy = ny
-            elif ny % sh != 0:
-                continue
-            else:
-                oy = ny // sh
-            if oy >= ho:
+            oy = ytab[yi * kh + ky]
+            if oy < 0:
                 continue
             for kx in range(kw):
-                nx = xi + pw - kx * dw
-                if nx < 0:
-                    break
-                if sw == 1:
-                    ox = nx
-                elif nx % sw != 0:
-                    continue
-                else:
-                    ox = nx // sw
-                if ox >= wo:
+                ox = xtab[xi * kw + kx]
+                if ox < 0:
                     continue
                 wb = ((ky * cin + ci) * kw + kw - 1 - kx) * cout_g
                 _add_row(cur, (oy * wo + ox) * cout + obase, wt, wb, cout_g, s)
