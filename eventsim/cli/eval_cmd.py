@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from concurrent.futures.process import BrokenProcessPool
 
 import click
 from tqdm import tqdm
@@ -17,7 +18,7 @@ from ..eval.results import ResultsHeader, ResultsWriter, file_sha256
 from ..eval.runner import EvalJob, evaluate_all
 from ..eval.summary import sorted_records, summarize
 from ..network.loading import load_network
-from .base import emit_json, write_text_atomic
+from .base import UserError, emit_json, write_text_atomic
 from .options import binning_options, input_options, precision_option
 
 
@@ -98,6 +99,9 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
     todo = [s for s in data.samples if not writer or s.index not in writer.done]
     try:
         _run(job, todo, records, writer, len(data.samples), workers, scheduler)
+    except BrokenProcessPool as exc:
+        where = f"; the finished samples are in {results_path}, rerun with --resume" if writer else ""
+        raise UserError(f"a worker process died ({exc}){where}") from None
     except KeyboardInterrupt:
         where = (f"; {len(records):,} of {len(data.samples):,} samples are in {results_path}, "
                  "rerun with --resume to continue") if writer else ""

@@ -87,11 +87,10 @@ def evaluate_all(job: EvalJob, samples: Iterable[Sample], workers: int = 1,
 def _context():
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
-    ctx = multiprocessing.get_context("forkserver")
-    # The fork server imports eventsim (numpy, numba, h5py) once; every worker forks from it
-    # instead of importing them again. Takes effect when the fork server is first started.
-    ctx.set_forkserver_preload([__name__])
-    return ctx
+    # No forkserver preload: the fork server runs with the current directory first on sys.path,
+    # so it could import another ``eventsim`` folder than the parent's; the workers set the
+    # parent's sys.path before they import anything.
+    return multiprocessing.get_context("forkserver")
 
 
 def _processes(job: EvalJob, samples: list[Sample], workers: int) -> Iterator[dict]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -91,16 +92,21 @@ def test_resume_after_kill_gives_every_sample_once(data, tmp_path):
     model, ds = data
     big = write_dataset(tmp_path / "big", per_class=10, seed=3)
     results = tmp_path / "r.jsonl"
-    cmd = [sys.executable, "-c", "from eventsim.cli import main; main()", "eval", model, str(big),
-           "--results", str(results), "--precision", "float64"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    exe = shutil.which("eventsim")  # the console script, as users run it (cwd not on sys.path)
+    if exe is None:
+        pytest.skip("the eventsim console script is not on PATH")
+    cmd = [exe, "eval", model, str(big), "--results", str(results), "--precision", "float64",
+           "--workers", "2"]
+    # A folder named eventsim in the working directory must not shadow the package in the workers
+    (tmp_path / "eventsim" / "data").mkdir(parents=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
     deadline = time.monotonic() + 60
     try:
         while time.monotonic() < deadline and proc.poll() is None:
             if results.exists() and results.read_bytes().count(b"\n") >= 4:  # header + 3 samples
                 break
             time.sleep(0.005)
-        assert proc.poll() is None, "the run ended before it could be killed"
+        assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()}"
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(30)
