@@ -83,6 +83,19 @@ def evaluate_models(model_paths: list[str], per_class: int | None = None, precis
     } for path, net, a in zip(model_paths, nets, acc)]
 
 
+def readme_table(manifest: dict) -> str:
+    """The README's ternary-vs-binary table (Markdown) from a MANIFEST document."""
+    lines = ["| spikes | test accuracy (eventsim, float32) | PyTorch accuracy | spikes/sample | "
+             "SOPs/sample | energy/sample (45 nm fp32) | multiplications |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for mode, m in manifest["models"].items():
+        lines.append(f"| {mode} | {100 * m['engine_test_accuracy']:.1f} % | "
+                     f"{100 * m['torch_test_accuracy']:.1f} % | {m['spikes_per_sample']:,.0f} | "
+                     f"{m['sops_per_sample']:,.0f} | {m['energy_pJ_per_sample'] / 1e6:.2f} uJ | "
+                     f"{m['multiplications']} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tools.eval_demo", description=(
         "Reproduce the demo model's test accuracy with the eventsim engine on the regenerated "

@@ -189,21 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp = DATA / "MANIFEST.tmp"
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")
     os.replace(tmp, DATA / "MANIFEST")
-    print(readme_table(manifest))
+    print(eval_demo.readme_table(manifest))
     return 0
-
-
-def readme_table(manifest: dict) -> str:
-    """The README's ternary-vs-binary table (Markdown) from a MANIFEST document."""
-    lines = ["| spikes | test accuracy (eventsim, float32) | PyTorch accuracy | spikes/sample | "
-             "SOPs/sample | energy/sample (45 nm fp32) | multiplications |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    for mode, m in manifest["models"].items():
-        lines.append(f"| {mode} | {100 * m['engine_test_accuracy']:.1f} % | "
-                     f"{100 * m['torch_test_accuracy']:.1f} % | {m['spikes_per_sample']:,.0f} | "
-                     f"{m['sops_per_sample']:,.0f} | {m['energy_pJ_per_sample'] / 1e6:.2f} uJ | "
-                     f"{m['multiplications']} |")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -98,3 +98,14 @@ def test_run_json_on_every_demo_digit(manifest):
         assert doc["totals"]["multiplications"] == 0
         assert doc["totals"]["sops"] > 0
         assert doc["prediction"] == manifest["artefacts"][row["file"]]["prediction"], row["file"]
+
+
+def test_readme_shows_the_demo_as_it_is(manifest):
+    """The README's demo output and ternary-vs-binary table are what the shipped files give."""
+    from tools import eval_demo
+
+    readme = (DATA.parents[1] / "README.md").read_text()
+    assert eval_demo.readme_table(manifest) in readme
+    res = CliRunner().invoke(cli, ["run"])
+    shown = res.output.replace(str(DATA.parents[1]) + "/", "").rstrip()
+    assert "$ eventsim run\n" + shown + "\n```" in readme
