@@ -156,3 +156,23 @@ def test_usage_errors(data, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "dask.distributed", None)  # import fails as if not installed
     res = _eval(model, ds, "--scheduler", "tcp://127.0.0.1:1")
     assert res.exit_code == 2 and "pip install 'eventsim[dask]'" in res.output
+
+
+def test_bundled_demo_digits_give_the_manifest_predictions(tmp_path):
+    from importlib import resources
+
+    data = resources.files("eventsim") / "data"
+    if not (data / "MANIFEST").is_file():
+        pytest.skip("the demo artefacts are not bundled")
+    arts = json.loads((data / "MANIFEST").read_text())["artefacts"]
+    digits = {k: v for k, v in arts.items() if k.startswith("demo/digit")}
+    manifest = tmp_path / "demo.json"
+    manifest.write_text(json.dumps([{"path": str(data / k), "label": v["label"]} for k, v in digits.items()]))
+    res = _eval(data / "demo_model.h5", manifest, "--json", "-")
+    assert res.exit_code == 0, res.output
+    recs = json.loads(res.output)["results"]
+    by_file = {os.path.relpath(str(data / r["path"]), str(data)): r for r in recs}
+    assert len(recs) == len(digits) == 10
+    # MANIFEST records each demo file's label, prediction and event count (tools/make_demo.py)
+    assert {k: (r["label"], r["prediction"], r["events"]) for k, r in by_file.items()} == {
+        k: (v["label"], v["prediction"], v["events"]) for k, v in digits.items()}
