@@ -84,13 +84,20 @@ def read_results(path: str) -> tuple[dict, dict[int, dict], int]:
     return header, records, good
 
 
+def _has_header_line(path: str) -> bool:
+    if not os.path.exists(path):
+        return False
+    with open(path, "rb") as f:
+        return b"\n" in f.read(1 << 20)
+
+
 class ResultsWriter:
     """Appends records to a results file, one flushed JSON line each."""
 
     def __init__(self, path: str, header: ResultsHeader, resume: bool):
         self.path = path
         self.done: dict[int, dict] = {}
-        if resume and os.path.exists(path):
+        if resume and _has_header_line(path):  # else a run killed before its header was written
             theirs, self.done, good = read_results(path)
             why = header.mismatch(theirs)
             if why:
@@ -98,7 +105,7 @@ class ResultsWriter:
             self._f = open(path, "r+b")
             self._f.truncate(good)  # drop a torn last line before appending
             self._f.seek(good)
-        elif os.path.exists(path):
+        elif os.path.exists(path) and not resume:
             raise ConfigError(f"{path} exists; give --resume to continue that evaluation, or "
                               "remove it")
         else:

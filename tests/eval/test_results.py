@@ -56,3 +56,12 @@ def test_existing_file_needs_resume_and_foreign_files_are_refused(tmp_path):
     path.write_text(json.dumps(_header().to_dict()) + "\nnot json\n")
     with pytest.raises(InputFormatError, match="line 2"):
         read_results(str(path))
+
+
+@pytest.mark.parametrize("torn", [b"", b'{"schema": "eventsim.ev'])
+def test_resume_without_a_complete_header_starts_afresh(tmp_path, torn):
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(torn)  # a run killed before its header was written
+    with ResultsWriter(str(path), _header(), resume=True) as w:
+        assert w.done == {}
+    assert read_results(str(path))[0]["model_sha256"] == "aa"
