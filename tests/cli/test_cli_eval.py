@@ -176,3 +176,25 @@ def test_bundled_demo_digits_give_the_manifest_predictions(tmp_path):
     # MANIFEST records each demo file's label, prediction and event count (tools/make_demo.py)
     assert {k: (r["label"], r["prediction"], r["events"]) for k, r in by_file.items()} == {
         k: (v["label"], v["prediction"], v["events"]) for k, v in digits.items()}
+
+
+def test_readme_eval_output_agrees_with_the_manifest():
+    """The README's demo evaluation prints the MANIFEST's accuracy and per-sample means."""
+    from importlib import resources
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    manifest = resources.files("eventsim") / "data" / "MANIFEST"
+    if not (readme.is_file() and manifest.is_file()):
+        pytest.skip("README or demo MANIFEST absent")
+    text = readme.read_text().split("## Evaluating a dataset", 1)[1]
+    block = text.split("```\nmodel ", 1)[1].split("```", 1)[0]  # the output block
+    m = json.loads(manifest.read_text())["models"]["ternary"]
+    n = m["test_samples"]
+    acc = m["engine_test_accuracy"]
+    assert f"accuracy: {acc:.4f} ({round(acc * n):,} / {n:,})" in block
+    rows = {line.split("  ")[0]: line.split()[-5] for line in block.splitlines()
+            if line.startswith(("spikes ", "SOPs ", "energy pJ"))}
+    assert rows["spikes"] == f"{m['spikes_per_sample']:,.0f}"
+    assert rows["SOPs"] == f"{m['sops_per_sample']:,.0f}"
+    assert rows["energy pJ (horowitz45-fp32)"] == f"{m['energy_pJ_per_sample']:,.0f}"
