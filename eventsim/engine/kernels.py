@@ -163,11 +163,16 @@ def order_for_conv(idx, val, n, cin, w, band_rows, counts, keys, out_idx, out_va
     nkeys = counts.size - 1
     for k in range(nkeys + 1):
         counts[k] = 0
+    band_pixels = w * band_rows
+    cin_shift = -1  # as in scatter_conv: a shift instead of a division for power-of-two Cin
+    if cin & (cin - 1) == 0:
+        cin_shift = 0
+        while (1 << cin_shift) < cin:
+            cin_shift += 1
     for e in range(n):
         i = idx[e]
-        pix = i // cin
-        ci = i - pix * cin
-        k = (pix // w // band_rows) * cin + ci
+        pix = i >> cin_shift if cin_shift >= 0 else i // cin
+        k = (pix // band_pixels) * cin + (i - pix * cin)
         keys[e] = k
         counts[k + 1] += 1
     for k in range(nkeys):
