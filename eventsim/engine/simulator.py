@@ -9,8 +9,14 @@ Each step runs the populations in network order. A population's input current is
 its incoming projections, each scattering its source's spike list of the same step
 (``kernels.scatter_*``: additions of weight rows only), plus the bias; then
 ``kernels.update_neurons`` integrates, fires and resets and writes the population's own spike
-list. Frame input reaches the network through the dense encoder (the projections out of the
-input population), computed densely in NumPy; its multiply-accumulates are counted as MACs in
+list. Because networks are feed-forward, the driver runs one population through all T steps
+before the next (layer-major; each population's spike lists of all steps are kept), which keeps
+a projection's weights in cache across steps and gives exactly the same arithmetic as stepping
+the whole network one step at a time. Large convolutions get their spike lists reordered for
+cache blocking first (``kernels.order_for_conv``).
+
+Frame input reaches the network through the dense encoder (the projections out of the input
+population), computed densely in NumPy; its multiply-accumulates are counted as MACs in
 the conventional way (``network.counts.dense_macs`` per step), never as SOPs.
 
 ``multiplications`` counts what the engine multiplies after the encoder: ``λ·v`` for every
