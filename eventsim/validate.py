@@ -399,6 +399,7 @@ def audit_int_kernels(net: Network) -> KernelAudit:
         part = _AUDITS[key]
         audit.kernels += part.kernels
         audit.findings += part.findings
+        audit.data_stores.update(part.data_stores)
     return audit
 
 
@@ -410,6 +411,12 @@ def check_kernel_audit(audit: KernelAudit, strict: bool) -> Check:
     summary_tail = (f"{audit.count('address')} address and {audit.count('bookkeeping')} bookkeeping "
                     "(SOP/spike counter) multiplications/divisions are not on data")
     details = [f"audited: {', '.join(names)}", summary_tail]
+    blind = sorted(k for k, n in audit.data_stores.items() if n == 0)
+    if blind:
+        return Check("kernel-audit", FAIL,
+                     f"the audit found no store into a data array in {', '.join(blind)}", details,
+                     fix="name the kernel's membrane/current/weight parameters as in "
+                         "kernel_audit.DATA_ARRAYS so the audit can follow them")
     if other:
         return Check("kernel-audit", FAIL,
                      f"{len(other)} multiplication(s) on data values in the integer kernels",

@@ -63,6 +63,7 @@ def test_multiplication_free_net_passes():
     assert status["kernel-audit"] == PASS
     audit = rep.kernel_audit
     assert audit["data_multiplications"] == []
+    assert all(n > 0 for n in audit["data_stores"].values())  # the audit saw every kernel's data
     audited = {k.split("(")[0] for k in audit["kernels"]}
     assert audited == {"scatter_conv", "scatter_dense", "update_neurons_int"}
     # the input really produced activity, so the dynamic checks compared something
@@ -230,3 +231,22 @@ def test_weights_only_reads_the_plan():
     iplan.weights[1] = iplan.weights[1].astype(np.float32)  # a runtime float scale sneaked in
     bad = check_weights_only(iplan)
     assert bad.status == FAIL and "pool" in bad.details[0] and "fold" in bad.fix
+
+
+def _renamed_scatter(idx, val, n, weights, acc):  # parameter names the audit does not know
+    for e in range(n):
+        acc[idx[e]] += weights[idx[e]] * val[e]
+
+
+def test_audit_that_cannot_see_the_data_fails():
+    import numba
+    from numba import types as t
+
+    from eventsim.validate import check_kernel_audit
+
+    a64 = t.Array(t.int64, 1, "C")
+    sig = (a64, a64, t.int64, t.Array(t.int16, 1, "C"), a64)
+    audit = audit_dispatcher(numba.njit(_renamed_scatter), [sig])
+    assert audit.data_stores == {"_renamed_scatter": 0}
+    check = check_kernel_audit(audit, strict=False)
+    assert check.status == FAIL and "_renamed_scatter" in check.summary and "DATA_ARRAYS" in check.fix

@@ -66,6 +66,9 @@ class KernelAudit:
 
     kernels: list[str] = field(default_factory=list)  # "name(signature)" audited
     findings: list[Finding] = field(default_factory=list)
+    # kernel name -> stores into data arrays found; 0 means the audit could not see the kernel's
+    # data (renamed parameters?) and proves nothing about it
+    data_stores: dict[str, int] = field(default_factory=dict)
 
     @property
     def data(self) -> list[Finding]:
@@ -75,7 +78,8 @@ class KernelAudit:
         return sum(1 for f in self.findings if f.kind == kind)
 
     def to_dict(self) -> dict:
-        return {"kernels": self.kernels, "data_multiplications": [vars(f) for f in self.data],
+        return {"kernels": self.kernels, "data_stores": self.data_stores,
+                "data_multiplications": [vars(f) for f in self.data],
                 "address_arithmetic": self.count("address"), "bookkeeping": self.count("bookkeeping"),
                 "rule": "a mul/div/rem/fmul is on data when it lies in the backward value slice of "
                         f"a store into one of the arrays {', '.join(DATA_ARRAYS)} (loads, "
@@ -227,10 +231,19 @@ def _data_roots(fn: _Function) -> tuple[list[str], list[str]]:
     return data, other
 
 
+def count_data_stores(ir: str) -> int:
+    """Stores into data arrays in a kernel's module (wrappers excluded)."""
+    return sum(len(_data_roots(fn)[0]) for fn in _kernel_functions(ir).values())
+
+
+def _kernel_functions(ir: str) -> dict[str, _Function]:
+    return {n: f for n, f in parse_module(ir).items()
+            if not n.startswith(("cpython.", "cfunc.", "\"cpython.", "\"cfunc.", "NRT_", "nrt_"))}
+
+
 def audit_module(ir: str, kernel: str, signature: str) -> list[Finding]:
     """Classify every multiplication-like instruction of one compiled kernel's module."""
-    funcs = {n: f for n, f in parse_module(ir).items()
-             if not n.startswith(("cpython.", "cfunc.", "\"cpython.", "\"cfunc.", "NRT_", "nrt_"))}
+    funcs = _kernel_functions(ir)
     # callee first: which scalar parameters of each function reach a data store
     sinks: dict[str, set[int]] = {}
     for _ in range(len(funcs) + 1):
@@ -278,4 +291,5 @@ def audit_dispatcher(dispatcher, signatures) -> KernelAudit:
         name = dispatcher.py_func.__name__
         audit.kernels.append(f"{name}{sig}")
         audit.findings += audit_module(ir, name, str(sig))
+        audit.data_stores[name] = audit.data_stores.get(name, 0) + count_data_stores(ir)
     return audit
