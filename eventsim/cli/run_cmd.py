@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import sys
 from importlib import resources
 
@@ -21,6 +22,7 @@ from .options import binning_options, parse_crop, precision_option
 
 DEMO_MODEL = "demo_model.h5"
 DEMO_INPUT = "demo.aedat4"
+DEMO_LABELS = "demo_labels.csv"
 
 
 def demo_paths() -> tuple[str, str]:
@@ -103,7 +105,8 @@ def run(model, input_path, timesteps, bin_us, method, keep_partial, polarity, cr
     (SOPs: weights added), encoder MACs and the dense MACs an ANN layer would need. With no
     MODEL and no --input, runs the bundled demo model on the bundled demo recording.
     """
-    if model is None and input_path is None:
+    demo = model is None and input_path is None
+    if demo:
         model, input_path = demo_paths()
     elif model is None or input_path is None:
         raise click.UsageError("give both MODEL and --input FILE (or neither, for the demo)")
@@ -126,6 +129,29 @@ def run(model, input_path, timesteps, bin_us, method, keep_partial, polarity, cr
         return
     click.echo(format_summary(report, top_k))
     click.echo(energy_line(report))
+    if demo:
+        options = dict(timesteps=timesteps, bin_us=bin_us, method=method, keep_partial=keep_partial,
+                       polarity=polarity, crop=parse_crop(crop), downscale=downscale)
+        click.echo("")
+        click.echo(format_demo_digits(sim, table, options))
+
+
+def format_demo_digits(sim: Simulator, table, options: dict) -> str:
+    """One line per bundled demo digit (``demo_labels.csv``): label, prediction, SOPs, energy."""
+    data = resources.files("eventsim") / "data"
+    with (data / DEMO_LABELS).open(encoding="utf-8") as f:
+        # the main recording is also one of the per-class digits: list those once
+        entries = [e for e in csv.DictReader(f) if e["file"] != DEMO_INPUT]
+    rows, correct = [], 0
+    for entry in entries:
+        report = build_report(load_input(str(data / entry["file"]), sim, **options), table)
+        label, pred = int(entry["label"]), int(report["prediction"])
+        correct += label == pred
+        rows.append([entry["file"], label, pred, "yes" if label == pred else "NO",
+                     report["totals"]["sops"], f"{report['energy']['pJ'] / 1e6:.3f}"])
+    header = f"the bundled test digits, one per class ({correct} of {len(rows)} right):"
+    return header + "\n" + format_table(["recording", "label", "prediction", "right", "SOPs",
+                                         "energy uJ"], rows, align="lrrlrr")
 
 
 def _run_with_progress(sim: Simulator, path: str, **kw):
