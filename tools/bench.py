@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from eventsim.engine import kernels
-from eventsim.engine.plan import compile_plan
+from eventsim.engine.plan import aligned_zeros, compile_plan
 from eventsim.engine.simulator import Simulator
 from eventsim.network.compose import compose_pool
 from eventsim.network.ir import InputSpec, Network, Population, Projection
@@ -66,7 +66,7 @@ def kernel_bench(channels: int = 128, size: int = 32, density: float = 0.05, rep
     n = c * h * w
     idx = np.flatnonzero(rng.random(n) < density).astype(np.int64)  # internal (y, x, c) order
     val = rng.choice(np.array([1, -1], np.int64), idx.size)
-    cur = np.zeros(n, np.float32)
+    cur = aligned_zeros(n, np.float32)  # as the engine allocates its current buffer
     sops = np.zeros(2, np.int64)
     wt = q.weight.ravel()
     # the engine's path for this layer: the cache-blocking reorder (timed too), then the scatter

@@ -54,6 +54,7 @@ from .plan import (
     PROJ_DENSE,
     PROJ_IDENTITY,
     Plan,
+    aligned_zeros,
     chw_shape,
     compile_plan,
     from_internal,
@@ -317,7 +318,8 @@ class Simulator:
         """
         if getattr(self, "_buffers", None) is None:
             size = max(p.size for p in self.plan.populations)
-            self._buffers = (np.zeros(size, self.plan.dtype), np.zeros(size, self.plan.dtype))
+            # aligned: the scatter kernels' vector loads and stores then never split a cache line
+            self._buffers = (aligned_zeros(size, self.plan.dtype), aligned_zeros(size, self.plan.dtype))
         self._buffers[1].fill(0)
         return self._buffers
 

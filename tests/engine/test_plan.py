@@ -4,15 +4,18 @@ import numpy as np
 import pytest
 
 from eventsim.engine.plan import (
+    ALIGN_BYTES,
     G_COUTG,
     POP_LIF,
     POP_TERNARY,
     PROJ_CONV,
     PROJ_DENSE,
+    aligned_zeros,
     compile_plan,
     from_internal,
     to_internal,
 )
+from eventsim.engine.simulator import Simulator
 from eventsim.errors import ModelFormatError
 from eventsim.network.ir import InputSpec, Network, Population, Projection
 from eventsim.network.linear import apply_projection
@@ -108,3 +111,22 @@ def test_random_networks_compile_in_both_precisions(seed):
 def test_unknown_precision():
     with pytest.raises(ModelFormatError, match="unknown precision"):
         compile_plan(random_network(0), "float16")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])
+def test_aligned_buffers(dtype):
+    for size in (1, 7, 1000):  # (an empty array has no data to align)
+        a = aligned_zeros(size, dtype)
+        assert a.size == size and a.dtype == dtype and not a.any()
+        assert a.ctypes.data % ALIGN_BYTES == 0 and a.flags.c_contiguous and a.flags.writeable
+
+
+def test_weights_and_engine_buffers_are_aligned():
+    """Conv/dense weights and the simulator's membrane/current buffers start on ALIGN_BYTES."""
+    net = random_network(3, frames=False)
+    for precision in ("float32", "float64"):
+        sim = Simulator(net, precision)
+        for q in sim.plan.projections:
+            if q.kind in (PROJ_CONV, PROJ_DENSE):
+                assert q.weight.ctypes.data % ALIGN_BYTES == 0
+        assert all(b.ctypes.data % ALIGN_BYTES == 0 for b in sim._state())
