@@ -10,6 +10,18 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from . import (
+    bench_cmd,
+    convert_cmd,
+    emulate_cmd,
+    energy_cmd,
+    eval_cmd,
+    events_cmd,
+    export_cmd,
+    inspect_cmd,
+    run_cmd,
+    validate_cmd,
+)
 from .base import EventsimGroup
 
 
@@ -26,41 +38,17 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-def _register() -> None:
-    # One line per command module; each module defines click commands only.
-    from . import inspect_cmd
-
-    cli.add_command(inspect_cmd.inspect)
-    from . import events_cmd
-
-    cli.add_command(events_cmd.events)
-    from . import convert_cmd
-
-    cli.add_command(convert_cmd.convert)
-    from . import run_cmd
-
-    cli.add_command(run_cmd.run)
-    from . import bench_cmd
-
-    cli.add_command(bench_cmd.bench)
-    from . import energy_cmd
-
-    cli.add_command(energy_cmd.energy)
-    from . import export_cmd
-
-    cli.add_command(export_cmd.export)
-    from . import validate_cmd
-
-    cli.add_command(validate_cmd.validate_cmd)
-    from . import emulate_cmd
-
-    events_cmd.events.add_command(emulate_cmd.emulate)
-    from . import eval_cmd
-
-    cli.add_command(eval_cmd.eval_cmd)
-
-
-_register()
+# Each command module defines click commands only; the group gets them here.
+cli.add_command(inspect_cmd.inspect)
+cli.add_command(run_cmd.run)
+cli.add_command(convert_cmd.convert)
+cli.add_command(export_cmd.export)
+cli.add_command(events_cmd.events)
+events_cmd.events.add_command(emulate_cmd.emulate)
+cli.add_command(energy_cmd.energy)
+cli.add_command(validate_cmd.validate_cmd)
+cli.add_command(eval_cmd.eval_cmd)
+cli.add_command(bench_cmd.bench)
 
 
 def main() -> None:
