@@ -72,7 +72,7 @@ def _tap_table(size, k, stride, pad, dil, out):
 def scatter_conv(idx, val, n, geom, wt, cur, sops):
     """Scatter ``n`` spikes of a channels-last ``(H, W, Cin)`` source through a conv2d.
 
-    ``geom`` holds the ``plan.G_*`` columns; ``wt`` is the flat ``[kh, Cin, kw reversed, Cout_g]``
+    ``geom`` holds the ``plan.G_*`` columns; ``wt`` is the flat ``[Cin, kh, kw reversed, Cout_g]``
     weight; ``cur`` the flat channels-last target current. A tap lands on target pixel
     ``(oy, ox)`` when ``oy·sh − ph + ky·dh == y`` (and the same along x), in bounds.
     """
@@ -118,7 +118,7 @@ def scatter_conv(idx, val, n, geom, wt, cur, sops):
                 # kx = kx_hi .. kx_lo hit target pixels ox0, ox0+1, ... and reversed-kw weight rows
                 # kw-1-kx_hi, ...: both consecutive, so one group = one contiguous run
                 tb = ((yi + ph - ky) * wo + xi + pw - kx_hi) * cout + obase
-                wb = ((ky * cin + ci) * kw + kw - 1 - kx_hi) * cout_g
+                wb = ((ci * kh + ky) * kw + kw - 1 - kx_hi) * cout_g
                 if cout_g == cout:
                     _add_row(cur, tb, wt, wb, ntaps * cout, s)
                 else:
@@ -139,7 +139,7 @@ def scatter_conv(idx, val, n, geom, wt, cur, sops):
                 ox = xtab[xi * kw + kx]
                 if ox < 0:
                     continue
-                wb = ((ky * cin + ci) * kw + kw - 1 - kx) * cout_g
+                wb = ((ci * kh + ky) * kw + kw - 1 - kx) * cout_g
                 _add_row(cur, (oy * wo + ox) * cout + obase, wt, wb, cout_g, s)
                 taps += 1
         if s > 0:

@@ -5,12 +5,15 @@ Layout decisions (all for the scatter kernels in ``kernels.py``):
 - Neuron state of a ``(C, H, W)`` population is stored channels-last (``H, W, C``): internal
   index ``(y·W + x)·C + c``. A 1-D population keeps its order. Spike lists carry internal
   indices; ``to_internal`` / ``from_internal`` convert to and from the IR's C-H-W order.
-- ``conv2d`` weights become ``[kh, Cin, kw, Cout/groups]`` with the ``kw`` axis reversed: one
+- ``conv2d`` weights become ``[Cin, kh, kw, Cout/groups]`` with the ``kw`` axis reversed: one
   source spike at channel ``ci`` adds, per kernel tap, one contiguous row of its group's
   ``Cout/groups`` outputs to a target pixel, which is contiguous in the channels-last target; and
   with stride 1, dilation 1 and one group, the taps of one kernel row land on consecutive target
   pixels in the order of the reversed ``kw`` axis, so the whole kernel row is a single
-  contiguous run of ``kw·Cout`` additions.
+  contiguous run of ``kw·Cout`` additions. Channel-major: all ``kh·kw`` rows one input channel
+  uses are one contiguous block (4.6 KB for 128 channels in float32), which the hardware
+  prefetcher streams; with ``kh`` outermost they were ``Cin·kw·Cout`` apart (measured: 128-channel
+  conv kernel ~8.0 -> ~9.5 G SOP/s).
 - ``dense`` weights become ``[N_in, N_out]`` by input row, rows and columns permuted to the
   internal order of source and target.
 - ``identity`` keeps a per-channel scale (ones when absent); ``sumpool2d`` has no weights.
@@ -118,7 +121,7 @@ class PlannedProjection:
     source: int  # index into Plan.populations
     target: int
     geom: np.ndarray  # (16,) int64, columns G_* (conv / sumpool); zeros for dense/identity
-    weight: np.ndarray  # conv [kh,Cin,kw reversed,Cout_g]; dense [N_in,N_out]; identity (C,); sumpool (0,)
+    weight: np.ndarray  # conv [Cin,kh,kw reversed,Cout_g]; dense [N_in,N_out]; identity (C,); sumpool (0,)
     encoder: bool  # frame input -> this projection is the dense analog encoder (MACs, not SOPs)
     band_rows: int = 0  # conv2d: reorder spikes in bands of this many source rows (0 = no reordering)
 
@@ -162,9 +165,9 @@ def _weight(proj, src_shape, tgt_shape, dtype) -> np.ndarray:
         cout, cin_g, kh, kw = w.shape
         groups = proj.groups
         cout_g = cout // groups
-        # [g, Cout_g, Cin_g, kh, kw] -> [kh, g, Cin_g, kw, Cout_g] -> [kh, Cin, kw (reversed), Cout_g]
-        w = w.reshape(groups, cout_g, cin_g, kh, kw).transpose(3, 0, 2, 4, 1)[:, :, :, ::-1]
-        return aligned_copy(w.reshape(kh, groups * cin_g, kw, cout_g), dtype)
+        # [g, Cout_g, Cin_g, kh, kw] -> [g, Cin_g, kh, kw, Cout_g] -> [Cin, kh, kw (reversed), Cout_g]
+        w = w.reshape(groups, cout_g, cin_g, kh, kw).transpose(0, 2, 3, 4, 1)[:, :, :, ::-1]
+        return aligned_copy(w.reshape(groups * cin_g, kh, kw, cout_g), dtype)
     if proj.kind == "dense":
         w = np.asarray(proj.weight, dtype=np.float64)  # (N_out, N_in), C-H-W order on both sides
         rows = from_internal(src_shape)  # internal source index -> C-H-W input column

@@ -52,10 +52,10 @@ def test_conv_weight_rows_reproduce_the_convolution(groups):
     net = conv_net(groups)
     plan = compile_plan(net, "float64")
     q = plan.projections[0]
-    assert q.kind == PROJ_CONV and q.weight.shape == (3, 4, 2, 6 // groups)
+    assert q.kind == PROJ_CONV and q.weight.shape == (4, 3, 2, 6 // groups)
     assert q.weight.flags.c_contiguous and q.weight.dtype == np.float64
     assert q.geom[G_COUTG] == 6 // groups
-    # one unit input at (ci, y, x): the target gets, per tap, row weight[ky, ci, kw-1-kx] at its group
+    # one unit input at (ci, y, x): the target gets, per tap, row weight[ci, ky, kw-1-kx] at its group
     rng = np.random.default_rng(2)
     x = rng.normal(size=(4, 5, 6))
     want = apply_projection(net.projections[0], x, (6, 3, 3))
@@ -73,7 +73,7 @@ def test_conv_weight_rows_reproduce_the_convolution(groups):
                             continue
                         oy, ox = ny, nx // 2
                         if oy < 3 and ox < 3:
-                            row = q.weight[ky, ci, 1 - kx]
+                            row = q.weight[ci, ky, 1 - kx]
                             got[oy, ox, g * cout_g:(g + 1) * cout_g] += x[ci, yi, xi] * row
     assert proj.groups == groups
     assert np.allclose(got.transpose(2, 0, 1), want)
