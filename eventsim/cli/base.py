@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
-from pathlib import Path
 
 import click
 
 from ..errors import EventsimError
+from ..files import write_text_atomic
 
 
 class UserError(click.ClickException):
@@ -36,28 +34,6 @@ class EventsimGroup(click.Group):
                 name = f"{exc.filename}: " if exc.filename else ""
                 raise UserError(f"{name}{exc.strerror or exc}") from None
             raise UserError(str(exc)) from None
-
-
-def default_file_mode() -> int:
-    """The permissions a plain ``open(path, "w")`` would give a new file (0666 minus the umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file + rename, so no partial file is left behind."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def emit_json(doc, target: str | None) -> None:

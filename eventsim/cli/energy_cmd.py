@@ -9,7 +9,8 @@ import click
 from ..energy.plots import check_plot_path, save_plot
 from ..energy.render import format_energy, render
 from ..energy.tables import BUILTIN_TABLES, DEFAULT_TABLE, get_table
-from .base import emit_json, write_text_atomic
+from ..files import write_text_atomic
+from .base import emit_json
 
 
 @click.command()

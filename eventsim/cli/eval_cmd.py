@@ -14,11 +14,12 @@ from ..energy.tables import get_table
 from ..errors import ConfigError, InputFormatError
 from ..eval.dataset import discover
 from ..eval.render import format_csv, format_text, save_plot
-from ..eval.results import ResultsHeader, ResultsWriter, file_sha256
+from ..eval.results import ResultsHeader, ResultsWriter
 from ..eval.runner import EvalJob, evaluate_all
 from ..eval.summary import sorted_records, summarize
+from ..files import sha256_file, write_text_atomic
 from ..network.loading import load_network
-from .base import UserError, emit_json, write_text_atomic
+from .base import UserError, emit_json
 from .options import binning_options, input_options, precision_option
 
 
@@ -89,7 +90,7 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
     data = discover(dataset, limit=limit, classes=_classes(classes))
     net = load_network(model)  # a bad model fails here, not in every worker
     n_outputs = net.output_population.size
-    header = ResultsHeader(model=model, model_sha256=file_sha256(model), dataset=dataset,
+    header = ResultsHeader(model=model, model_sha256=sha256_file(model), dataset=dataset,
                            dataset_sha256=data.digest(), samples=len(data.samples),
                            options={**options.to_dict(), "precision": precision, "energy_table": table.name})
     job = EvalJob(model=os.path.abspath(model), precision=precision, options=options,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -20,6 +19,7 @@ from ..events.io import (
     writable_extensions,
     write_events_stream,
 )
+from ..files import atomic_output
 from .base import UserError, emit_json, format_table
 
 # Metadata that is too long for a summary (whole header texts) stays out of `info`.
@@ -206,19 +206,13 @@ def _render(frames: np.ndarray, stats: EventStats, out: str, title: str) -> None
         b = (k + 1) * span / bins / 1e3
         ax.set_title(f"{a:.1f}-{b:.1f} ms" if bins > 1 else f"{span / 1e3:.1f} ms", fontsize=9)
     fig.suptitle(title, fontsize=10)
-    target = Path(out)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix or ".png",
-                               dir=target.parent if str(target.parent) else ".")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=100, format=(target.suffix[1:] or "png").lower())
-        os.replace(tmp, target)
+        with atomic_output(out) as tmp:
+            fig.savefig(tmp, dpi=100, format=(Path(out).suffix[1:] or "png").lower())
     except ValueError as exc:
         raise UserError(f"{out}: cannot write this image format ({exc})") from None
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 @events.command()

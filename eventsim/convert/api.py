@@ -9,10 +9,11 @@ import numpy as np
 
 from .. import __version__
 from ..errors import ConversionError, ModelFormatError
+from ..files import sha256_file
 from ..network.h5io import save_model
 from ..network.ir import InputSpec, Network, Population, topological_order
 from .archs import ARCHS, Context
-from .checkpoint import file_sha256, load_state_dict
+from .checkpoint import load_state_dict
 from .params import Params
 from .trace import Builder
 
@@ -76,7 +77,7 @@ def convert_checkpoint(path: str | os.PathLike, arch: str, timesteps: int,
     state = load_state_dict(path)
     net = convert_state_dict(state, arch, timesteps, input_shape, input_kind, polarity, neuron,
                              source=path)
-    net.provenance["source"] = {"file": Path(path).name, "sha256": file_sha256(path)}
+    net.provenance["source"] = {"file": Path(path).name, "sha256": sha256_file(path)}
     return net
 
 

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -278,10 +277,3 @@ def _looks_like_safetensors(path: str, head: bytes) -> bool:
         return f.read(1) == b"{"
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..files import atomic_output
 
 PLOT_FORMATS = ("png", "svg", "pdf")
 
@@ -158,15 +158,5 @@ def save_plot(doc: dict, path: str | os.PathLike, dpi: int = 150) -> None:
     path = Path(path)
     fmt = check_plot_path(path)
     fig = layer_figure(doc)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi)
-        umask = os.umask(0)  # mkstemp makes 0600; give the permissions open() would
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -9,10 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from pathlib import Path
 
 from ..energy.plots import check_plot_path
+from ..files import atomic_output
 from .summary import sorted_records
 
 _MAX_MATRIX = 20  # larger confusion matrices are summarised by their most frequent errors
@@ -141,15 +141,5 @@ def save_plot(doc: dict, records, path: str | os.PathLike, dpi: int = 120) -> No
     ax2.set_ylabel("samples")
     ax2.set_title(f"{len(sops):,} samples")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".{fmt}", dir=path.parent or ".")
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi)
-        umask = os.umask(0)  # mkstemp makes 0600; give the permissions open() would
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

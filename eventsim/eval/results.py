@@ -9,7 +9,6 @@ model file, the sample list or any option that changes results differs from the 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -17,14 +16,6 @@ from dataclasses import dataclass, field
 from ..errors import ConfigError, InputFormatError
 
 SCHEMA = "eventsim.eval-results/1"
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass

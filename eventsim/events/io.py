@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from types import ModuleType
 import numpy as np
 
 from ..errors import InputFormatError
+from ..files import atomic_output
 from .dtype import EVENT_DTYPE
 from .formats import FORMAT_MODULES, FileInfo
 
@@ -177,18 +177,8 @@ def _check_sensor(sensor, path: str) -> tuple[int, int]:
 
 def _atomic(path: str, write_tmp) -> None:
     """Run ``write_tmp(tmp_path)`` on a temp file next to ``path`` then rename it into place."""
-    target = Path(path)
-    parent = target.parent if str(target.parent) else Path(".")
-    # The temp name keeps the extension: some writers (np.savez) look at it.
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         write_tmp(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_events(

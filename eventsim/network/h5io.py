@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from pathlib import Path
 
 import h5py
 import numpy as np
 
 from ..errors import ModelFormatError
+from ..files import atomic_output
 from .ir import InputSpec, Network, Population, Projection
 
 FORMAT = "eventsim-model"
@@ -26,18 +25,8 @@ def save_model(net: Network, path: str | os.PathLike, dtype: str = "float32") ->
     """Write ``net`` to ``path`` atomically; weights stored as ``dtype`` (float32|float64)."""
     if dtype not in ("float32", "float64"):
         raise ModelFormatError(f"{path}: dtype must be float32 or float64, got {dtype!r}")
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            _write(f, net, np.dtype(dtype))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        _write(f, net, np.dtype(dtype))
 
 
 def _dataset(group, name: str, data: np.ndarray, dtype: np.dtype) -> None:

@@ -16,10 +16,8 @@ definitions in each node's ``metadata`` group, so that a round trip is exact.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import h5py
 import numpy as np
 
 from ..errors import ModelFormatError
+from ..files import atomic_output, sha256_file
 from . import nir_nodes as nn
 from .ir import InputSpec, Network, Population, topological_order
 from .nir_export import write_graph
@@ -325,7 +324,7 @@ def _assemble(graph, path, ctx, specs, ops, preds, succs, inp, out, timesteps) -
     ir_order = topological_order(pops, [(q.source, q.target) for q in projections])
     spec_in = _input_spec(shape[inp], meta)
     provenance = meta.get("provenance") or {
-        "source": "nir", "file": os.path.basename(path), "sha256": _sha256(path),
+        "source": "nir", "file": os.path.basename(path), "sha256": sha256_file(path),
         "nir_version": graph.version, "dt": ctx.dt, "semantics": ctx.semantics, "neurons": rules}
     return Network(meta.get("name") or Path(path).stem, populations, projections, ir_order,
                    timesteps=int(timesteps or meta.get("timesteps") or 1), input=spec_in,
@@ -419,14 +418,6 @@ def _input_spec(shape, meta) -> InputSpec:
     return InputSpec("frames", "split", (w, h))
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 # -- writing ---------------------------------------------------------------------------------
 def save_nir(net: Network, path: str | os.PathLike, dt: float = nn.DEFAULT_DT) -> dict:
     """Write ``net`` as a NIR file, atomically; ModelFormatError if NIR cannot express it.
@@ -434,16 +425,6 @@ def save_nir(net: Network, path: str | os.PathLike, dt: float = nn.DEFAULT_DT) -
     ``dt`` (seconds per step) sets the LIF time constants written. Returns
     ``{"nir_version", "nodes", "edges"}``.
     """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            summary = write_graph(f, net, float(dt))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        summary = write_graph(f, net, float(dt))
     return summary
