@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
 import json
 import os
@@ -35,6 +34,7 @@ import numpy as np
 from eventsim.convert.api import convert_to_file
 from eventsim.engine.simulator import Simulator
 from eventsim.events.io import read_events, write_events
+from eventsim.files import sha256_file
 from eventsim.network.loading import load_network
 from tools import dvs_emulator as demo_data
 from tools import eval_demo
@@ -49,11 +49,7 @@ DEMO_CLASS = 7  # demo.aedat4 is the first test digit of this class
 
 
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 def train_args(mode: str, out: Path) -> list[str]:
