@@ -5,7 +5,8 @@ Two layouts are understood:
 - a **folder** with one sub-folder per class (N-MNIST, N-Caltech101). Class ``k`` is the
   ``k``-th sub-folder in sorted name order (so ``0``..``9`` map to 0..9 and N-Caltech101's names
   to their sorted index, as tonic does); every non-hidden file inside (recursively) is a sample;
-- a **manifest**, ``.csv`` (columns ``path,label``, an optional header row naming them) or
+- a **manifest**, ``.csv`` (columns ``path,label``; or a header row naming the columns
+  ``path`` (or ``file``) and ``label``, in any position, among others) or
   ``.json`` (a list of ``{"path": ..., "label": ...}`` objects or ``[path, label]`` pairs).
   Relative paths are resolved against the manifest's folder. Integer labels are class indices
   (names are their decimal text); otherwise labels are names and class ``k`` is the ``k``-th
@@ -147,13 +148,18 @@ def _is_int(value) -> bool:
 def _csv_rows(path: str) -> list[tuple[str, object]]:
     with open(path, newline="", encoding="utf-8") as f:
         rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
-    if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "label"]:
+    pcol, lcol = 0, 1
+    header = [c.strip().lower() for c in rows[0]] if rows else []
+    if "label" in header and ("path" in header or "file" in header):
+        # a header row: take the columns by name (e.g. eventsim/data/demo_labels.csv: file,label,...)
+        pcol = header.index("path") if "path" in header else header.index("file")
+        lcol = header.index("label")
         rows = rows[1:]
     out = []
     for n, r in enumerate(rows, 1):
-        if len(r) < 2 or not r[0].strip() or not r[1].strip():
+        if len(r) <= max(pcol, lcol) or not r[pcol].strip() or not r[lcol].strip():
             raise InputFormatError(f"{path}: row {n}: expected path,label, got {','.join(r)!r}")
-        out.append((r[0].strip(), r[1].strip()))
+        out.append((r[pcol].strip(), r[lcol].strip()))
     if not out:
         raise InputFormatError(f"{path}: the manifest lists no samples")
     return out

@@ -50,6 +50,15 @@ def test_csv_manifest_relative_to_its_folder_with_named_labels(tmp_path):
                                                         (str(tmp_path / "m" / "rec" / "one.aedat4"), 1)]
 
 
+def test_csv_header_columns_are_taken_by_name(tmp_path):
+    # the layout of eventsim/data/demo_labels.csv: file,label among other columns
+    (tmp_path / "labels.csv").write_text("file,label,events\na.aedat4,3,10\nb.aedat4,1,20\n")
+    ds = discover(tmp_path / "labels.csv")
+    assert [(s.name, s.label) for s in ds.samples] == [("b.aedat4", 1), ("a.aedat4", 3)]
+    (tmp_path / "swapped.csv").write_text("label,path\n2,c.npy\n")
+    assert [(s.name, s.label) for s in discover(tmp_path / "swapped.csv").samples] == [("c.npy", 2)]
+
+
 def test_json_manifest_integer_labels(tmp_path):
     (tmp_path / "l.json").write_text(json.dumps([{"path": "x.npy", "label": 2}, ["y.npy", 0]]))
     ds = discover(tmp_path / "l.json")
