@@ -1,5 +1,6 @@
 """conv2d projections with a pre-pool: IR validation, model.h5 round trip, counts, dense math."""
 
+import h5py
 import numpy as np
 import pytest
 
@@ -8,6 +9,7 @@ from eventsim.network.counts import dense_macs, synapse_count
 from eventsim.network.h5io import load_model, save_model
 from eventsim.network.ir import Projection
 from eventsim.network.linear import apply_projection
+from eventsim.network.nir import save_nir
 from tests.network.test_h5io import assert_same_network
 from tests.randnet import random_network
 
@@ -62,8 +64,6 @@ def test_all_ones_sops_equal_synapse_count_and_roundtrip(tmp_path, seed):
 
 
 def test_partial_pre_pool_attributes_rejected(tmp_path):
-    import h5py
-
     net = next(n for n in (random_network(s, pre_pool=True) for s in range(50))
                if any(q.pre_pool for q in n.projections))
     path = tmp_path / "m.h5"
@@ -73,3 +73,12 @@ def test_partial_pre_pool_attributes_rejected(tmp_path):
         del f["projections"][name].attrs["pre_pool_stride"]
     with pytest.raises(ModelFormatError, match="go together"):
         load_model(path)
+
+
+def test_nir_export_refuses_pre_pool_by_name(tmp_path):
+    net = next(n for n in (random_network(s, pre_pool=True) for s in range(50))
+               if any(q.pre_pool for q in n.projections))
+    name = next(q.name for q in net.projections if q.pre_pool)
+    with pytest.raises(ModelFormatError, match=f"projection '{name}' is a conv2d with a pre_pool"):
+        save_nir(net, tmp_path / "net.nir")
+    assert not (tmp_path / "net.nir").exists()
