@@ -33,9 +33,14 @@ def _weights(rng, shape, quantised: bool) -> np.ndarray:
 
 
 def random_network(seed: int, depth: int | None = None, frames: bool = False,
-                   quantised: bool | None = None) -> Network:
-    """A random feed-forward DAG: conv / sumpool / identity / residual blocks, then dense."""
+                   quantised: bool | None = None, pre_pool: bool = False) -> Network:
+    """A random feed-forward DAG: conv / sumpool / identity / residual blocks, then dense.
+
+    With ``pre_pool`` about half the plain convs get a random sum-pool before them (drawn from a
+    separate stream, so the networks of existing seeds are otherwise unchanged).
+    """
     rng = np.random.default_rng(seed)
+    rng_pool = np.random.default_rng(seed + 104729)
     quantised = bool(rng.random() < 0.5) if quantised is None else quantised
     polarity = "split" if frames or rng.random() < 0.5 else "signed"
     c = 2 if polarity == "split" else 1
@@ -75,6 +80,16 @@ def random_network(seed: int, depth: int | None = None, frames: bool = False,
             s = int(rng.integers(1, 3))
             p = int(rng.integers(0, 2))
             d = int(rng.integers(1, 3)) if k > 1 and rng.random() < 0.3 else 1
+            pool = None
+            if pre_pool and rng_pool.random() < 0.6 and min(hh, ww) >= 2:
+                pk = int(rng_pool.integers(1, 4))
+                pool = (pk, int(rng_pool.integers(1, 3)), int(rng_pool.integers(0, pk // 2 + 1)))
+                hp = conv_output_size(hh, pk, pool[1], pool[2], 1)
+                wp = conv_output_size(ww, pk, pool[1], pool[2], 1)
+                if min(hp, wp) >= 1:
+                    hh, ww = hp, wp
+                else:
+                    pool = None
             ho = conv_output_size(hh, k, s, p, d)
             wo = conv_output_size(ww, k, s, p, d)
             if ho < 1 or wo < 1:
@@ -84,7 +99,7 @@ def random_network(seed: int, depth: int | None = None, frames: bool = False,
             pops.append(random_population(rng, name, shape))
             projs.append(Projection(f"p{i}", "conv2d", cur, name,
                                     weight=_weights(rng, (cout, cin // groups, k, k), quantised),
-                                    stride=s, padding=p, dilation=d, groups=groups))
+                                    stride=s, padding=p, dilation=d, groups=groups, pre_pool=pool))
         cur, cur_shape = name, pops[-1].shape
     n_out = int(rng.integers(2, 6))
     pops.append(random_population(rng, "out", (n_out,), kind="readout"))

@@ -35,6 +35,8 @@ def describe(net) -> dict:
             entry.update(dilation=list(q.dilation), groups=q.groups)
         if q.kind == "sumpool2d":
             entry["kernel_size"] = list(q.kernel_size)
+        if q.pre_pool is not None:
+            entry["pre_pool"] = dict(zip(("kernel_size", "stride", "padding"), map(list, q.pre_pool)))
         projs.append(entry)
     return {
         "name": net.name, "timesteps": net.timesteps,
@@ -71,7 +73,8 @@ def inspect(model: str, json_out: str | None) -> None:
     click.echo(format_table(["population", "kind", "shape", "neurons", "threshold", "decay", "reset"],
                             rows, align="lllrrrl"))
     click.echo("")
-    rows = [[q["name"], q["kind"], f"{q['source']} -> {q['target']}",
+    rows = [[q["name"], q["kind"] + (" +pre-pool" if "pre_pool" in q else ""),
+             f"{q['source']} -> {q['target']}",
              "" if q["weight_shape"] is None else "x".join(map(str, q["weight_shape"])),
              q["synapses"]] for q in doc["projections"]]
     click.echo(format_table(["projection", "kind", "from -> to", "weight", "synapses"], rows,

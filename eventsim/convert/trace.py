@@ -245,6 +245,13 @@ class Builder:
         try:
             return compose_pool(pool, lin, t.source_shape, factor=t.pool.factor, name=name)
         except ModelFormatError as exc:
+            if lin.kind == "conv2d" and lin.pre_pool is None:
+                # not one kernel (e.g. ResNet-18's stem pool before a padded conv on an even map):
+                # keep the pool as the conv's pre-pool, its average factor folded into the weight
+                self.folds.append({"fold": "pre_pool", "into": name, "kernel": list(t.pool.kernel),
+                                   "stride": list(t.pool.stride), "padding": list(t.pool.padding)})
+                return replace(lin, weight=lin.weight * t.pool.factor,
+                               pre_pool=(t.pool.kernel, t.pool.stride, t.pool.padding))
             raise ConversionError(f"{name}: average pooling on a {t.source_shape} map cannot be "
                                   f"folded into the next layer exactly ({exc}); try another input "
                                   "size") from None

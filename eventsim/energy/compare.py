@@ -16,6 +16,8 @@ See ``docs/energy.md`` for the differences between the counts.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..engine.reference import forward
@@ -58,6 +60,13 @@ def _axis_hits(size: int, out: int, kernel: int, stride: int, padding: int, dila
     return hits
 
 
+def _pool_cover(size: int, out: int, kernel: int, stride: int, padding: int) -> np.ndarray:
+    """(size, out) 0/1: pooled cell o's window (``o·stride − padding`` + [0, kernel)) holds i."""
+    start = np.arange(out) * stride - padding
+    i = np.arange(size)[:, None]
+    return ((i >= start) & (i < start + kernel)).astype(np.int64)
+
+
 def fanout(proj: Projection, source_shape: tuple[int, ...], target_shape: tuple[int, ...],
            nonzero_only: bool = False) -> np.ndarray:
     """Per source neuron (source shape, int64): its synapses to existing target neurons.
@@ -74,6 +83,15 @@ def fanout(proj: Projection, source_shape: tuple[int, ...], target_shape: tuple[
         if nonzero_only and proj.scale is not None:
             keep = (proj.scale != 0).astype(np.int64)
         return np.broadcast_to(keep.reshape((-1,) + (1,) * (len(source_shape) - 1)), source_shape).copy()
+    if proj.pre_pool is not None:
+        # one spike reaches every in-bounds pooled cell whose window holds it, each with the
+        # fanout of that cell through the conv (the paths the reference counts)
+        pooled = proj.pooled_shape(source_shape)
+        per_cell = fanout(replace(proj, pre_pool=None), pooled, target_shape, nonzero_only)
+        (kh, kw), (sh, sw), (ph, pw) = proj.pre_pool
+        my = _pool_cover(source_shape[1], pooled[1], kh, sh, ph)
+        mx = _pool_cover(source_shape[2], pooled[2], kw, sw, pw)
+        return np.einsum("cab,ya,xb->cyx", per_cell, my, mx)
     c, h, w = source_shape
     _, ho, wo = target_shape
     if proj.kind == "sumpool2d":

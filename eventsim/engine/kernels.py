@@ -373,3 +373,36 @@ def update_neurons(v, cur, bias, has_bias, kind, params, flags, out_idx, out_val
     counts[0] += npos
     counts[1] += nneg
     return n, mults
+
+
+@kernel
+def pool_spikes(idx, val, n, pgeom, out_idx, out_val):
+    """Map a spike list through the sum-pool ``pgeom`` (``plan.pool_geometry``); returns its length.
+
+    The source is a channels-last ``(H, W, C)`` map, the result a spike list of the pooled
+    ``(Hp, Wp, C)`` map: every spike at pixel p becomes one spike of the same value in each
+    in-bounds pooled cell whose window contains p (a pre-pooled conv then scatters it through
+    its kernel, counting one SOP per spike, pooled cell and tap, as the reference does). The
+    caller sizes ``out_*`` for ``n · ceil(kh/sh) · ceil(kw/sw)`` entries.
+    """
+    c, w = pgeom[0], pgeom[2]
+    hp, wp, kh, kw = pgeom[3], pgeom[4], pgeom[5], pgeom[6]
+    sh, sw, ph, pw = pgeom[7], pgeom[8], pgeom[9], pgeom[10]
+    m = 0
+    for e in range(n):
+        i = idx[e]
+        pix = i // c
+        ci = i - pix * c
+        y = pix // w
+        x = pix - y * w
+        # pooled row oy covers y when oy·sh − ph <= y <= oy·sh − ph + kh − 1 (floor division)
+        oy_lo = max(0, (y + ph - kh + sh) // sh)
+        oy_hi = min(hp - 1, (y + ph) // sh)
+        ox_lo = max(0, (x + pw - kw + sw) // sw)
+        ox_hi = min(wp - 1, (x + pw) // sw)
+        for oy in range(oy_lo, oy_hi + 1):
+            for ox in range(ox_lo, ox_hi + 1):
+                out_idx[m] = (oy * wp + ox) * c + ci
+                out_val[m] = val[e]
+                m += 1
+    return m

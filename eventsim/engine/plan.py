@@ -125,6 +125,8 @@ class PlannedProjection:
     weight: np.ndarray  # conv [Cin,kh,kw reversed,Cout_g]; dense [N_in,N_out]; identity (C,); sumpool (0,)
     encoder: bool  # frame input -> this projection is the dense analog encoder (MACs, not SOPs)
     band_rows: int = 0  # conv2d: reorder spikes in bands of this many source rows (0 = no reordering)
+    pool_geom: np.ndarray | None = None  # conv2d with pre_pool: pool_geometry(); geom: the pooled map
+    pool_fan: int = 0  # most pooled cells one source pixel lands in (ceil(kh/sh)·ceil(kw/sw))
 
 
 @dataclass
@@ -158,6 +160,14 @@ def _geom(kind: str, proj, src_shape, tgt_shape) -> np.ndarray:
     g[[G_KH, G_KW, G_SH, G_SW, G_PH, G_PW, G_DH, G_DW]] = (kh, kw, *proj.stride, *proj.padding, *dil)
     g[G_CING], g[G_COUTG] = cin_g, cout // groups
     return g
+
+
+def pool_geometry(proj, src_shape) -> np.ndarray:
+    """``(11,)`` int64 ``[C, H, W, Hp, Wp, kh, kw, sh, sw, ph, pw]`` of ``proj.pre_pool`` on ``src_shape``."""
+    c, h, w = src_shape
+    _, hp, wp = proj.pooled_shape(src_shape)
+    (kh, kw), stride, padding = proj.pre_pool
+    return np.array([c, h, w, hp, wp, kh, kw, *stride, *padding], np.int64)
 
 
 def _weight(proj, src_shape, tgt_shape, dtype) -> np.ndarray:
@@ -203,12 +213,20 @@ def compile_plan(net: Network, precision: str = "float32", cache_bytes: int = CA
     projections = []
     for proj in net.projections:
         src, tgt = net.population(proj.source), net.population(proj.target)
-        geom = _geom(proj.kind, proj, src.shape, tgt.shape)
+        # a pre-pooled conv scatters the pooled spike list: its conv geometry is the pooled map's
+        geom = _geom(proj.kind, proj, proj.pooled_shape(src.shape), tgt.shape)
         weight = _weight(proj, src.shape, tgt.shape, dtype)
+        pool_geom, fan = None, 0
+        if proj.pre_pool is not None:
+            pool_geom = pool_geometry(proj, src.shape)
+            fan = int(-(-pool_geom[5] // pool_geom[7]) * -(-pool_geom[6] // pool_geom[8]))
+        # pooled spike lists are not cache-blocked (order_for_conv's scratch is sized to the source)
+        blocked = proj.kind == "conv2d" and pool_geom is None
         projections.append(PlannedProjection(
             name=proj.name, kind=_PROJ_CODES[proj.kind], source=index[src.name],
             target=index[tgt.name], geom=geom, weight=weight, encoder=frames and src.kind == "input",
-            band_rows=_band_rows(geom, weight, cache_bytes) if proj.kind == "conv2d" else 0))
+            band_rows=_band_rows(geom, weight, cache_bytes) if blocked else 0,
+            pool_geom=pool_geom, pool_fan=fan))
     populations = []
     for pop in net.ordered_populations():
         bias = np.zeros(pop.size, dtype=dtype)

@@ -145,7 +145,9 @@ def _row_l1(proj: Projection) -> float:
     """Largest current one target neuron gets from ``proj`` when every source spike is ±1."""
     if proj.kind == "conv2d":
         w = np.abs(proj.weight.astype(np.float64))
-        return float(w.reshape(w.shape[0], -1).sum(axis=1).max())
+        # a pre-pool sums up to kh·kw spikes into each cell the kernel reads
+        pool = 1 if proj.pre_pool is None else proj.pre_pool[0][0] * proj.pre_pool[0][1]
+        return float(w.reshape(w.shape[0], -1).sum(axis=1).max()) * pool
     if proj.kind == "dense":
         return float(np.abs(proj.weight.astype(np.float64)).sum(axis=1).max())
     if proj.kind == "identity":

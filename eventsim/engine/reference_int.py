@@ -68,7 +68,8 @@ def integer_projection(proj: Projection, qnet: QuantizedNetwork) -> Projection:
     if proj.kind in ("conv2d", "dense"):
         return Projection(proj.name, proj.kind, proj.source, proj.target,
                           weight=qq.weight.astype(np.float64), stride=proj.stride,
-                          padding=proj.padding, dilation=proj.dilation, groups=proj.groups)
+                          padding=proj.padding, dilation=proj.dilation, groups=proj.groups,
+                          pre_pool=proj.pre_pool)
     if proj.kind == "identity":
         return Projection(proj.name, "identity", proj.source, proj.target,
                           scale=qq.scale.astype(np.float64))
@@ -80,6 +81,8 @@ def exact_projection(proj: Projection, qnet: QuantizedNetwork, x: np.ndarray, sh
     qq = qnet.projections[proj.name]
     wmax = (float(np.abs(qq.weight).max(initial=0)) if qq.weight is not None else
             float(np.abs(qq.scale).max(initial=0)) if qq.scale is not None else float(abs(qq.unit)))
+    if proj.pre_pool is not None:  # up to kh·kw pool paths from one source value to one output
+        wmax *= proj.pre_pool[0][0] * proj.pre_pool[0][1]
     if wmax * float(np.abs(x).sum()) >= EXACT_LIMIT:
         raise ValidationError(f"projection {proj.name!r}: integer sums too large for the reference")
     out = apply_projection(integer_projection(proj, qnet), x.astype(np.float64), shape)

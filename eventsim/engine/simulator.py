@@ -60,6 +60,7 @@ from .plan import (
     from_internal,
     to_internal,
 )
+from .prepool import PooledSpikes
 from .quantize import quantize
 from .result import RunResult
 from .simulator_int import IntPlan, compile_int_plan, run_int
@@ -227,6 +228,7 @@ class Simulator:
         counts = np.zeros((len(pops), steps, 2), np.int64)
         weights = [q.weight.ravel() for q in projs]
         blocked = self._blocking_scratch()
+        pooled = self.__dict__.setdefault("_pooled", PooledSpikes())
         mults = decay_multiplications(net) * steps
         rec = {p.name: np.zeros((steps,) + tuple(p.shape), np.int64) for p in pops
                if p.kind != POP_READOUT} if record else None
@@ -267,6 +269,8 @@ class Simulator:
                     s = q.source
                     a, b = sptr[s][t], sptr[s][t + 1]
                     args = (sidx[s][a:b], sval[s][a:b], b - a)
+                    if q.pool_geom is not None:
+                        args = pooled.map(qi, q, *args)
                     if q.kind == PROJ_CONV:
                         if qi in blocked:
                             cnt, keys, bidx, bval = blocked[qi]

@@ -32,6 +32,7 @@ from .plan import (
     compile_plan,
     from_internal,
 )
+from .prepool import PooledSpikes
 from .quantize import DECAY_MULT_BITS, DECAY_MULTIPLY, DECAY_NONE, QuantizedNetwork, quantize_frames
 from .reference_int import exact_projection, integer_projection
 from .result import RunResult
@@ -109,6 +110,7 @@ def run_int(iplan: IntPlan, steps: int, ev_ptr, ev_idx, ev_val, frames, record: 
     if frames is not None:
         frames_q, frame_bits = quantize_frames(frames)
     enc_cache: dict[tuple[int, int], np.ndarray] = {}
+    pooled = PooledSpikes()
     for t in range(steps):
         for pi, pop in enumerate(pops):
             if pop.kind == POP_INPUT:
@@ -135,6 +137,8 @@ def run_int(iplan: IntPlan, steps: int, ev_ptr, ev_idx, ev_val, frames, record: 
                     continue
                 s = q.source
                 args = (sidx[s], sval[s], nspk[s])
+                if q.pool_geom is not None:
+                    args = pooled.map(qi, q, *args)
                 kind = iplan.kinds[qi]
                 if kind == PROJ_CONV:
                     kernels.scatter_conv(*args, q.geom, iplan.weights[qi], cur[pi], sops[qi, t])

@@ -72,6 +72,9 @@ def _write(f: h5py.File, net: Network, dtype: np.dtype) -> None:
         g.attrs["groups"] = q.groups
         if q.kernel_size is not None:
             g.attrs["kernel_size"] = np.asarray(q.kernel_size, dtype=np.int64)
+        if q.pre_pool is not None:  # absent = no pre-pool (format_version 1 files stay valid)
+            for key, value in zip(("pre_pool_kernel", "pre_pool_stride", "pre_pool_padding"), q.pre_pool):
+                g.attrs[key] = np.asarray(value, dtype=np.int64)
         if q.weight is not None:
             _dataset(g, "weight", q.weight, dtype)
         if q.scale is not None:
@@ -178,6 +181,10 @@ def _read(f: h5py.File, r: _Reader) -> Network:
     for name in names:
         g = projs_g[name]
         kernel = r.attr(g, "kernel_size", required=False)
+        pool = [r.attr(g, k, required=False)
+                for k in ("pre_pool_kernel", "pre_pool_stride", "pre_pool_padding")]
+        if any(a is not None for a in pool) and any(a is None for a in pool):
+            r.fail(g.name, "pre_pool_kernel, pre_pool_stride and pre_pool_padding go together")
         projections.append(Projection(
             name=name, kind=_str(r.attr(g, "kind")),
             source=_str(r.attr(g, "source")), target=_str(r.attr(g, "target")),
@@ -186,6 +193,7 @@ def _read(f: h5py.File, r: _Reader) -> Network:
             dilation=tuple(r.attr(g, "dilation")), groups=int(r.attr(g, "groups")),
             kernel_size=None if kernel is None else tuple(kernel),
             scale=r.data(g, "scale"),
+            pre_pool=None if pool[0] is None else tuple(tuple(int(v) for v in a) for a in pool),
         ))
     if "order" not in f:
         r.fail("/order", "missing dataset")

@@ -143,6 +143,12 @@ class Projection:
     - ``identity``: source and target have the same shape; ``scale`` ``(C,)`` multiplies
       channel c (absent: 1). This is how a folded α lands on a residual shortcut.
     - ``sumpool2d``: per-channel sum over ``kernel_size`` windows with ``stride``/``padding``.
+
+    A ``conv2d`` may carry ``pre_pool = ((kh, kw), (sh, sw), (ph, pw))``: the projection is then
+    ``conv(sumpool(kernel, stride, padding)(x))`` (an average pool's factor folded into
+    ``weight``); the weight geometry applies to the pooled map. ``None``: no pool. It exists for
+    pool + padded conv chains that cannot be composed exactly into one kernel (ResNet stems with
+    an even map, see ``compose.py``).
     """
 
     name: str  # unique name
@@ -156,6 +162,7 @@ class Projection:
     groups: int = 1
     kernel_size: tuple[int, int] | None = None  # sumpool2d only
     scale: np.ndarray | None = None  # identity only, (C,)
+    pre_pool: tuple | None = None  # conv2d only: ((kh, kw), (sh, sw), (ph, pw)) sum-pool applied first
 
     def __post_init__(self) -> None:
         where = f"projection {self.name!r}"
@@ -200,6 +207,29 @@ class Projection:
             _fail(where, f"kind {self.kind!r} has no groups or dilation")
         if self.kind in ("dense", "identity") and (self.stride != (1, 1) or self.padding != (0, 0)):
             _fail(where, f"kind {self.kind!r} has no stride or padding")
+        if self.pre_pool is not None:
+            if self.kind != "conv2d":
+                _fail(where, f"kind {self.kind!r} has no pre_pool")
+            if len(self.pre_pool) != 3:
+                _fail(where, f"pre_pool must be (kernel_size, stride, padding), got {self.pre_pool!r}")
+            k, st, pad = (_pair(v, where, f"pre_pool {n}")
+                          for v, n in zip(self.pre_pool, ("kernel_size", "stride", "padding")))
+            if min(k) < 1 or min(st) < 1 or min(pad) < 0:
+                _fail(where, "pre_pool kernel_size and stride must be >= 1 and padding >= 0")
+            self.pre_pool = (k, st, pad)
+
+    def pooled_shape(self, source_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape the conv of a ``pre_pool`` projection reads (``source_shape`` without one)."""
+        if self.pre_pool is None:
+            return tuple(source_shape)
+        if len(source_shape) != 3:
+            _fail(f"projection {self.name!r}", f"pre_pool needs a (C,H,W) source, got {source_shape}")
+        (kh, kw), (sh, sw), (ph, pw) = self.pre_pool
+        c, h, w = source_shape
+        hp, wp = conv_output_size(h, kh, sh, ph, 1), conv_output_size(w, kw, sw, pw, 1)
+        if hp < 1 or wp < 1:
+            _fail(f"projection {self.name!r}", f"pre_pool output would be empty for source {source_shape}")
+        return (c, hp, wp)
 
     def output_shape(self, source_shape: tuple[int, ...]) -> tuple[int, ...] | None:
         """The target shape this projection produces from ``source_shape`` (None: any of size N)."""
@@ -215,7 +245,7 @@ class Projection:
             return tuple(source_shape)
         if len(source_shape) != 3:
             _fail(where, f"{self.kind} needs a (C,H,W) source, got shape {source_shape}")
-        c, h, w = source_shape
+        c, h, w = self.pooled_shape(source_shape)
         if self.kind == "sumpool2d":
             kh, kw = self.kernel_size
             cout = c

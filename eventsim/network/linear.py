@@ -56,5 +56,8 @@ def apply_projection(proj: Projection, x: np.ndarray, target_shape: tuple[int, .
         w = np.zeros((c, 1, kh, kw))
         w[:] = 1.0
         return _conv2d(x, w, proj.stride, proj.padding, (1, 1), c)
+    if proj.pre_pool is not None:  # sum-pool first (unit weights: its ones count paths too)
+        (kh, kw), stride, padding = proj.pre_pool
+        x = _conv2d(x, np.ones((x.shape[0], 1, kh, kw)), stride, padding, (1, 1), x.shape[0])
     w = np.ones(proj.weight.shape) if unit_weights else proj.weight.astype(np.float64)
     return _conv2d(x, w, proj.stride, proj.padding, proj.dilation, proj.groups)

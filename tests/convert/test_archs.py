@@ -7,6 +7,8 @@ T = 2 (vgg16_bn: 1), batch 1, small spatial sizes so the dense reference stays f
 - resnet20_cifar_modified: 16x16 (its avg-down shortcuts need even maps: 16, 8, 4, 2, 1);
 - ResNet-18/34: 17x17 (stem 9x9 and pooled 5x5: the stem's 3/2 average pool composes exactly
   with the next 3x3 convolution only when the stem output size is odd, see test_folding);
+- ResNet-18 also at 32x32 (stem 16x16, even: the stem pool stays a pre-pool of layer1's first
+  conv, as at 224x224);
 - VGG-16: 32x32 (five 2x2 pools).
 """
 
@@ -31,6 +33,7 @@ CASES = [
     ("resnet20_cifar_modified", 16, ("frames", "events"), T),
     ("resnet18", 17, ("frames", "events"), T),
     ("resnet34", 17, ("frames", "events"), T),
+    ("resnet18", 32, ("frames", "events"), T),
     ("vgg16", 32, ("frames", "events"), T),
     # vgg16's map plus the BN folds: one input kind and one step keep the 32x32 reference cheap
     ("vgg16_bn", 32, ("events",), 1),
@@ -44,7 +47,7 @@ def _model(arch: str, seed: int, steps: int):
     return randomise(make(arch, steps, input_c=2), seed)
 
 
-@pytest.mark.parametrize("arch,side,kinds,steps", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("arch,side,kinds,steps", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
 def test_arch_matches_torch(tmp_path, arch, side, kinds, steps):
     model = _model(arch, len(arch), steps)
     ckpt = tmp_path / f"{arch}.pth"

@@ -91,11 +91,16 @@ def test_avg_down_needs_even_maps(modified_sd):
 def test_resnet18_stem_pool_exactness():
     torch.manual_seed(2)
     sd = _np(resnet("resnet18", 1, input_c=2).state_dict())
-    convert_state_dict(sd, "resnet18", 1, (2, 17, 17))  # stem 9x9 (odd): exact
+    odd = convert_state_dict(sd, "resnet18", 1, (2, 17, 17))  # stem 9x9 (odd): composed exactly
+    assert all(q.pre_pool is None for q in odd.projections)
     # stem 16x16 (even): the pooled map's last window reads a real row the padded conv would
-    # not, so the composition is not exact and the converter says so instead of guessing
-    with pytest.raises(ConversionError, match="cannot be folded into the next layer exactly"):
-        convert_state_dict(sd, "resnet18", 1, (2, 32, 32))
+    # not, so no single kernel is exact; layer1.0.conv1 keeps the pool as its pre-pool instead
+    even = convert_state_dict(sd, "resnet18", 1, (2, 32, 32))
+    pre = [q for q in even.projections if q.pre_pool is not None]
+    assert [q.name for q in pre] == ["layer1.0.conv1"]
+    assert pre[0].pre_pool == ((3, 3), (2, 2), (1, 1))
+    assert {"fold": "pre_pool", "into": "layer1.0.conv1", "kernel": [3, 3], "stride": [2, 2],
+            "padding": [1, 1]} in even.provenance["folds"]
 
 
 def test_too_small_input(dvs_sd):
