@@ -19,6 +19,11 @@ from .ir import InputSpec, Network, Population, Projection
 
 FORMAT = "eventsim-model"
 FORMAT_VERSION = 1
+# Version 2 = version 1 + conv2d projections with a pre-pool. A file is written as version 2 only
+# when it uses one, so every other model stays readable by readers that know only version 1,
+# and a reader that knows only version 1 refuses a pre-pooled model instead of misreading it.
+PRE_POOL_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 def save_model(net: Network, path: str | os.PathLike, dtype: str = "float32") -> None:
@@ -35,7 +40,8 @@ def _dataset(group, name: str, data: np.ndarray, dtype: np.dtype) -> None:
 
 def _write(f: h5py.File, net: Network, dtype: np.dtype) -> None:
     f.attrs["format"] = FORMAT
-    f.attrs["format_version"] = FORMAT_VERSION
+    uses_pre_pool = any(q.pre_pool is not None for q in net.projections)
+    f.attrs["format_version"] = PRE_POOL_VERSION if uses_pre_pool else FORMAT_VERSION
     f.attrs["name"] = net.name
     f.attrs["timesteps"] = net.timesteps
     f.attrs["input_kind"] = net.input.kind
@@ -143,8 +149,9 @@ def _read(f: h5py.File, r: _Reader) -> Network:
     if _str(fmt) != FORMAT:
         r.fail("/", f"attribute format is {_str(fmt)!r}, expected {FORMAT!r}")
     version = r.attr(f, "format_version")
-    if int(version) != FORMAT_VERSION:
-        r.fail("/", f"unknown format_version {int(version)} (this eventsim reads {FORMAT_VERSION})")
+    if int(version) not in READABLE_VERSIONS:
+        r.fail("/", f"unknown format_version {int(version)} (this eventsim reads "
+                    f"{', '.join(map(str, READABLE_VERSIONS))})")
     prov_text = r.attr(f, "provenance", required=False)
     try:
         provenance = json.loads(_str(prov_text)) if prov_text is not None else {}
@@ -185,6 +192,9 @@ def _read(f: h5py.File, r: _Reader) -> Network:
                 for k in ("pre_pool_kernel", "pre_pool_stride", "pre_pool_padding")]
         if any(a is not None for a in pool) and any(a is None for a in pool):
             r.fail(g.name, "pre_pool_kernel, pre_pool_stride and pre_pool_padding go together")
+        if pool[0] is not None and int(version) < PRE_POOL_VERSION:
+            r.fail(g.name, f"a pre-pool needs format_version {PRE_POOL_VERSION}, "
+                           f"the file says {int(version)}")
         projections.append(Projection(
             name=name, kind=_str(r.attr(g, "kind")),
             source=_str(r.attr(g, "source")), target=_str(r.attr(g, "target")),

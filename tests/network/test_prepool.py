@@ -82,3 +82,19 @@ def test_nir_export_refuses_pre_pool_by_name(tmp_path):
     with pytest.raises(ModelFormatError, match=f"projection '{name}' is a conv2d with a pre_pool"):
         save_nir(net, tmp_path / "net.nir")
     assert not (tmp_path / "net.nir").exists()
+
+
+def test_format_version_is_2_only_for_pre_pooled_models(tmp_path):
+    plain = next(random_network(s) for s in range(50)
+                 if all(q.pre_pool is None for q in random_network(s).projections))
+    save_model(plain, tmp_path / "plain.h5")
+    with h5py.File(tmp_path / "plain.h5") as f:
+        assert f.attrs["format_version"] == 1
+    pooled = next(net for net in (random_network(s, pre_pool=True) for s in range(200))
+                  if any(q.pre_pool is not None for q in net.projections))
+    save_model(pooled, tmp_path / "pooled.h5")
+    with h5py.File(tmp_path / "pooled.h5", "r+") as f:
+        assert f.attrs["format_version"] == 2
+        f.attrs["format_version"] = 1  # a version-1 file cannot carry a pre-pool
+    with pytest.raises(ModelFormatError, match="needs format_version 2"):
+        load_model(tmp_path / "pooled.h5")
