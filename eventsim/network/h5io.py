@@ -123,15 +123,20 @@ class _Reader:
         return np.asarray(ds[()])
 
 
-def load_model(path: str | os.PathLike) -> Network:
-    """Read a ``model.h5`` file; raises ModelFormatError naming what is wrong and where."""
-    path = str(path)
+def open_hdf5(path: str) -> h5py.File:
+    """``path`` opened read-only; ModelFormatError when it is missing or not HDF5."""
     try:
-        f = h5py.File(path, "r")
+        return h5py.File(path, "r")
     except FileNotFoundError:
         raise ModelFormatError(f"{path}: no such file") from None
     except OSError as exc:
         raise ModelFormatError(f"{path}: not a readable HDF5 file ({exc})") from None
+
+
+def load_model(path: str | os.PathLike) -> Network:
+    """Read a ``model.h5`` file; raises ModelFormatError naming what is wrong and where."""
+    path = str(path)
+    f = open_hdf5(path)
     r = _Reader(path)
     try:
         with f:

@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import ModelFormatError
 from ..files import atomic_output, sha256_file
 from . import nir_nodes as nn
+from .h5io import open_hdf5
 from .ir import InputSpec, Network, Population, topological_order
 from .nir_export import write_graph
 
@@ -73,13 +74,7 @@ def _group_values(group: h5py.Group) -> dict:
 def read_graph(path: str | os.PathLike) -> NirGraph:
     """The raw NIR graph of ``path``; ModelFormatError if it is not a NIR file we can read."""
     path = str(path)
-    try:
-        f = h5py.File(path, "r")
-    except FileNotFoundError:
-        raise ModelFormatError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ModelFormatError(f"{path}: not a readable HDF5 file ({exc})") from None
-    with f:
+    with open_hdf5(path) as f:
         root = f.get("node")
         if not isinstance(root, h5py.Group) or "type" not in root:
             raise ModelFormatError(f"{path}: /node: missing NIR graph group (not a NIR file)")
