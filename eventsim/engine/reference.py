@@ -31,17 +31,25 @@ def neuron_step(pop: Population, v: np.ndarray, current: np.ndarray):
     v = pop.decay * v + current
     if pop.v_min is not None:
         v = np.maximum(v, pop.v_min)
-    th = pop.threshold
+    return fire_and_reset(pop, v, pop.threshold, lambda v, th: np.floor(v / th))
+
+
+def fire_and_reset(pop: Population, v: np.ndarray, th, floor_div):
+    """Threshold test and reset of ``pop`` on integrated membranes ``v`` -> (v, spikes).
+
+    Shared by the float and the integer references; ``floor_div(v, th)`` is the multi-spike
+    count (``floor(v/θ)``), computed in each one's arithmetic.
+    """
     if pop.kind == "ternary_lif":
         s = (v >= th).astype(np.int64) - (v <= -th).astype(np.int64)
     elif pop.kind == "binary_lif":
         s = (v > th).astype(np.int64)
     elif pop.multi_spike:
-        s = np.where(v >= th, np.floor(v / th), 0).astype(np.int64)
+        s = np.where(v >= th, floor_div(v, th), 0).astype(np.int64)
     else:
         s = (v >= th).astype(np.int64)
     if pop.reset == "zero":
-        v = np.where(s != 0, 0.0, v)
+        v = np.where(s != 0, v.dtype.type(0), v)
     else:
         v = v - s * th
     return v, s

@@ -36,6 +36,7 @@ from .quantize import (
     decay_int,
     quantize_frames,
 )
+from .reference import fire_and_reset
 
 EXACT_LIMIT = 2.0**53  # float64 represents every integer below this exactly
 
@@ -110,19 +111,7 @@ def neuron_step_int(pop, pq: PopulationQuant, v: np.ndarray, current: np.ndarray
         return v, None, saturated
     if pq.v_min is not None:
         v = np.maximum(v, pq.v_min)
-    th = pq.threshold
-    if pop.kind == "ternary_lif":
-        s = (v >= th).astype(np.int64) - (v <= -th).astype(np.int64)
-    elif pop.kind == "binary_lif":
-        s = (v > th).astype(np.int64)
-    elif pop.multi_spike:
-        s = np.where(v >= th, v // th, 0).astype(np.int64)
-    else:
-        s = (v >= th).astype(np.int64)
-    if pop.reset == "zero":
-        v = np.where(s != 0, 0, v)
-    else:
-        v = v - s * th
+    v, s = fire_and_reset(pop, v, pq.threshold, lambda v, th: v // th)
     return v, s, saturated
 
 
