@@ -1,8 +1,9 @@
-"""Regroup a stream of event arrays of any sizes into chunks of exactly ``chunk`` events.
+"""Chunking helpers shared by the format readers.
 
-Packet-based formats (AEDAT 3.1 / 4.0) decode one packet at a time; this turns their packets
-into the fixed-size chunks that ``iter_chunks`` promises (the last one may be shorter),
+``rechunk``: packet-based formats (AEDAT 3.1 / 4.0) decode one packet at a time; it turns their
+packets into the fixed-size chunks that ``iter_chunks`` promises (the last one may be shorter),
 copying each event at most twice whatever the packet and chunk sizes.
+``read_blocks``: word-stream formats (Prophesee) read fixed-size blocks into one reused buffer.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 import numpy as np
+
+from ...errors import InputFormatError
 
 
 def rechunk(parts: Iterable[np.ndarray], chunk: int) -> Iterator[np.ndarray]:
@@ -32,3 +35,20 @@ def rechunk(parts: Iterable[np.ndarray], chunk: int) -> Iterator[np.ndarray]:
         have = len(rest)
     if have:
         yield np.concatenate(pending) if len(pending) > 1 else pending[0]
+
+
+def read_blocks(path: str, offset: int, block: np.ndarray, record: int) -> Iterator[np.ndarray]:
+    """Fill ``block`` from ``path`` (from byte ``offset``) again and again; yield the filled part.
+
+    Each view holds whole ``record``-byte records (the caller checked the file size, so a partial
+    read means the file changed underneath). The buffer is reused: consume a view before the next.
+    """
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while True:
+            nbytes = f.readinto(memoryview(block).cast("B"))
+            if not nbytes:
+                return
+            if nbytes % record:
+                raise InputFormatError(f"{path}: file changed while reading near byte {f.tell()}")
+            yield block[: nbytes // block.itemsize]

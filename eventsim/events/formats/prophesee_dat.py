@@ -32,6 +32,7 @@ from numba import njit
 from ...errors import InputFormatError
 from ..dtype import EVENT_DTYPE
 from . import FileInfo
+from ._chunks import read_blocks
 from .prophesee_raw import check_sensor, parse_percent_header, read_percent_header
 
 NAME = "prophesee_dat"
@@ -131,16 +132,8 @@ def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
                                f"do not form a whole {RECORD}-byte DAT record")
     state = np.array([-1, 0, 0], dtype=np.int64)
     block = np.empty(2 * max(1, min(chunk, _BLOCK_RECORDS)), dtype="<u4")  # reused between reads
-    with open(path, "rb") as f:
-        f.seek(start)
-        while True:
-            nbytes = f.readinto(memoryview(block).cast("B"))
-            if not nbytes:
-                return
-            if nbytes % RECORD:
-                raise InputFormatError(f"{path}: file changed while reading near byte {f.tell()}")
-            words = block[: nbytes // 4]
-            out = np.empty(words.size // 2, dtype=EVENT_DTYPE)
-            n = _decode(words, state, width, height, out["t"], out["x"], out["y"], out["p"])
-            if n:
-                yield out if n == len(out) else out[:n].copy()
+    for words in read_blocks(path, start, block, RECORD):
+        out = np.empty(words.size // 2, dtype=EVENT_DTYPE)
+        n = _decode(words, state, width, height, out["t"], out["x"], out["y"], out["p"])
+        if n:
+            yield out if n == len(out) else out[:n].copy()

@@ -65,6 +65,7 @@ from numba import njit
 from ...errors import InputFormatError
 from ..dtype import EVENT_DTYPE
 from . import FileInfo
+from ._chunks import read_blocks
 
 NAME = "prophesee_raw"
 
@@ -415,25 +416,17 @@ def decode_stream(path: str, data_offset: int, word_dtype: str, kernel, state: n
     buf = np.empty(cap, dtype=EVENT_DTYPE)
     filled = 0
     block = np.empty(block_words, dtype=word_dtype)  # reused: no page faults per block
-    with open(path, "rb") as f:
-        f.seek(data_offset)
-        while True:
-            nbytes = f.readinto(memoryview(block).cast("B"))
-            if not nbytes:
-                break
-            if nbytes % itemsize:
-                raise InputFormatError(f"{path}: file changed while reading near byte {f.tell()}")
-            words = block[: nbytes // itemsize]
-            pos = 0
-            while pos < words.size:
-                used, n = kernel(words[pos:], state, width, height, buf["t"][filled:],
-                                 buf["x"][filled:], buf["y"][filled:], buf["p"][filled:])
-                pos += used
-                filled += n
-                if cap - filled < _MIN_BUF:
-                    yield from _split(buf[:filled], chunk)
-                    buf = np.empty(cap, dtype=EVENT_DTYPE)
-                    filled = 0
+    for words in read_blocks(path, data_offset, block, itemsize):
+        pos = 0
+        while pos < words.size:
+            used, n = kernel(words[pos:], state, width, height, buf["t"][filled:],
+                             buf["x"][filled:], buf["y"][filled:], buf["p"][filled:])
+            pos += used
+            filled += n
+            if cap - filled < _MIN_BUF:
+                yield from _split(buf[:filled], chunk)
+                buf = np.empty(cap, dtype=EVENT_DTYPE)
+                filled = 0
     if filled:
         yield from _split(buf[:filled], chunk)
 
