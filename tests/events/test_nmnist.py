@@ -19,6 +19,7 @@ from eventsim.errors import InputFormatError
 from eventsim.events.dtype import EVENT_DTYPE
 from eventsim.events.formats import nmnist_bin
 from eventsim.events.io import detect_format, read_events, read_info, stream_events
+from tests.events.truth import check_ground_truth
 
 READER = "tonic.io.read_mnist_file"
 FIXTURES = {
@@ -26,21 +27,6 @@ FIXTURES = {
     "nmnist/sample_nmnist.bin": (34, 34),
     "ncaltech101/faces_easy_0001.bin": (151, 173),
 }
-
-
-def _check_ground_truth(ev: np.ndarray, gt: dict) -> None:
-    assert ev.dtype == EVENT_DTYPE
-    assert len(ev) == gt["n"]
-    assert int((ev["p"] == 1).sum()) == gt["p1"]
-    assert int((ev["p"] == 0).sum()) == gt["p0"]
-    assert (int(ev["x"].min()), int(ev["x"].max())) == (gt["x_min"], gt["x_max"])
-    assert (int(ev["y"].min()), int(ev["y"].max())) == (gt["y_min"], gt["y_max"])
-    assert int(ev["x"].sum(dtype=np.int64)) == gt["sum_x"]
-    assert int(ev["y"].sum(dtype=np.int64)) == gt["sum_y"]
-    assert (int(ev["t"][0]), int(ev["t"][-1])) == (gt["t_first"], gt["t_last"])
-    assert bool(np.all(np.diff(ev["t"]) >= 0)) == gt["monotonic"]
-    assert [list(map(int, e)) for e in ev[:3]] == gt["first3"]
-    assert list(map(int, ev[-1])) == gt["last"]
 
 
 @pytest.mark.parametrize("rel", sorted(FIXTURES))
@@ -51,7 +37,7 @@ def test_fixture_matches_ground_truth(shared_data, rel):
     assert read_info(path).sensor == FIXTURES[rel]
     ev, sensor = read_events(path)
     assert sensor == FIXTURES[rel]
-    _check_ground_truth(ev, gt)
+    check_ground_truth(ev, gt)
 
 
 @pytest.mark.parametrize("rel", sorted(FIXTURES))

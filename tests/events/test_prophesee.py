@@ -21,6 +21,7 @@ from eventsim.errors import InputFormatError
 from eventsim.events.dtype import EVENT_DTYPE
 from eventsim.events.formats import prophesee_dat, prophesee_raw
 from eventsim.events.io import detect_format, read_events, read_info, stream_events
+from tests.events.truth import check_ground_truth
 
 FIXTURES = {
     # file -> (detected module, metadata encoding, sensor, reader whose numbers we must match)
@@ -32,21 +33,6 @@ FIXTURES = {
     "expelliarmus_evt3_sample.raw": ("prophesee_raw", "evt3", (1280, 720), "evlib 0.13.2"),
     "tonic_sample_ncars.dat": ("prophesee_dat", None, None, "expelliarmus 1.1.12"),
 }
-
-
-def _check_ground_truth(ev: np.ndarray, gt: dict) -> None:
-    assert ev.dtype == EVENT_DTYPE
-    assert len(ev) == gt["n"]
-    assert int((ev["p"] == 1).sum()) == gt["p1"]
-    assert int((ev["p"] == 0).sum()) == gt["p0"]
-    assert (int(ev["x"].min()), int(ev["x"].max())) == (gt["x_min"], gt["x_max"])
-    assert (int(ev["y"].min()), int(ev["y"].max())) == (gt["y_min"], gt["y_max"])
-    assert int(ev["x"].sum(dtype=np.int64)) == gt["sum_x"]
-    assert int(ev["y"].sum(dtype=np.int64)) == gt["sum_y"]
-    assert (int(ev["t"][0]), int(ev["t"][-1])) == (gt["t_first"], gt["t_last"])
-    assert bool(np.all(np.diff(ev["t"]) >= 0)) == gt["monotonic"]
-    assert [list(map(int, e)) for e in ev[:3]] == gt["first3"]
-    assert list(map(int, ev[-1])) == gt["last"]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +56,7 @@ def test_fixture_matches_ground_truth(prophesee_dir, ground_truth, name):
     assert info.sensor == sensor
     ev, sensor_read = read_events(path)
     assert sensor_read == sensor
-    _check_ground_truth(ev, ground_truth[name][reader])
+    check_ground_truth(ev, ground_truth[name][reader])
 
 
 def test_evt3_times_stay_within_time_high(prophesee_dir):
