@@ -15,6 +15,14 @@ channels-last) and ``val`` (signed spike value). Propagation is additions only:
 SOPs (``sops[0]`` from positive, ``sops[1]`` from negative spikes) count one per weight
 applied to one existing target neuron per unit of spike value, as ``engine/reference.py``
 defines them.
+
+Memory safety. Numba does not check indices (unless ``NUMBA_BOUNDSCHECK=1``, which CI runs the
+engine's differential tests with), so every kernel states its **sizing contract** and checks, in
+O(1) per call or one comparison per spike, what it cannot take for granted: the spike count
+against its list, every spike index against its source population, and the sizes of the arrays
+it writes. A violation raises ``IndexError``/``ValueError`` instead of writing out of bounds. No
+buffer size may assume "at most one spike per neuron per step": one step of input can carry any
+number of events at one pixel.
 """
 
 from __future__ import annotations
@@ -25,6 +33,13 @@ from .jit import kernel
 
 # population kind codes (mirrors plan.POP_*; kernels only need these two)
 _POP_TERNARY, _POP_BINARY, _POP_READOUT = 1, 2, 4
+
+
+@kernel
+def _check_list(idx, val, n):
+    """A spike list ``(idx, val, n)`` must hold ``n`` entries in both arrays."""
+    if n < 0 or n > idx.size or n > val.size:
+        raise ValueError("spike count larger than its spike list")
 
 
 @kernel
@@ -75,12 +90,20 @@ def scatter_conv(idx, val, n, geom, wt, cur, sops):
     ``geom`` holds the ``plan.G_*`` columns; ``wt`` is the flat ``[Cin, kh, kw reversed, Cout_g]``
     weight; ``cur`` the flat channels-last target current. A tap lands on target pixel
     ``(oy, ox)`` when ``oy·sh − ph + ky·dh == y`` (and the same along x), in bounds.
+
+    Sizing contract: ``n <= len(idx), len(val)`` (any ``n``, repeats allowed); every index in
+    ``[0, Cin·H·W)`` (checked per spike); ``len(wt) >= Cin·kh·kw·Cout_g`` and
+    ``len(cur) >= Ho·Wo·Cout`` (checked per call). All writes then land inside ``cur``.
     """
     cin, w = geom[0], geom[2]
     cout, ho, wo = geom[3], geom[4], geom[5]
     kh, kw, sh, sw = geom[6], geom[7], geom[8], geom[9]
     ph, pw, dh, dw = geom[10], geom[11], geom[12], geom[13]
     cin_g, cout_g = geom[14], geom[15]
+    _check_list(idx, val, n)
+    if wt.size < cin * kh * kw * cout_g or cur.size < ho * wo * cout:
+        raise ValueError("scatter_conv: weight or current buffer smaller than the geometry")
+    n_src = cin * geom[1] * w
     # integer divisions cost tens of cycles, comparable to a whole 128-wide row: use a shift
     # and a mask when Cin is a power of two, and derive remainders by multiply-subtract
     cin_shift = -1
@@ -99,6 +122,8 @@ def scatter_conv(idx, val, n, geom, wt, cur, sops):
     for e in range(n):
         i = idx[e]
         s = val[e]
+        if i < 0 or i >= n_src:
+            raise IndexError("scatter_conv: spike index outside the source population")
         if cin_shift >= 0:
             pix = i >> cin_shift
         else:
@@ -156,10 +181,17 @@ def order_for_conv(idx, val, n, cin, w, band_rows, counts, keys, out_idx, out_va
 
     Cache blocking for large convolutions: the spikes of one channel in one band reuse the same
     ``kh·kw`` weight rows (kept in L1/L2 instead of re-read from L3 per spike) while their
-    targets stay inside one band of the target map. A stable counting sort, O(n + keys);
-    ``counts`` needs ``bands·cin + 1`` entries, ``keys`` / ``out_*`` ``n``. Only the order of
-    additions changes, never which additions are made.
+    targets stay inside one band of the target map. A stable counting sort, O(n + keys).
+    Only the order of additions changes, never which additions are made.
+
+    Sizing contract: ``counts`` has ``bands·Cin + 1`` entries; ``keys`` and ``out_*`` at least
+    ``n`` — the caller sizes them by the spike list, never by the source population (one input
+    step can carry more events than the input has pixels). Checked per call; each key is checked
+    against ``counts`` per spike.
     """
+    _check_list(idx, val, n)
+    if keys.size < n or out_idx.size < n or out_val.size < n:
+        raise ValueError("order_for_conv: scratch smaller than the spike list")
     nkeys = counts.size - 1
     for k in range(nkeys + 1):
         counts[k] = 0
@@ -173,6 +205,8 @@ def order_for_conv(idx, val, n, cin, w, band_rows, counts, keys, out_idx, out_va
         i = idx[e]
         pix = i >> cin_shift if cin_shift >= 0 else i // cin
         k = (pix // band_pixels) * cin + (i - pix * cin)
+        if i < 0 or k >= nkeys:
+            raise IndexError("order_for_conv: spike index outside the source population")
         keys[e] = k
         counts[k + 1] += 1
     for k in range(nkeys):
@@ -187,16 +221,26 @@ def order_for_conv(idx, val, n, cin, w, band_rows, counts, keys, out_idx, out_va
 
 @kernel
 def scatter_sumpool(idx, val, n, geom, cur, sops):
-    """Scatter spikes through a sum-pool: +s into every window (target pixel) covering them."""
+    """Scatter spikes through a sum-pool: +s into every window (target pixel) covering them.
+
+    Sizing contract: as ``scatter_conv`` (indices in ``[0, C·H·W)`` checked per spike,
+    ``len(cur) >= Ho·Wo·C`` checked per call).
+    """
     cin, w = geom[0], geom[2]
     ho, wo = geom[4], geom[5]
     kh, kw, sh, sw = geom[6], geom[7], geom[8], geom[9]
     ph, pw = geom[10], geom[11]
+    _check_list(idx, val, n)
+    if cur.size < ho * wo * cin:
+        raise ValueError("scatter_sumpool: current buffer smaller than the geometry")
+    n_src = cin * geom[1] * w
     npos = 0
     nneg = 0
     for e in range(n):
         i = idx[e]
         s = val[e]
+        if i < 0 or i >= n_src:
+            raise IndexError("scatter_sumpool: spike index outside the source population")
         ci = i % cin
         pix = i // cin
         xi = pix % w
@@ -233,11 +277,20 @@ def scatter_sumpool(idx, val, n, geom, cur, sops):
 
 @kernel
 def scatter_dense(idx, val, n, n_out, wt, cur, sops):
-    """Scatter spikes through a dense map: source neuron i adds row ``wt[i·n_out:(i+1)·n_out]``."""
+    """Scatter spikes through a dense map: source neuron i adds row ``wt[i·n_out:(i+1)·n_out]``.
+
+    Sizing contract: ``len(cur) >= n_out``; every index in ``[0, len(wt) // n_out)`` (checked).
+    """
+    _check_list(idx, val, n)
+    if cur.size < n_out or n_out < 1:
+        raise ValueError("scatter_dense: current buffer smaller than the layer")
+    n_src = wt.size // n_out
     npos = 0
     nneg = 0
     for e in range(n):
         s = val[e]
+        if idx[e] < 0 or idx[e] >= n_src:
+            raise IndexError("scatter_dense: spike index outside the source population")
         _add_row(cur, 0, wt, idx[e] * n_out, n_out, s)
         if s > 0:
             npos += n_out * s
@@ -249,12 +302,20 @@ def scatter_dense(idx, val, n, n_out, wt, cur, sops):
 
 @kernel
 def scatter_identity(idx, val, n, channels, scale, cur, sops):
-    """Identity with a per-channel scale: neuron i adds ``scale[i % channels]`` per unit of spike."""
+    """Identity with a per-channel scale: neuron i adds ``scale[i % channels]`` per unit of spike.
+
+    Sizing contract: every index in ``[0, len(cur))`` (checked); ``len(scale) >= channels``.
+    """
+    _check_list(idx, val, n)
+    if scale.size < channels or channels < 1:
+        raise ValueError("scatter_identity: scale shorter than the channels")
     npos = 0
     nneg = 0
     for e in range(n):
         i = idx[e]
         s = val[e]
+        if i < 0 or i >= cur.size:
+            raise IndexError("scatter_identity: spike index outside the population")
         _add_row(cur, i, scale, i % channels, 1, s)
         if s > 0:
             npos += s
@@ -265,12 +326,21 @@ def scatter_identity(idx, val, n, channels, scale, cur, sops):
 
 
 @kernel
+def _check_update(v, cur, bias, has_bias, out_idx, out_val):
+    """The neuron updates write ``cur`` and ``out_*`` at neuron positions: sizes must cover ``v``."""
+    if cur.size < v.size or out_idx.size < v.size or out_val.size < v.size or (
+            has_bias and bias.size < v.size):
+        raise ValueError("neuron update: buffers smaller than the population")
+
+
+@kernel
 def update_ternary(v, cur, bias, has_bias, params, reset_sub, out_idx, out_val, counts):
     """``update_neurons`` for the flagship case, a ``ternary_lif`` without floor: one tight loop.
 
     Same arithmetic as the general kernel (``1·v`` is exactly ``v``, so λ = 1 needs no branch);
-    returns ``(n_spikes, 0)``.
+    returns ``(n_spikes, 0)``. Sizing contract: as ``update_neurons``.
     """
+    _check_update(v, cur, bias, has_bias, out_idx, out_val)
     th = params[0]
     lam = params[1]
     zero = params[3]
@@ -311,7 +381,12 @@ def update_neurons(v, cur, bias, has_bias, kind, params, flags, out_idx, out_val
     λ = 1), floor, threshold, reset. Returns ``(n_spikes, divisions)``: the number of entries
     written to ``out_idx/out_val`` and the divisions ``floor(v/θ)`` plus products ``s·θ``
     (|s| > 1) that multi-spike neurons needed.
+
+    Sizing contract: ``len(cur) >= len(v)``, ``len(bias) >= len(v)`` when used, and
+    ``len(out_idx), len(out_val) >= len(v)``: each neuron emits at most one entry per call (a
+    multi-spike is one entry of value s). Checked per call.
     """
+    _check_update(v, cur, bias, has_bias, out_idx, out_val)
     th = params[0]
     lam = params[1]
     vmin = params[2]
@@ -382,15 +457,25 @@ def pool_spikes(idx, val, n, pgeom, out_idx, out_val):
     The source is a channels-last ``(H, W, C)`` map, the result a spike list of the pooled
     ``(Hp, Wp, C)`` map: every spike at pixel p becomes one spike of the same value in each
     in-bounds pooled cell whose window contains p (a pre-pooled conv then scatters it through
-    its kernel, counting one SOP per spike, pooled cell and tap, as the reference does). The
-    caller sizes ``out_*`` for ``n · ceil(kh/sh) · ceil(kw/sw)`` entries.
+    its kernel, counting one SOP per spike, pooled cell and tap, as the reference does).
+
+    Sizing contract: one spike lands in at most ``ceil(kh/sh)·ceil(kw/sw)`` pooled cells, so the
+    caller sizes ``out_*`` for ``n`` times that (checked per call); indices in ``[0, C·H·W)``
+    (checked per spike).
     """
     c, w = pgeom[0], pgeom[2]
     hp, wp, kh, kw = pgeom[3], pgeom[4], pgeom[5], pgeom[6]
     sh, sw, ph, pw = pgeom[7], pgeom[8], pgeom[9], pgeom[10]
+    _check_list(idx, val, n)
+    fan = ((kh + sh - 1) // sh) * ((kw + sw - 1) // sw)
+    if out_idx.size < n * fan or out_val.size < n * fan:
+        raise ValueError("pool_spikes: output smaller than n times the pool's fan-out")
+    n_src = c * pgeom[1] * w
     m = 0
     for e in range(n):
         i = idx[e]
+        if i < 0 or i >= n_src:
+            raise IndexError("pool_spikes: spike index outside the source population")
         pix = i // c
         ci = i - pix * c
         y = pix // w

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .jit import kernel
+from .kernels import _check_update
 
 # population kind codes (mirrors plan.POP_*)
 _POP_TERNARY, _POP_BINARY, _POP_READOUT = 1, 2, 4
@@ -36,7 +37,11 @@ def update_neurons_int(v, cur, bias, has_bias, kind, params, flags, out_idx, out
     ``counts = [+ spike units, − spike units, saturated updates]``. Returns the number of
     spikes written to ``out_idx/out_val``. A multi-spike neuron emits ``s`` by subtracting Θ
     ``s`` times: no division.
+
+    Sizing contract: as ``kernels.update_neurons`` (``cur``, ``bias`` when used and ``out_*`` at
+    least as long as ``v``; checked per call).
     """
+    _check_update(v, cur, bias, has_bias, out_idx, out_val)
     th = params[0]
     code = params[1]
     shift = params[2]

@@ -227,7 +227,7 @@ class Simulator:
         macs = np.zeros((len(projs), steps), np.int64)
         counts = np.zeros((len(pops), steps, 2), np.int64)
         weights = [q.weight.ravel() for q in projs]
-        blocked = self._blocking_scratch()
+        blocked = {k for k, q in enumerate(projs) if q.band_rows}
         pooled = self.__dict__.setdefault("_pooled", PooledSpikes())
         mults = decay_multiplications(net) * steps
         rec = {p.name: np.zeros((steps,) + tuple(p.shape), np.int64) for p in pops
@@ -273,10 +273,10 @@ class Simulator:
                         args = pooled.map(qi, q, *args)
                     if q.kind == PROJ_CONV:
                         if qi in blocked:
-                            cnt, keys, bidx, bval = blocked[qi]
+                            cnt, keys, bidx, bval = self._blocking_scratch(qi, args[2])
                             kernels.order_for_conv(*args, q.geom[G_CIN], q.geom[G_W], q.band_rows, cnt,
                                                    keys, bidx, bval)
-                            args = (bidx, bval, b - a)
+                            args = (bidx, bval, args[2])
                         kernels.scatter_conv(*args, q.geom, weights[qi], cur, sops[qi, t])
                     elif q.kind == PROJ_DENSE:
                         kernels.scatter_dense(*args, pop.size, weights[qi], cur, sops[qi, t])
@@ -343,17 +343,22 @@ class Simulator:
             stores[pi] = (idx, val)
         return idx, val
 
-    def _blocking_scratch(self) -> dict:
-        """Per cache-blocked conv: (counts, keys, idx, val) scratch for ``order_for_conv``, reused."""
-        if getattr(self, "_blocked", None) is None:
-            self._blocked = {}
-            for k, q in enumerate(self.plan.projections):
-                if q.band_rows:
-                    g, size = q.geom, self.plan.populations[q.source].size
-                    bands = -(-int(g[G_H]) // q.band_rows)
-                    self._blocked[k] = (np.zeros(bands * int(g[G_CIN]) + 1, np.int64),
-                                        *(np.zeros(size, np.int64) for _ in range(3)))
-        return self._blocked
+    def _blocking_scratch(self, qi: int, n: int):
+        """(counts, keys, idx, val) scratch of ``order_for_conv`` for ``n`` spikes of conv ``qi``.
+
+        Sized by the spike list, not by the source population: one step of input can carry more
+        events than the input has neurons (repeated events at a pixel). Grown by doubling, reused.
+        """
+        scratch = self.__dict__.setdefault("_blocked", {})
+        q = self.plan.projections[qi]
+        if qi not in scratch or scratch[qi][1].size < n:
+            g = q.geom
+            bands = -(-int(g[G_H]) // q.band_rows)
+            size = max(n, 2 * (scratch[qi][1].size if qi in scratch else 0),
+                       self.plan.populations[q.source].size)
+            scratch[qi] = (np.zeros(bands * int(g[G_CIN]) + 1, np.int64),
+                           *(np.zeros(size, np.int64) for _ in range(3)))
+        return scratch[qi]
 
     @staticmethod
     def _record(dst: np.ndarray, shape, idx, val, n) -> None:

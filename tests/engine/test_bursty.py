@@ -1,0 +1,198 @@
+"""Bursty input against the oracles: more events in one step than the input has neurons.
+
+A fast sensor, ``--downscale sum`` or a short recording binned into few steps put many events on
+one pixel in one step. Every buffer of the engine must be sized by what arrives, not by the
+population (issue: ``order_for_conv`` scratch sized by the source wrote out of bounds). These
+tests drive both engines with such steps — up to 10x more events than input neurons on a few
+pixels, empty steps, a single event, T = 1 — on random networks including cache-blocked convs
+(``cache_bytes=0`` forces the blocked spike order everywhere), wide convs that are blocked at
+the default cache size, and pre-pooled convs. float64 must equal the reference exactly, the
+int engine the integer reference bit for bit. CI also runs this file with NUMBA_BOUNDSCHECK=1.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eventsim.engine import kernels
+from eventsim.engine.plan import G_CIN, G_W
+from eventsim.engine.quantize import quantize
+from eventsim.engine.reference import forward
+from eventsim.engine.reference_int import forward_int
+from eventsim.engine.simulator import Simulator
+from eventsim.events.binning import BinnedEvents
+from eventsim.network.ir import InputSpec, Network, Population, Projection
+from tests.engine.test_kernels_int import assert_bit_exact
+from tests.engine.test_simulator import assert_same_as_reference
+from tests.randnet import random_network
+
+
+def bursty_counts(net: Network, seed: int, steps: int):
+    """Per-step (pos, neg) counts: each step empty, one event, sparse, or a burst of up to 10x the
+    input's neurons piled on at most three pixels."""
+    rng = np.random.default_rng(seed)
+    shape = (steps,) + tuple(net.input_shape)
+    pos = np.zeros(shape, np.int64)
+    neg = np.zeros(shape, np.int64)
+    size = int(np.prod(net.input_shape))
+    signed = net.input.polarity == "signed"
+    for t in range(steps):
+        mode = rng.choice(["empty", "one", "sparse", "burst", "burst"])
+        flat_p, flat_n = pos[t].reshape(-1), neg[t].reshape(-1)
+        if mode == "one":
+            (flat_n if signed and rng.random() < 0.5 else flat_p)[rng.integers(size)] += 1
+        elif mode == "sparse":
+            flat_p += rng.poisson(0.3, size)
+            if signed:
+                flat_n += rng.poisson(0.3, size)
+        elif mode == "burst":
+            total = int(rng.integers(size, 10 * size + 1))
+            pixels = rng.choice(size, size=min(size, int(rng.integers(1, 4))), replace=False)
+            split = rng.multinomial(total, np.ones(pixels.size) / pixels.size)
+            for px, k in zip(pixels, split):
+                if signed and rng.random() < 0.5:
+                    flat_n[px] += k
+                else:
+                    flat_p[px] += k
+    return pos, neg
+
+
+def unit_events(net: Network, pos, neg, seed: int) -> BinnedEvents:
+    """The counts as the binning delivers events: one ±1 entry per event, repeats kept, shuffled
+    within each step (a count of n at a pixel is n entries, not one entry of value n)."""
+    rng = np.random.default_rng(seed)
+    ptr, index, sign = [0], [], []
+    for t in range(len(pos)):
+        idx = np.concatenate([np.repeat(np.arange(pos[t].size), pos[t].ravel()),
+                              np.repeat(np.arange(neg[t].size), neg[t].ravel())])
+        sgn = np.concatenate([np.ones(int(pos[t].sum()), np.int8), -np.ones(int(neg[t].sum()), np.int8)])
+        order = rng.permutation(idx.size)
+        index.append(idx[order])
+        sign.append(sgn[order])
+        ptr.append(ptr[-1] + idx.size)
+    return BinnedEvents(len(pos), tuple(net.input_shape), np.array(ptr, np.int64),
+                        np.concatenate(index).astype(np.int64), np.concatenate(sign))
+
+
+def assert_int_events_bit_exact(net: Network, pos, neg, seed: int) -> None:
+    """The int engine on unit events equals the integer reference on the same counts."""
+    want = forward_int(quantize(net), pos, neg)
+    got = Simulator(net, precision="int").run_binned(unit_events(net, pos, neg, seed), record=True)
+    for name in want.sops:
+        np.testing.assert_array_equal(got.sops[name], want.sops[name], err_msg=name)
+    for name in want.spike_counts:
+        np.testing.assert_array_equal(got.spike_counts[name], want.spike_counts[name], err_msg=name)
+    for name, spikes in want.spikes.items():
+        np.testing.assert_array_equal(got.spikes[name], spikes, err_msg=name)
+    np.testing.assert_array_equal(got.output, want.output_float)
+
+
+def wide_network(seed: int, channels: int = 64) -> Network:
+    """input -> conv(channels) -> conv(channels) -> dense: big enough for the default cache size to
+    block both convs, the one reading the input included (as the first conv of a CIFAR10-DVS ResNet)."""
+    rng = np.random.default_rng(seed)
+    h = w = 24
+    w1 = rng.integers(-6, 7, (channels, 2, 3, 3)) / 8.0
+    w2 = rng.integers(-6, 7, (channels, channels, 3, 3)) / 8.0
+    w3 = rng.integers(-6, 7, (4, channels * h * w)) / 8.0
+    pops = [Population("input", "input", (2, h, w)),
+            Population("a", "ternary_lif", (channels, h, w), threshold=0.5, decay=0.25),
+            Population("b", "ternary_lif", (channels, h, w), threshold=0.5, decay=0.25),
+            Population("out", "readout", (4,))]
+    projs = [Projection("c1", "conv2d", "input", "a", weight=w1, padding=1),
+             Projection("c2", "conv2d", "a", "b", weight=w2, padding=1),
+             Projection("fc", "dense", "b", "out", weight=w3)]
+    return Network(f"wide{seed}", pops, projs, [p.name for p in pops], timesteps=2,
+                   input=InputSpec(kind="events", polarity="split", sensor=(w, h)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10**6), st.integers(1, 4), st.integers(1, 4), st.sampled_from([None, 0]),
+       st.booleans())
+def test_float64_bursts_identical_to_reference(seed, depth, steps, cache_bytes, pre_pool):
+    net = random_network(seed, depth=depth, pre_pool=pre_pool)
+    pos, neg = bursty_counts(net, seed, steps)
+    sim = Simulator(net, "float64") if cache_bytes is None else Simulator(net, "float64", cache_bytes)
+    ref = forward(net, pos, neg)
+    result = sim.run_binned(unit_events(net, pos, neg, seed), record=True)
+    assert_same_as_reference(net, result, ref)
+    assert result.spike_counts["input"].sum() == pos.sum() + neg.sum()
+    assert_same_as_reference(net, sim.run_counts(pos, neg, record=True), ref)  # counts > 1 per entry
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10**6), st.integers(1, 4), st.integers(1, 3), st.booleans())
+def test_int_bursts_bit_exact(seed, depth, steps, pre_pool):
+    net = random_network(seed, depth=depth, pre_pool=pre_pool)
+    pos, neg = bursty_counts(net, seed, steps)
+    assert_int_events_bit_exact(net, pos, neg, seed)
+    assert_bit_exact(net, pos, neg)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_wide_blocked_conv_bursts(seed):
+    net = wide_network(seed)
+    sim = Simulator(net, "float64")
+    assert sim.plan.projections[0].band_rows  # the default size blocks the conv that reads the input
+    pos, neg = bursty_counts(net, seed + 11, 3)
+    pos[0, 0, 3, 4] += 3 * int(np.prod(net.input_shape))  # one step far beyond the input's size
+    ref = forward(net, pos, neg)
+    events = unit_events(net, pos, neg, seed)
+    assert_same_as_reference(net, sim.run_binned(events, record=True), ref)
+    # the same simulator again: the grown scratch is reused, results unchanged
+    assert_same_as_reference(net, sim.run_binned(events, record=True), ref)
+    assert_int_events_bit_exact(net, pos, neg, seed)
+
+
+def test_one_event_and_one_step():
+    net = random_network(3, depth=3, pre_pool=True)
+    pos = np.zeros((1,) + tuple(net.input_shape), np.int64)
+    pos[0, 0, 0, 0] = 1
+    neg = np.zeros_like(pos)
+    assert_same_as_reference(net, Simulator(net, "float64", 0).run_binned(
+        unit_events(net, pos, neg, 0), record=True), forward(net, pos, neg))
+
+
+# The kernels refuse what their sizing contract does not allow, instead of writing out of bounds.
+
+def _conv_args():
+    net = wide_network(0, channels=8)
+    q = Simulator(net, "float64").plan.projections[0]
+    return q, np.zeros(8 * 24 * 24), np.zeros(2, np.int64)
+
+
+def test_scatter_conv_refuses_an_index_outside_the_source():
+    q, cur, sops = _conv_args()
+    idx, val = np.array([2 * 24 * 24], np.int64), np.ones(1, np.int64)
+    with pytest.raises(IndexError):
+        kernels.scatter_conv(idx, val, 1, q.geom, q.weight.ravel(), cur, sops)
+    with pytest.raises(ValueError):
+        kernels.scatter_conv(idx[:0], val[:0], 1, q.geom, q.weight.ravel(), cur, sops)
+    with pytest.raises(ValueError):
+        kernels.scatter_conv(idx[:0], val[:0], 0, q.geom, q.weight.ravel(), cur[:-1], sops)
+
+
+def test_order_for_conv_refuses_scratch_smaller_than_the_list():
+    q, _, _ = _conv_args()
+    n = 10
+    idx, val = np.zeros(n, np.int64), np.ones(n, np.int64)
+    counts = np.zeros(2 * 24 + 1, np.int64)
+    small = np.zeros(n - 1, np.int64)
+    with pytest.raises(ValueError):
+        kernels.order_for_conv(idx, val, n, q.geom[G_CIN], q.geom[G_W], 4, counts, small, small, small)
+
+
+def test_update_and_pool_refuse_short_outputs():
+    v, cur = np.zeros(5), np.zeros(5)
+    params = np.zeros(5)
+    flags = np.zeros(4, np.int64)
+    short = np.zeros(4, np.int64)
+    with pytest.raises(ValueError):
+        kernels.update_neurons(v, cur, cur, False, 1, params, flags, short, short, np.zeros(2, np.int64))
+    pgeom = np.array([1, 4, 4, 2, 2, 2, 2, 2, 2, 0, 0], np.int64)
+    idx, val = np.zeros(3, np.int64), np.ones(3, np.int64)
+    with pytest.raises(ValueError):
+        kernels.pool_spikes(idx, val, 3, pgeom, short[:2], short[:2])
+    with pytest.raises(IndexError):
+        kernels.pool_spikes(np.array([16]), np.ones(1, np.int64), 1, pgeom, short, short)
