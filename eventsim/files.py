@@ -70,11 +70,11 @@ def resolve_output(path: str | os.PathLike) -> Target:
     real = os.path.realpath(name)  # follows a whole chain of links; a dangling link gives its target
     try:
         st = os.stat(real)
-    except FileNotFoundError:
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ENAMETOOLONG):  # a link loop, a closed folder
+            raise OutputError(f"{name}: cannot write there: {exc.strerror}") from None
         _check_new_file(name, real)
         return Target("file", real)
-    except OSError as exc:  # a link loop, a folder we may not enter
-        raise OutputError(f"{name}: cannot write there: {exc.strerror}") from None
     if stat.S_ISREG(st.st_mode):
         if not os.access(real, os.W_OK):  # a rename would get round the file's own permissions
             raise OutputError(f"{name}: permission denied (the file is not writable)")
@@ -174,8 +174,12 @@ def _user_path_in_errors(name: str, written: str, stream: bool = False) -> Itera
                 or (stream and isinstance(exc, BrokenPipeError)))
         if not ours:  # e.g. reading an input inside the block
             raise
-        why = "the reader closed the pipe" if isinstance(exc, BrokenPipeError) else (
-            exc.strerror or str(exc).replace(written, name))
+        if isinstance(exc, BrokenPipeError):
+            why = "the reader closed the pipe"
+        elif exc.errno == errno.ESPIPE:  # h5py into a FIFO: HDF5 seeks
+            why = "this format needs a seekable file, not a pipe or a device"
+        else:  # h5py's messages span lines and name the temp file
+            why = " ".join((exc.strerror or str(exc)).replace(written, name).split())
         raise OutputError(f"{name}: cannot write: {why}") from None
 
 

@@ -12,6 +12,7 @@ One rule for every command, enforced here rather than in each command:
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -130,6 +131,17 @@ class OutputPath(click.Path):
     def __init__(self, allow_dash: bool = True):
         # What may be written is decided by eventsim.files (folders, devices, links), not click.
         super().__init__(allow_dash=allow_dash, readable=False)
+
+
+class FiniteRange(click.FloatRange):
+    """A FloatRange that refuses nan and infinities (nan passes every comparison of a range,
+    and either would end up in a report or in a model's provenance)."""
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return rv
 
 
 class EventsimCommand(click.Command):

@@ -10,7 +10,7 @@ from ..network.counts import parameter_count
 from ..network.h5io import save_model
 from ..network.nir import is_nir_file, load_nir
 from ..network.nir_nodes import DEFAULT_DT, SEMANTICS
-from .base import EventsimCommand, InputPath, OutputPath, format_table
+from .base import EventsimCommand, FiniteRange, InputPath, OutputPath, format_table
 
 
 def _shape(text: str | None) -> tuple[int, int, int] | None:
@@ -46,7 +46,7 @@ def _shape(text: str | None) -> tuple[int, int, int] | None:
 @click.option("--list-archs", "show_archs", is_flag=True,
               help="List the supported architectures and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
-@click.option("--nir-dt", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_DT,
+@click.option("--nir-dt", type=FiniteRange(min=0, min_open=True), default=DEFAULT_DT,
               show_default=True, help="NIR input: seconds per time step (discretises tau).")
 @click.option("--nir-semantics", type=click.Choice(["auto", *SEMANTICS]), default="auto",
               show_default=True, help="NIR input: spec rules, sinabs' IAF for IF nodes, or auto "

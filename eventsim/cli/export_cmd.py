@@ -8,14 +8,14 @@ from ..files import json_text
 from ..network.loading import load_network
 from ..network.nir import save_nir
 from ..network.nir_nodes import DEFAULT_DT
-from .base import EventsimCommand, InputPath, OutputPath
+from .base import EventsimCommand, FiniteRange, InputPath, OutputPath
 
 
 @click.command("export", cls=EventsimCommand)
 @click.argument("model", type=InputPath(exists=True, dir_okay=False))
 @click.option("-o", "--output", required=True, type=OutputPath(),
               help="NIR file to write (HDF5, NIR 1.x layout).")
-@click.option("--dt", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_DT,
+@click.option("--dt", type=FiniteRange(min=0, min_open=True), default=DEFAULT_DT,
               show_default=True,
               help="Seconds per time step, used to write LIF time constants (tau = dt/(1-decay)).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
