@@ -30,3 +30,8 @@ class ValidationError(EventsimError):
 
 class ConfigError(EventsimError):
     """A user-supplied option or configuration file (e.g. an energy table) is invalid."""
+
+
+class OutputError(EventsimError):
+    """An output cannot be written: a folder, a missing folder, one of the command's inputs, a
+    value JSON cannot hold, a file another eventsim process holds."""

@@ -1,19 +1,58 @@
-"""Writing output files safely and fingerprinting input files.
+"""Writing output files safely, and fingerprinting input files.
 
-Every file eventsim writes goes through :func:`atomic_output`: the content is written to a
-temporary file next to the target and renamed into place only once complete, so an error (or
-Ctrl-C) never leaves a partial output behind. This module sits below every other part of the
-package (like ``errors``), so any layer may use it.
+Every file eventsim writes goes through this module. What happens depends on what the output
+path is (:func:`resolve_output`):
+
+- a regular file, or a name that does not exist yet: the content goes to a temporary file next
+  to it, renamed into place only once complete (:func:`atomic_output`), so an error, Ctrl-C or
+  SIGTERM never leaves a partial output and never changes an existing one;
+- a symbolic link (or a chain of links): the same, at the final target's location; the links
+  stay links, and the file they point to gets the new content;
+- a FIFO or a character device: written straight into (a rename would replace the device or
+  the pipe with a plain file);
+- ``-``: standard output;
+- anything else (a folder, a socket, a block device, a link loop): refused with OutputError.
+
+Errors name the path the user gave, never the temporary one. This module sits below every other
+part of the package (like ``errors``), so any layer may use it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import json
+import math
 import os
+import shutil
+import stat
+import sys
 import tempfile
-from collections.abc import Iterator
-from pathlib import Path
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .errors import EventsimError, OutputError
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: results files are not locked
+    fcntl = None
+
+#: characters of randomness ``tempfile.mkstemp`` puts between prefix and suffix
+_RANDOM_CHARS = 8
+#: failures of a write that are about the output even when the error does not name a file
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how an output path is written."""
+
+    kind: str  # "file" (temp + rename), "stream" (FIFO / character device: straight) or "stdout"
+    path: str  # what to write: a link's final target, or the path itself
+    mode: int | None = None  # permission bits of an existing regular file (kept on replace)
 
 
 def default_file_mode() -> int:
@@ -23,30 +62,286 @@ def default_file_mode() -> int:
     return 0o666 & ~umask
 
 
+def resolve_output(path: str | os.PathLike) -> Target:
+    """How ``path`` is written; OutputError (naming ``path``) when it cannot be."""
+    name = os.fspath(path)
+    if name == "-":
+        return Target("stdout", name)
+    real = os.path.realpath(name)  # follows a whole chain of links; a dangling link gives its target
+    try:
+        st = os.stat(real)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ENAMETOOLONG):  # a link loop, a closed folder
+            raise OutputError(f"{name}: cannot write there: {exc.strerror}") from None
+        _check_new_file(name, real)
+        return Target("file", real)
+    if stat.S_ISREG(st.st_mode):
+        if not os.access(real, os.W_OK):  # a rename would get round the file's own permissions
+            raise OutputError(f"{name}: permission denied (the file is not writable)")
+        return Target("file", real, stat.S_IMODE(st.st_mode))
+    if stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode):
+        return Target("stream", real)
+    if stat.S_ISDIR(st.st_mode):
+        raise OutputError(f"{name}: is a folder; give a file name")
+    raise OutputError(f"{name}: is a {_file_kind(st.st_mode)}, not a file, FIFO or character "
+                      "device; eventsim does not write to it")
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    return "special file"
+
+
+def _name_max(folder: str) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+def _check_new_file(name: str, real: str) -> None:
+    folder = os.path.dirname(real)
+    if not os.path.isdir(folder):
+        shown = folder if os.path.islink(name) else (os.path.dirname(name) or ".")
+        where = " (where the link points)" if os.path.islink(name) else ""
+        raise OutputError(f"{name}: the folder {shown}{where} does not exist")
+    size, limit = len(os.fsencode(os.path.basename(real))), _name_max(folder)
+    if size > limit:
+        raise OutputError(f"{name}: the file name is {size} bytes long; the file system allows {limit}")
+
+
+def temp_affixes(name: str, limit: int = 255) -> tuple[str, str]:
+    """Prefix and suffix of the temporary file for ``name``: ``.<name>.XXXXXXXX.tmp<ext>``, the
+    name shortened so that the whole stays within ``limit`` bytes. The extension is kept because
+    some writers (``np.savez``, matplotlib) choose their format from it."""
+    stem, ext = os.path.splitext(name)
+    suffix = ".tmp" + ext
+    if len(os.fsencode(suffix)) > limit // 2:  # no writer needs an extension this long
+        suffix = ".tmp"
+    room = limit - len(os.fsencode(suffix)) - _RANDOM_CHARS - 2  # 2: the dots around the stem
+    return "." + os.fsdecode(os.fsencode(stem)[:max(room, 0)]) + ".", suffix
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` when the block succeeds.
+    """Yield the path a writer should write ``path``'s content to (see the module docstring).
 
-    The temporary name keeps the target's extension, because some writers (``np.savez``,
-    matplotlib) choose their format from it. On any exception the temporary file is removed.
+    For a regular file that is a temporary file next to the target, renamed onto it when the
+    block succeeds and removed on any exception (KeyboardInterrupt included).
     """
-    target = Path(path)
-    parent = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=parent)
+    name = os.fspath(path)
+    target = resolve_output(name)
+    if target.kind == "stdout":
+        with _spooled_to_stdout() as tmp:
+            yield tmp
+        return
+    if target.kind == "stream":
+        with _user_path_in_errors(name, target.path, stream=True):
+            yield target.path
+        return
+    folder, base = os.path.split(target.path)
+    prefix, suffix = temp_affixes(base, _name_max(folder))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    except OSError as exc:
+        raise OutputError(f"{name}: cannot create a file in {folder}: {exc.strerror}") from None
     os.close(fd)
     try:
-        yield tmp
-        os.chmod(tmp, default_file_mode())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, target)
+        with _user_path_in_errors(name, tmp):
+            yield tmp
+            # mkstemp makes 0600: give a new file the usual permissions, a replaced one its own
+            os.chmod(tmp, default_file_mode() if target.mode is None else target.mode)
+            os.replace(tmp, target.path)
     finally:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
 
 
+@contextlib.contextmanager
+def _user_path_in_errors(name: str, written: str, stream: bool = False) -> Iterator[None]:
+    """Errors of a writer name ``name`` (what the user gave), not ``written`` (a temp file)."""
+    try:
+        yield
+    except EventsimError as exc:
+        if written != name and written in str(exc):
+            exc.args = (str(exc).replace(written, name),)
+        raise
+    except OSError as exc:
+        ours = (exc.filename == written or written in str(exc) or exc.errno in _OUTPUT_ERRNOS
+                or (stream and isinstance(exc, BrokenPipeError)))
+        if not ours:  # e.g. reading an input inside the block
+            raise
+        if isinstance(exc, BrokenPipeError):
+            why = "the reader closed the pipe"
+        elif exc.errno == errno.ESPIPE:  # h5py into a FIFO: HDF5 seeks
+            why = "this format needs a seekable file, not a pipe or a device"
+        else:  # h5py's messages span lines and name the temp file
+            why = " ".join((exc.strerror or str(exc)).replace(written, name).split())
+        raise OutputError(f"{name}: cannot write: {why}") from None
+
+
+@contextlib.contextmanager
+def _spooled_to_stdout() -> Iterator[str]:
+    """A temporary file whose content goes to stdout when the block succeeds: writers that need
+    a path (h5py, matplotlib) can write ``-`` too, and a failed write prints nothing."""
+    fd, tmp = tempfile.mkstemp(suffix=".tmp")
+    os.close(fd)
+    try:
+        yield tmp
+        sys.stdout.flush()
+        with open(tmp, "rb") as f:
+            shutil.copyfileobj(f, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    finally:
+        os.unlink(tmp)
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+    """Write ``text`` (UTF-8) to ``path`` as :func:`atomic_output` does; ``-`` is stdout."""
+    if os.fspath(path) == "-":
+        sys.stdout.write(text)
+        return
+    with atomic_output(path) as out, open(out, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def refuse_overwriting_inputs(outputs: Iterable[str | None], inputs: Iterable[str | None]) -> None:
+    """OutputError when an output is one of the inputs, or the same file as another output.
+
+    Sameness is by device and inode (``os.stat`` follows links), so a symlink or a hard link to
+    an input is caught; outputs that do not exist yet are compared by their resolved path.
+    ``None`` and ``-`` are skipped.
+    """
+    seen: dict = {}
+    for name in inputs:
+        key = _identity(name)
+        if key is not None:
+            seen.setdefault(key, name)
+    outs: dict = {}
+    for name in outputs:
+        key = _identity(name)
+        if key is None:
+            continue
+        if key in seen:
+            same = "" if os.fspath(seen[key]) == os.fspath(name) else f" (the same file as {seen[key]})"
+            raise OutputError(f"{name}: is an input of this command{same}; eventsim never "
+                              "overwrites its inputs: choose another output name")
+        if key in outs and not _is_stream(name):  # writing twice into one pipe is fine
+            raise OutputError(f"{name}: given as two outputs (also as {outs[key]}); each output "
+                              "needs its own file")
+        outs[key] = name
+
+
+def _identity(name: str | None):
+    if name is None or os.fspath(name) == "-":
+        return None
+    try:
+        st = os.stat(name)
+    except OSError:
+        return ("path", os.path.realpath(name))
+    return (st.st_dev, st.st_ino)
+
+
+def _is_stream(name: str) -> bool:
+    try:
+        mode = os.stat(name).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
+
+# -- JSON -------------------------------------------------------------------------------------
+
+def json_text(doc, *, what: str, **options) -> str:
+    """``json.dumps(doc, **options)`` as strict JSON: NaN and infinities are refused with an
+    OutputError naming ``what`` (the output) and the first field that holds one."""
+    try:
+        return json.dumps(doc, allow_nan=False, **options)
+    except ValueError as exc:
+        if "Out of range float" not in str(exc):  # e.g. a circular reference: a bug, not input
+            raise
+        field, value = _non_finite_field(doc)
+        raise OutputError(f"{what}: {field} is {value}; JSON holds finite numbers only") from None
+
+
+def _non_finite_field(doc) -> tuple[str, float]:
+    """The path (``a.b[2]``) and value of the first NaN or infinity in ``doc``, depth first."""
+    stack = [("", doc)]
+    while stack:  # iterative: a deeply nested document must not hit the recursion limit
+        where, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return where or "the value", value
+        if isinstance(value, dict):
+            items = [(f"{where}.{k}" if where else str(k), v) for k, v in value.items()]
+        elif isinstance(value, (list, tuple)):
+            items = [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+        else:
+            continue
+        stack.extend(reversed(items))
+    return "a value", math.nan  # not reached: json.dumps found one
+
+
+# -- append-only files shared between runs (eval --results) --------------------------------
+
+def open_locked_append(path: str | os.PathLike) -> int:
+    """A descriptor of ``path`` (created when missing) opened for reading and appending, with an
+    exclusive lock held until it is closed: a second eventsim process that asks for the same
+    file is refused with an OutputError naming the holder (pid and start, where /proc says)."""
+    name = os.fspath(path)
+    target = resolve_output(name)
+    if target.kind != "file":
+        raise OutputError(f"{name}: must be a regular file (it is appended to and read back)")
+    fd = os.open(target.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    if fcntl is None:
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _lock_holder(fd)
+        os.close(fd)
+        raise OutputError(f"{name}: in use by another eventsim run{holder}; wait for it to "
+                          "finish or choose another file") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def append_record(fd: int, data: bytes) -> None:
+    """Append ``data`` (one whole record) with one ``write`` on an O_APPEND descriptor, so a
+    record is never interleaved with another writer's; loops only if the kernel writes less."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _lock_holder(fd: int) -> str:
+    """`` (pid N, started ...)`` of the process holding a flock on ``fd``'s file, or ''."""
+    st = os.fstat(fd)
+    key = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        with open("/proc/locks", encoding="ascii") as f:
+            # e.g. "3: FLOCK  ADVISORY  WRITE 4242 00:2d:1234 0 EOF"; waiters carry a "->" field
+            holders = [ln.split() for ln in f if " FLOCK " in ln and "->" not in ln]
+        pid = next(int(p[p.index(key) - 1]) for p in holders if key in p)
+    except (OSError, ValueError, StopIteration):
+        return ""
+    return f" (pid {pid}{_started(pid)})"
+
+
+def _started(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22: start, ticks after boot
+        with open("/proc/stat", encoding="ascii") as f:
+            boot = next(int(ln.split()[1]) for ln in f if ln.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return ""
+    start = boot + ticks / os.sysconf("SC_CLK_TCK")
+    return ", started " + time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start))
 
 
 def sha256_file(path: str | os.PathLike) -> str:

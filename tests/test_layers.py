@@ -22,7 +22,7 @@ ALLOWED = {
     "eval": {"engine", "network", "events", "errors", "energy"},
     "cli": {"eval", "validate", "energy", "engine", "network", "events", "errors", "convert", "data"},
     "data": set(),
-    "__main__": {"cli"},
+    "__main__": {"cli"},  # python -m eventsim: the command line and nothing else
 }
 
 

@@ -22,7 +22,7 @@ from . import (
     run_cmd,
     validate_cmd,
 )
-from .base import EventsimGroup
+from .base import EventsimGroup, install_signal_handlers
 
 
 @click.group(cls=EventsimGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,4 +52,5 @@ cli.add_command(bench_cmd.bench)
 
 
 def main() -> None:
+    install_signal_handlers()
     cli(prog_name="eventsim")

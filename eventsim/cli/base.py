@@ -1,14 +1,30 @@
-"""Shared CLI plumbing: the error edge, output helpers and reusable options."""
+"""Shared CLI plumbing: the error edge, signals, input/output paths and output helpers.
+
+One rule for every command, enforced here rather than in each command:
+- expected failures (EventsimError, OSError) and usage errors print one line ``error: ...`` on
+  stderr and exit 2 (``--debug`` shows the traceback of the former instead);
+- Ctrl-C (SIGINT) and SIGTERM remove temporary files (the ``finally`` of
+  :func:`~eventsim.files.atomic_output` runs), leave existing outputs as they were, print one
+  line and exit 130 / 143;
+- a closed stdout (``eventsim ... | head``) ends the command quietly with exit 141 (128 + SIGPIPE);
+- no output path may be one of the command's inputs (:class:`OutputPath`, :class:`InputPath`).
+"""
 
 from __future__ import annotations
 
-import json
+import math
+import os
+import signal
 import sys
 
 import click
 
 from ..errors import EventsimError
-from ..files import write_text_atomic
+from ..files import json_text, refuse_overwriting_inputs, resolve_output, write_text_atomic
+
+EXIT_SIGINT = 128 + signal.SIGINT
+EXIT_SIGTERM = 128 + signal.SIGTERM
+EXIT_SIGPIPE = 128 + signal.SIGPIPE
 
 
 class UserError(click.ClickException):
@@ -20,12 +36,56 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so that the clean-up of Ctrl-C runs for it too."""
+
+
+class Interrupted(UserError):
+    """SIGINT or SIGTERM: one line, exit 130 or 143."""
+
+    def __init__(self, cause: BaseException | None = None, detail: str = ""):
+        term = isinstance(cause, Terminated)
+        super().__init__(("terminated (SIGTERM)" if term else "interrupted") + detail)
+        self.exit_code = EXIT_SIGTERM if term else EXIT_SIGINT
+
+
+class _ClosedStdout(click.ClickException):
+    """stdout was closed by its reader: nothing more to say to anyone."""
+
+    exit_code = EXIT_SIGPIPE
+
+    def show(self, file=None) -> None:
+        # Later flushes (interpreter exit) would fail again and print a traceback: point
+        # stdout at /dev/null for the rest of the process.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM raises :class:`Terminated` in the main thread (the process entry point calls this)."""
+    def terminate(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminate)
+
+
+def _usage_line(exc: click.UsageError) -> str:
+    msg = " ".join(exc.format_message().split())
+    where = exc.ctx.command_path if exc.ctx is not None else ""
+    return f"{msg} (see '{where} --help')" if where else msg
+
+
 class EventsimGroup(click.Group):
-    """A click group that turns EventsimError / OSError into UserError unless ``--debug``."""
+    """A click group that applies the rules of this module's docstring to every command below it."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise Interrupted(exc) from None
+        except BrokenPipeError:  # only stdout's reaches here: files turn an output's into OutputError
+            raise _ClosedStdout("") from None
         except (EventsimError, OSError) as exc:
             root = ctx.find_root()
             if (root.obj or {}).get("debug"):
@@ -35,14 +95,79 @@ class EventsimGroup(click.Group):
                 raise UserError(f"{name}{exc.strerror or exc}") from None
             raise UserError(str(exc)) from None
 
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """click's main, with usage errors as one ``error:`` line and the exits of this module."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            sys.stdout.flush()  # a closed pipe shows here at the latest, not at interpreter exit
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()  # the help text, as click prints it
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            click.echo(f"error: {_usage_line(exc)}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except (click.Abort, KeyboardInterrupt) as exc:  # outside a command (parsing, a prompt)
+            err = Interrupted(exc.__cause__ if isinstance(exc, click.Abort) else exc)
+            err.show()
+            sys.exit(err.exit_code)
+        except BrokenPipeError:
+            _ClosedStdout("").show()
+            sys.exit(EXIT_SIGPIPE)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+class InputPath(click.Path):
+    """A file the command reads: no output of the command may be (or link to) it."""
+
+
+class OutputPath(click.Path):
+    """A file the command writes; checked before the command runs (see :class:`EventsimCommand`)."""
+
+    def __init__(self, allow_dash: bool = True):
+        # What may be written is decided by eventsim.files (folders, devices, links), not click.
+        super().__init__(allow_dash=allow_dash, readable=False)
+
+
+class FiniteRange(click.FloatRange):
+    """A FloatRange that refuses nan and infinities (nan passes every comparison of a range,
+    and either would end up in a report or in a model's provenance)."""
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return rv
+
+
+class EventsimCommand(click.Command):
+    """A command whose :class:`OutputPath` values are checked before it does any work: each
+    must be writable (:func:`~eventsim.files.resolve_output`) and none may be an input."""
+
+    def invoke(self, ctx: click.Context):
+        inputs, outputs = [], []
+        for param in self.params:
+            values = ctx.params.get(param.name)
+            values = list(values) if isinstance(values, (list, tuple)) else [values]
+            if isinstance(param.type, OutputPath):
+                outputs += [v for v in values if v is not None]
+            elif isinstance(param.type, InputPath):
+                inputs += [v for v in values if v is not None]
+        for out in outputs:
+            resolve_output(out)
+        refuse_overwriting_inputs(outputs, inputs)
+        return super().invoke(ctx)
+
 
 def emit_json(doc, target: str | None) -> None:
-    """Write a JSON document to ``target``: ``-`` is stdout, else a file written atomically."""
-    text = json.dumps(doc, indent=2, sort_keys=False) + "\n"
-    if target == "-":
-        sys.stdout.write(text)
-    elif target:
-        write_text_atomic(target, text)
+    """Write a JSON document (strict: no NaN or infinity) to ``target``; ``-`` is stdout."""
+    if target:
+        what = "stdout" if target == "-" else target
+        write_text_atomic(target, json_text(doc, what=what, indent=2) + "\n")
 
 
 def format_table(headers: list[str], rows: list[list], align: str | None = None) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..errors import ConfigError
-from .base import emit_json
+from .base import EventsimCommand, OutputPath, emit_json
 
 BENCH_SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "bench.py"
 
@@ -40,7 +40,7 @@ def _densities(ctx, param, text: str) -> list[float]:
     return values
 
 
-@click.command()
+@click.command(cls=EventsimCommand)
 @click.option("--densities", default="0.01,0.05,0.1,0.2", show_default=True, callback=_densities,
               help="Average spike densities (fractions) for the end-to-end comparison.")
 @click.option("--timesteps", "-T", type=click.IntRange(min=1), default=10, show_default=True)
@@ -50,7 +50,8 @@ def _densities(ctx, param, text: str) -> list[float]:
 @click.option("--e2e/--no-e2e", default=True,
               help="Measure end to end against dense PyTorch on the ResNet-19-style network.")
 @click.option("--cold", is_flag=True, help="Also time a cold Numba compile in a fresh process.")
-@click.option("--json", "json_out", metavar="PATH|-", help="Write the results as JSON ('-' = stdout).")
+@click.option("--json", "json_out", type=OutputPath(), metavar="PATH|-",
+              help="Write the results as JSON ('-' = stdout).")
 def bench(densities, timesteps, repeat, kernel, e2e, cold, json_out) -> None:
     """Benchmark the event engine: G SOP/s of the conv scatter kernel and the speed-up over
     dense PyTorch CPU inference of the same network at several spike densities (one thread).

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ..convert import convert_to_file, list_archs
+from ..files import json_text
 from ..network.counts import parameter_count
 from ..network.h5io import save_model
 from ..network.nir import is_nir_file, load_nir
 from ..network.nir_nodes import DEFAULT_DT, SEMANTICS
-from .base import format_table
+from .base import EventsimCommand, FiniteRange, InputPath, OutputPath, format_table
 
 
 def _shape(text: str | None) -> tuple[int, int, int] | None:
@@ -27,8 +26,8 @@ def _shape(text: str | None) -> tuple[int, int, int] | None:
     return shape
 
 
-@click.command("convert")
-@click.argument("checkpoint", required=False, type=click.Path(dir_okay=False))
+@click.command("convert", cls=EventsimCommand)
+@click.argument("checkpoint", required=False, type=InputPath(dir_okay=False))
 @click.option("--arch", metavar="NAME", help="Architecture of the checkpoint (see --list-archs).")
 @click.option("--timesteps", "-T", type=click.IntRange(min=1),
               help="Time steps T the network runs for; 1/T of the mean over time is folded in.")
@@ -43,11 +42,11 @@ def _shape(text: str | None) -> tuple[int, int, int] | None:
               show_default=True, help="Spiking neuron the network was trained with.")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
               show_default=True, help="Stored weight precision (folding is always float64).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="model.h5 to write.")
+@click.option("-o", "--output", type=OutputPath(), help="model.h5 to write.")
 @click.option("--list-archs", "show_archs", is_flag=True,
               help="List the supported architectures and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
-@click.option("--nir-dt", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_DT,
+@click.option("--nir-dt", type=FiniteRange(min=0, min_open=True), default=DEFAULT_DT,
               show_default=True, help="NIR input: seconds per time step (discretises tau).")
 @click.option("--nir-semantics", type=click.Choice(["auto", *SEMANTICS]), default="auto",
               show_default=True, help="NIR input: spec rules, sinabs' IAF for IF nodes, or auto "
@@ -68,8 +67,8 @@ def convert(checkpoint, arch, timesteps, input_shape, input_kind, polarity, neur
     if show_archs:
         rows = list_archs()
         if as_json:
-            click.echo(json.dumps([{"name": n, "input_kind": k, "summary": s} for n, k, s in rows],
-                                  indent=2))
+            click.echo(json_text([{"name": n, "input_kind": k, "summary": s} for n, k, s in rows],
+                                  what="stdout", indent=2))
         else:
             click.echo(format_table(["arch", "input", "description"], [list(r) for r in rows]))
         return
@@ -97,7 +96,7 @@ def convert(checkpoint, arch, timesteps, input_shape, input_kind, polarity, neur
                "parameters": parameter_count(net), "dtype": dtype,
                "sha256": net.provenance["source"]["sha256"]}
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(json_text(summary, what="stdout", indent=2))
     else:
         click.echo(f"wrote {output}: {arch}, {summary['populations']} populations, "
                    f"{summary['projections']} projections, {summary['parameters']:,} parameters "

@@ -6,22 +6,22 @@ import click
 
 from ..events.emulator import EmulatorConfig, emulate_sequence, read_images
 from ..events.io import write_events
-from .base import emit_json
+from .base import EventsimCommand, FiniteRange, InputPath, OutputPath, emit_json
 
 
-@click.command()
-@click.argument("images", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+@click.command(cls=EventsimCommand)
+@click.argument("images", type=InputPath(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=OutputPath(),
               help="Event file to write; the format follows the extension (.aedat4, .npz, .h5, ...).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds every random draw (initial pixel levels, noise); same seed, same events.")
-@click.option("--threshold", type=click.FloatRange(min=0, min_open=True), default=0.4, show_default=True,
+@click.option("--threshold", type=FiniteRange(min=0, min_open=True), default=0.4, show_default=True,
               help="Contrast threshold in log-intensity units (ON and OFF).")
-@click.option("--threshold-sigma", type=click.FloatRange(min=0), default=0.05, show_default=True,
+@click.option("--threshold-sigma", type=FiniteRange(min=0), default=0.05, show_default=True,
               help="Relative per-pixel threshold mismatch (Gaussian sigma).")
 @click.option("--refractory-us", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Dead time of a pixel after each event, microseconds.")
-@click.option("--noise-hz", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--noise-hz", type=FiniteRange(min=0), default=0.0, show_default=True,
               help="Shot noise: random events per pixel per second.")
 @click.option("--sensor-seed", type=int, default=0, show_default=True,
               help="Fixes the threshold mismatch map (one emulated camera).")
@@ -29,7 +29,8 @@ from .base import emit_json
               help="Timestamp of the start of the recording, microseconds.")
 @click.option("--gap-us", type=click.IntRange(min=0), default=0, show_default=True,
               help="Pause between consecutive images of a stack.")
-@click.option("--json", "json_out", metavar="PATH|-", help="Write the per-image time windows as JSON.")
+@click.option("--json", "json_out", type=OutputPath(), metavar="PATH|-",
+              help="Write the per-image time windows as JSON.")
 def emulate(images, output, seed, threshold, threshold_sigma, refractory_us, noise_hz, sensor_seed,
             t0_us, gap_us, json_out) -> None:
     """Turn IMAGES into an event recording the way N-MNIST was recorded.

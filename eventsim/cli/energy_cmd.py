@@ -10,15 +10,16 @@ from ..energy.plots import check_plot_path, save_plot
 from ..energy.render import format_energy, render
 from ..energy.tables import BUILTIN_TABLES, DEFAULT_TABLE, get_table
 from ..files import write_text_atomic
-from .base import emit_json
+from .base import EventsimCommand, InputPath, OutputPath, emit_json
 
 
-@click.command()
+@click.command(cls=EventsimCommand)
 @click.option("--list-tables", "list_tables", is_flag=True,
               help="List the built-in cost tables with their per-operation energies and sources.")
-@click.option("--table", "table", metavar="NAME|FILE",
+@click.option("--table", "table", type=InputPath(dir_okay=False), metavar="NAME|FILE",
               help="Show one table: a built-in name or a .toml/.json file (checked as a report would).")
-@click.option("--json", "json_out", metavar="PATH|-", help="Write the table(s) as JSON ('-' = stdout).")
+@click.option("--json", "json_out", type=OutputPath(), metavar="PATH|-",
+              help="Write the table(s) as JSON ('-' = stdout).")
 def energy(list_tables: bool, table: str | None, json_out: str | None) -> None:
     """Energy cost tables used by `eventsim run --report` (Energy = E_MAC*MACs + E_AC*SOPs).
 
@@ -53,15 +54,15 @@ _EXT_FORMATS = {".json": "json", ".csv": "csv", ".md": "md", ".markdown": "md", 
 
 def report_options(func):
     """``--report``, ``-o``, ``--plot`` and ``--energy-table`` for a command that runs a model."""
-    func = click.option("--energy-table", "energy_table", metavar="NAME|FILE",
+    func = click.option("--energy-table", "energy_table", type=InputPath(dir_okay=False), metavar="NAME|FILE",
                         help=f"Cost table for the energy columns: a built-in name (default "
                              f"{DEFAULT_TABLE}; see `eventsim energy --list-tables`) or a "
                              ".toml/.json file.")(func)
-    func = click.option("--plot", "plot", metavar="FILE.png|svg", type=click.Path(dir_okay=False),
+    func = click.option("--plot", "plot", metavar="FILE.png|svg", type=OutputPath(),
                         help="Save a figure: operations and energy per layer, spike rate per layer "
                              "over time, +/- spike split (needs matplotlib: pip install "
                              "'eventsim[plot]').")(func)
-    func = click.option("-o", "--output", "report_out", metavar="FILE", type=click.Path(dir_okay=False),
+    func = click.option("-o", "--output", "report_out", metavar="FILE", type=OutputPath(),
                         help="Write the --report to FILE instead of stdout (format from the extension "
                              "when --report is not given: .json .csv .md .txt).")(func)
     func = click.option("--report", "report_fmt", type=click.Choice(["text", "json", "csv", "md"]),

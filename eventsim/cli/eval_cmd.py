@@ -11,15 +11,15 @@ from tqdm import tqdm
 
 from ..energy.plots import check_plot_path
 from ..energy.tables import get_table
-from ..errors import ConfigError, InputFormatError
+from ..errors import InputFormatError
 from ..eval.dataset import discover
 from ..eval.render import format_csv, format_text, save_plot
 from ..eval.results import ResultsHeader, ResultsWriter
 from ..eval.runner import EvalJob, evaluate_all
 from ..eval.summary import sorted_records, summarize
-from ..files import sha256_file, write_text_atomic
+from ..files import refuse_overwriting_inputs, sha256_file, write_text_atomic
 from ..network.loading import load_network
-from .base import UserError, emit_json
+from .base import EventsimCommand, InputPath, Interrupted, OutputPath, UserError, emit_json
 from .options import binning_options, input_options, precision_option
 
 
@@ -32,12 +32,12 @@ def _classes(text: str | None) -> list[str] | None:
     return names
 
 
-@click.command("eval")
-@click.argument("model", type=click.Path(dir_okay=False))
-@click.argument("dataset", type=click.Path())
+@click.command("eval", cls=EventsimCommand)
+@click.argument("model", type=InputPath(dir_okay=False))
+@click.argument("dataset", type=InputPath())
 @binning_options
 @precision_option
-@click.option("--energy-table", "energy_table", metavar="NAME|FILE",
+@click.option("--energy-table", "energy_table", type=InputPath(dir_okay=False), metavar="NAME|FILE",
               help="Cost table for the energy per sample (see `eventsim energy`; default horowitz45-fp32).")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N",
               help="Evaluate only the first N samples of every class (in file name order).")
@@ -48,16 +48,17 @@ def _classes(text: str | None) -> list[str] | None:
 @click.option("--scheduler", metavar="ADDRESS",
               help="Run on an existing Dask distributed cluster (e.g. tcp://host:8786); the "
                    "workers must see MODEL and the samples at the same paths. Needs eventsim[dask].")
-@click.option("--results", "results_path", type=click.Path(dir_okay=False), metavar="FILE.jsonl",
+@click.option("--results", "results_path", type=OutputPath(), metavar="FILE.jsonl",
               help="Append every sample's result to this JSON-lines file as it completes, so an "
                    "interrupted run can be resumed.")
 @click.option("--resume", is_flag=True,
               help="Continue the evaluation in --results FILE: skip the samples already in it "
                    "(refused if the model, samples or options differ).")
-@click.option("--json", "json_out", metavar="PATH|-",
+@click.option("--json", "json_out", type=OutputPath(), metavar="PATH|-",
               help="Write the summary and every sample's result as JSON ('-' = stdout, no text).")
-@click.option("--csv", "csv_out", metavar="PATH|-", help="Write one CSV row per sample ('-' = stdout).")
-@click.option("--plot", type=click.Path(dir_okay=False), metavar="PATH",
+@click.option("--csv", "csv_out", type=OutputPath(), metavar="PATH|-",
+              help="Write one CSV row per sample ('-' = stdout).")
+@click.option("--plot", type=OutputPath(), metavar="PATH",
               help="Save a figure (confusion matrix, SOPs per sample); .png, .svg or .pdf.")
 @click.option("--slowest", type=click.IntRange(min=0), default=5, show_default=True,
               help="How many of the slowest samples to list.")
@@ -81,13 +82,12 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
         raise click.UsageError("give --workers or --scheduler, not both (Dask sizes its own workers)")
     if json_out == "-" and csv_out == "-":
         raise click.UsageError("--json - and --csv - both write to stdout; give a file to one")
-    for out in (json_out, csv_out, plot, results_path):
-        _check_output(out)
     if plot:
         check_plot_path(plot)  # before hours of work, not after
     options = input_options(timesteps, bin_us, method, keep_partial, polarity, crop, downscale)
     table = get_table(energy_table)  # a bad table fails before the run
     data = discover(dataset, limit=limit, classes=_classes(classes))
+    refuse_overwriting_inputs([results_path, json_out, csv_out, plot], [s.path for s in data.samples])
     net = load_network(model)  # a bad model fails here, not in every worker
     n_outputs = net.output_population.size
     header = ResultsHeader(model=model, model_sha256=sha256_file(model), dataset=dataset,
@@ -96,6 +96,9 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
     job = EvalJob(model=os.path.abspath(model), precision=precision, options=options,
                   energy_table=energy_table)
     writer = ResultsWriter(results_path, header, resume) if results_path else None
+    if writer and writer.dropped:
+        click.echo(f"warning: {results_path}: dropped torn line(s) {', '.join(map(str, writer.dropped))} "
+                   "(left by a killed run); those samples run again", err=True)
     records = list(writer.done.values()) if writer else []
     todo = [s for s in data.samples if not writer or s.index not in writer.done]
     try:
@@ -103,11 +106,10 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
     except BrokenProcessPool as exc:
         where = f"; the finished samples are in {results_path}, rerun with --resume" if writer else ""
         raise UserError(f"a worker process died ({exc}){where}") from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # SIGINT or SIGTERM: say where the finished samples are
         where = (f"; {len(records):,} of {len(data.samples):,} samples are in {results_path}, "
                  "rerun with --resume to continue") if writer else ""
-        click.echo(f"\ninterrupted{where}", err=True)
-        sys.exit(130)
+        raise Interrupted(exc, where) from None
     finally:
         if writer:
             writer.close()
@@ -118,11 +120,7 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
     if json_out:
         emit_json({**doc, "results": records}, json_out)
     if csv_out:
-        text = format_csv(records, list(net.order))
-        if csv_out == "-":
-            sys.stdout.write(text)
-        else:
-            write_text_atomic(csv_out, text)
+        write_text_atomic(csv_out, format_csv(records, list(net.order)))
     if plot:
         save_plot(doc, records, plot)
     if "-" not in (json_out, csv_out):
@@ -130,13 +128,6 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
     if not doc["evaluated"]:
         raise InputFormatError(f"{dataset}: no sample could be evaluated (first: "
                                f"{doc['failed'][0]['path']}: {doc['failed'][0]['error']})")
-
-
-def _check_output(path: str | None) -> None:
-    if path and path != "-":
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise ConfigError(f"{path}: the folder {folder} does not exist")
 
 
 def _run(job, todo, records, writer, total, workers, scheduler) -> None:

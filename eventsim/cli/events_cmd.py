@@ -20,7 +20,7 @@ from ..events.io import (
     write_events_stream,
 )
 from ..files import atomic_output
-from .base import UserError, emit_json, format_table
+from .base import EventsimCommand, InputPath, OutputPath, UserError, emit_json, format_table
 
 # Metadata that is too long for a summary (whole header texts) stays out of `info`.
 _BULKY_META = ("header", "info_xml")
@@ -78,9 +78,10 @@ def events() -> None:
     """
 
 
-@events.command()
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--json", "json_out", metavar="PATH|-", help="Write the summary as JSON ('-' = stdout only).")
+@events.command(cls=EventsimCommand)
+@click.argument("file", type=InputPath(dir_okay=False))
+@click.option("--json", "json_out", type=OutputPath(), metavar="PATH|-",
+              help="Write the summary as JSON ('-' = stdout only).")
 def info(file: str, json_out: str | None) -> None:
     """Summarise FILE: format, sensor, camera, event count, ON/OFF split, time span and rate.
 
@@ -115,9 +116,9 @@ def info(file: str, json_out: str | None) -> None:
     click.echo(format_table(["field", "value"], rows, align="ll"))
 
 
-@events.command()
-@click.argument("src", metavar="IN", type=click.Path(dir_okay=False))
-@click.argument("dst", metavar="OUT", type=click.Path(dir_okay=False))
+@events.command(cls=EventsimCommand)
+@click.argument("src", metavar="IN", type=InputPath(dir_okay=False))
+@click.argument("dst", metavar="OUT", type=OutputPath())
 @click.option("--sensor", "sensor_opt", metavar="W,H",
               help="Sensor size to record when IN does not state one (or to override it).")
 @click.option("--compression", type=click.Choice(["lz4", "lz4_high", "zstd", "zstd_high", "none"]),
@@ -215,9 +216,9 @@ def _render(frames: np.ndarray, stats: EventStats, out: str, title: str) -> None
         plt.close(fig)
 
 
-@events.command()
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+@events.command(cls=EventsimCommand)
+@click.argument("file", type=InputPath(dir_okay=False))
+@click.option("-o", "--output", required=True, type=OutputPath(),
               help="Image to write (.png, .pdf, .svg).")
 @click.option("--bins", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Number of equal time windows, one panel each.")

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
+from ..files import json_text
 from ..network.loading import load_network
 from ..network.nir import save_nir
 from ..network.nir_nodes import DEFAULT_DT
+from .base import EventsimCommand, FiniteRange, InputPath, OutputPath
 
 
-@click.command("export")
-@click.argument("model", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+@click.command("export", cls=EventsimCommand)
+@click.argument("model", type=InputPath(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=OutputPath(),
               help="NIR file to write (HDF5, NIR 1.x layout).")
-@click.option("--dt", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_DT,
+@click.option("--dt", type=FiniteRange(min=0, min_open=True), default=DEFAULT_DT,
               show_default=True,
               help="Seconds per time step, used to write LIF time constants (tau = dt/(1-decay)).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
@@ -38,7 +38,7 @@ def export(model: str, output: str, dt: float, as_json: bool) -> None:
     summary = {"output": output, **written, "dt": dt, "populations": len(net.populations),
                "projections": len(net.projections)}
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(json_text(summary, what="stdout", indent=2))
     else:
         click.echo(f"wrote {output}: NIR {written['nir_version']}, {written['nodes']} nodes, "
                    f"{written['edges']} edges "

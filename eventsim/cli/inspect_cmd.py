@@ -7,7 +7,7 @@ import numpy as np
 
 from ..network.counts import dense_macs, parameter_count, synapse_count
 from ..network.loading import load_network
-from .base import emit_json, format_table
+from .base import EventsimCommand, InputPath, OutputPath, emit_json, format_table
 
 
 def describe(net) -> dict:
@@ -51,9 +51,10 @@ def describe(net) -> dict:
     }
 
 
-@click.command()
-@click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--json", "json_out", metavar="PATH|-", help="Write the description as JSON ('-' = stdout).")
+@click.command(cls=EventsimCommand)
+@click.argument("model", type=InputPath(dir_okay=False))
+@click.option("--json", "json_out", type=OutputPath(), metavar="PATH|-",
+              help="Write the description as JSON ('-' = stdout).")
 def inspect(model: str, json_out: str | None) -> None:
     """Show the populations, projections and provenance of MODEL (a model.h5 or NIR file)."""
     net = load_network(model)

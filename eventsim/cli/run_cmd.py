@@ -16,7 +16,7 @@ from ..engine.simulator import Simulator
 from ..errors import InputFormatError
 from ..eval.sample import InputOptions, run_file
 from ..network.loading import load_network
-from .base import emit_json, format_table
+from .base import EventsimCommand, InputPath, OutputPath, emit_json, format_table
 from .energy_cmd import emit_report, energy_line, report_format, report_options
 from .options import binning_options, parse_crop, precision_option
 
@@ -85,14 +85,14 @@ def load_input(path: str, sim: Simulator, *, timesteps, bin_us, method, keep_par
     return run_file(path, sim, options, progress=progress, record=record)
 
 
-@click.command()
-@click.argument("model", required=False, type=click.Path(dir_okay=False))
-@click.option("--input", "-i", "input_path", type=click.Path(dir_okay=False), metavar="FILE",
+@click.command(cls=EventsimCommand)
+@click.argument("model", required=False, type=InputPath(dir_okay=False))
+@click.option("--input", "-i", "input_path", type=InputPath(dir_okay=False), metavar="FILE",
               help="Event recording (any supported format, detected by content) or a static "
                    ".npy (C,H,W)/(T,C,H,W) array or .png image for frame-input models.")
 @binning_options
 @precision_option
-@click.option("--json", "json_out", metavar="PATH|-",
+@click.option("--json", "json_out", type=OutputPath(), metavar="PATH|-",
               help="Write the JSON report to PATH ('-' = stdout, and no human summary).")
 @click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True,
               help="How many of the highest outputs to list.")

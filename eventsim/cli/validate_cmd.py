@@ -8,7 +8,7 @@ import click
 
 from ..network.loading import load_network
 from ..validate import FAIL, INFO, PASS, WARN, inputs_from_file, random_inputs, validate
-from .base import emit_json, format_table
+from .base import EventsimCommand, InputPath, OutputPath, emit_json, format_table
 
 _MARK = {PASS: "PASS", FAIL: "FAIL", WARN: "WARN", INFO: "info"}
 
@@ -38,9 +38,9 @@ def format_report(report, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
-@click.command("validate")
-@click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--input", "-i", "input_path", type=click.Path(dir_okay=False), metavar="FILE",
+@click.command("validate", cls=EventsimCommand)
+@click.argument("model", type=InputPath(dir_okay=False))
+@click.option("--input", "-i", "input_path", type=InputPath(dir_okay=False), metavar="FILE",
               help="Event recording (binned with the model's polarity) or a .npy/.png frame for "
                    "frame-input models. Default: a seeded random input.")
 @click.option("--timesteps", "-T", type=click.IntRange(min=1),
@@ -53,7 +53,7 @@ def format_report(report, verbose: bool = False) -> str:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random input.")
 @click.option("--no-kernel-audit", is_flag=True,
               help="Skip the LLVM IR audit of the integer kernels (it recompiles them: ~10 s).")
-@click.option("--json", "json_out", metavar="PATH|-",
+@click.option("--json", "json_out", type=OutputPath(), metavar="PATH|-",
               help="Write the report as JSON to PATH ('-' = stdout, and no table).")
 @click.option("--verbose", "-v", is_flag=True, help="Show the details of every check.")
 def validate_cmd(model, input_path, timesteps, bin_us, strict, seed, no_kernel_audit, json_out,

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 from ..errors import ConfigError
+from ..files import json_text
 
 FORMATS = ("text", "json", "csv", "md")
 
@@ -146,7 +146,8 @@ def render_csv(doc: dict) -> str:
 
 
 def render_json(doc: dict) -> str:
-    return json.dumps(doc, indent=2) + "\n"
+    """Strict JSON: a NaN or infinity (e.g. from an absurd cost table) fails, naming its field."""
+    return json_text(doc, what="--report json", indent=2) + "\n"
 
 
 def render(doc: dict, fmt: str) -> str:

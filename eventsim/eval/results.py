@@ -2,9 +2,11 @@
 
 Line 1 is a header ``{"schema": "eventsim.eval-results/1", "model_sha256", "dataset_sha256",
 "options", ...}``; every later line is one sample record (:func:`~.sample.evaluate_sample`), in
-completion order. An interrupted run leaves a valid prefix (at worst a torn last line, which
-resume drops), so ``--resume`` can skip the samples already done. Resuming is refused when the
-model file, the sample list or any option that changes results differs from the header's.
+completion order. Each line is appended with one ``write`` while the file is locked, so two runs
+never interleave; an interrupted run leaves a valid prefix (at worst a torn last line, which
+resume drops with a warning), so ``--resume`` can skip the samples already done. Resuming is
+refused when the model file, the sample list or any option that changes results differs from the
+header's.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError, InputFormatError
+from ..files import append_record, json_text, open_locked_append
 
 SCHEMA = "eventsim.eval-results/1"
 
@@ -48,14 +51,27 @@ class ResultsHeader:
         return None
 
 
-def read_results(path: str) -> tuple[dict, dict[int, dict], int]:
-    """The header, the records by sample index (first one wins) and the byte length of the
-    complete lines (a torn last line, left by a killed run, is not counted)."""
+def read_results(path: str) -> ResultsFile:
+    """Parse a results file: its header and records, and the torn lines a resume must drop."""
     with open(path, "rb") as f:
-        data = f.read()
-    good = data.rfind(b"\n") + 1  # everything after the last newline is a torn write
-    lines = data[:good].split(b"\n")[:-1]
-    if not lines:
+        return parse_results(f.read(), path)
+
+
+@dataclass
+class ResultsFile:
+    """A parsed results file."""
+
+    header: dict  # line 1
+    records: dict[int, dict]  # sample index -> record (the first one wins)
+    dropped: list[int]  # line numbers that are not JSON: torn by a killed (or, before the lock, a
+    #                     concurrent) run; their samples run again
+    keep_bytes: int  # length of the prefix of the file before the first dropped line
+    tail: bytes  # the complete lines after that prefix that are kept
+
+
+def parse_results(data: bytes, path: str) -> ResultsFile:
+    lines = data.split(b"\n")  # the last item is what follows the last newline: b"" or a torn line
+    if len(lines) < 2:
         raise InputFormatError(f"{path}: empty results file (no header line)")
     try:
         header = json.loads(lines[0])
@@ -65,53 +81,92 @@ def read_results(path: str) -> tuple[dict, dict[int, dict], int]:
         raise InputFormatError(f"{path}: not an eventsim eval results file (line 1 is not a "
                                f"{SCHEMA} header)")
     records: dict[int, dict] = {}
+    dropped: list[int] = []
+    keep_bytes, tail, offset = None, [], len(lines[0]) + 1
     for n, line in enumerate(lines[1:], 2):
-        try:
-            rec = json.loads(line)
-            idx = int(rec["index"])
-        except (ValueError, KeyError, TypeError):
-            raise InputFormatError(f"{path}: line {n} is not a sample record") from None
-        records.setdefault(idx, rec)
-    return header, records, good
+        complete = n < len(lines)  # the last item has no newline after it
+        rec = _record(line, path, n) if complete else None
+        if rec is None and line:
+            dropped.append(n)
+            keep_bytes = offset if keep_bytes is None else keep_bytes
+        elif rec is not None:
+            records.setdefault(int(rec["index"]), rec)
+            if keep_bytes is not None:
+                tail.append(line + b"\n")
+        offset += len(line) + 1
+    if keep_bytes is None:
+        keep_bytes = len(data) - len(lines[-1])
+    return ResultsFile(header, records, dropped, keep_bytes, b"".join(tail))
 
 
-def _has_header_line(path: str) -> bool:
-    if not os.path.exists(path):
-        return False
-    with open(path, "rb") as f:
-        return b"\n" in f.read(1 << 20)
+def _record(line: bytes, path: str, n: int) -> dict | None:
+    """The record on line ``n``; None for a torn line (not JSON); InputFormatError for JSON that
+    is not a sample record (a foreign file, which eventsim must not rewrite)."""
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None
+    try:
+        int(rec["index"])
+    except (KeyError, TypeError, ValueError):
+        raise InputFormatError(f"{path}: line {n} is not a sample record") from None
+    return rec
+
+
+def _has_header_line(fd: int) -> bool:
+    return b"\n" in os.pread(fd, 1 << 20, 0)
 
 
 class ResultsWriter:
-    """Appends records to a results file, one flushed JSON line each."""
+    """Appends records to a results file, one whole JSON line per ``write``.
+
+    The file is locked while the writer is open (a second run on it is refused, naming the
+    first); on resume, torn lines are dropped (listed in ``dropped``, for a warning) and the
+    file is rewritten from the first of them on.
+    """
 
     def __init__(self, path: str, header: ResultsHeader, resume: bool):
         self.path = path
         self.done: dict[int, dict] = {}
-        if resume and _has_header_line(path):  # else a run killed before its header was written
-            theirs, self.done, good = read_results(path)
-            why = header.mismatch(theirs)
+        self.dropped: list[int] = []
+        self._fd = open_locked_append(path)
+        try:
+            self._open(header, resume)
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def _open(self, header: ResultsHeader, resume: bool) -> None:
+        size = os.fstat(self._fd).st_size
+        if resume and _has_header_line(self._fd):  # else a run killed before its header was written
+            with open(self.path, "rb") as f:
+                theirs = parse_results(f.read(), self.path)
+            why = header.mismatch(theirs.header)
             if why:
-                raise ConfigError(f"{path}: cannot resume: {why}; use another --results file")
-            self._f = open(path, "r+b")
-            self._f.truncate(good)  # drop a torn last line before appending
-            self._f.seek(good)
-        elif os.path.exists(path) and not resume:
-            raise ConfigError(f"{path} exists; give --resume to continue that evaluation, or "
+                raise ConfigError(f"{self.path}: cannot resume: {why}; use another --results file")
+            self.done, self.dropped = theirs.records, theirs.dropped
+            if theirs.keep_bytes + len(theirs.tail) != size:  # torn lines: drop them in place
+                os.ftruncate(self._fd, theirs.keep_bytes)
+                append_record(self._fd, theirs.tail)
+        elif size and not resume:
+            raise ConfigError(f"{self.path} exists; give --resume to continue that evaluation, or "
                               "remove it")
         else:
-            self._f = open(path, "wb")
+            os.ftruncate(self._fd, 0)
             self._write(header.to_dict())
 
     def _write(self, doc: dict) -> None:
-        self._f.write((json.dumps(doc, separators=(",", ":")) + "\n").encode())
-        self._f.flush()
+        line = json_text(doc, what=f"{self.path} (index {doc.get('index', 'header')})",
+                         separators=(",", ":"))
+        append_record(self._fd, (line + "\n").encode())
 
     def append(self, rec: dict) -> None:
         self._write(rec)
 
     def close(self) -> None:
-        self._f.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def __enter__(self) -> ResultsWriter:
         return self
