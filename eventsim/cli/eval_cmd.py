@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from concurrent.futures.process import BrokenProcessPool
 
 import click
 from tqdm import tqdm
@@ -19,7 +18,7 @@ from ..eval.runner import EvalJob, evaluate_all
 from ..eval.summary import sorted_records, summarize
 from ..files import refuse_overwriting_inputs, sha256_file, write_text_atomic
 from ..network.loading import load_network
-from .base import EventsimCommand, InputPath, Interrupted, OutputPath, UserError, emit_json
+from .base import EventsimCommand, InputPath, Interrupted, OutputPath, emit_json
 from .options import binning_options, input_options, precision_option
 
 
@@ -45,6 +44,11 @@ def _classes(text: str | None) -> list[str] | None:
               "manifest labels); labels keep their index among all classes.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes on this machine (each loads the model once).")
+@click.option("--isolate/--no-isolate", default=True, show_default=True,
+              help="Run samples in worker processes, also with one worker: a sample that crashes "
+                   "its process (segfault, abort, out-of-memory kill) is recorded as failed and "
+                   "a new worker goes on. --no-isolate runs one worker in this process (for "
+                   "debugging and profiling).")
 @click.option("--scheduler", metavar="ADDRESS",
               help="Run on an existing Dask distributed cluster (e.g. tcp://host:8786); the "
                    "workers must see MODEL and the samples at the same paths. Needs eventsim[dask].")
@@ -63,8 +67,8 @@ def _classes(text: str | None) -> list[str] | None:
 @click.option("--slowest", type=click.IntRange(min=0), default=5, show_default=True,
               help="How many of the slowest samples to list.")
 def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, crop, downscale,
-             precision, energy_table, limit, classes, workers, scheduler, results_path, resume,
-             json_out, csv_out, plot, slowest) -> None:
+             precision, energy_table, limit, classes, workers, isolate, scheduler, results_path,
+             resume, json_out, csv_out, plot, slowest) -> None:
     """Evaluate MODEL on every sample of DATASET: accuracy, spikes, SOPs and energy per sample.
 
     DATASET is a folder with one sub-folder per class (N-MNIST / N-Caltech101 layout; class k is
@@ -102,10 +106,7 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
     records = list(writer.done.values()) if writer else []
     todo = [s for s in data.samples if not writer or s.index not in writer.done]
     try:
-        _run(job, todo, records, writer, len(data.samples), workers, scheduler)
-    except BrokenProcessPool as exc:
-        where = f"; the finished samples are in {results_path}, rerun with --resume" if writer else ""
-        raise UserError(f"a worker process died ({exc}){where}") from None
+        _run(job, todo, records, writer, len(data.samples), workers, scheduler, isolate)
     except KeyboardInterrupt as exc:  # SIGINT or SIGTERM: say where the finished samples are
         where = (f"; {len(records):,} of {len(data.samples):,} samples are in {results_path}, "
                  "rerun with --resume to continue") if writer else ""
@@ -130,14 +131,14 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
                                f"{doc['failed'][0]['path']}: {doc['failed'][0]['error']})")
 
 
-def _run(job, todo, records, writer, total, workers, scheduler) -> None:
+def _run(job, todo, records, writer, total, workers, scheduler, isolate) -> None:
     """Evaluate ``todo``, appending each record to ``records`` (and ``writer``) as it arrives."""
     bar = tqdm(total=total, initial=total - len(todo), desc="evaluating", unit="sample", file=sys.stderr,
                disable=not sys.stderr.isatty() or not todo, dynamic_ncols=True)
     correct = sum(1 for r in records if r.get("correct"))
     errors = sum(1 for r in records if "error" in r)
     with bar:
-        for rec in evaluate_all(job, todo, workers=workers, scheduler=scheduler):
+        for rec in evaluate_all(job, todo, workers=workers, scheduler=scheduler, isolate=isolate):
             if writer:
                 writer.append(rec)
             records.append(rec)

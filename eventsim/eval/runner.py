@@ -9,17 +9,23 @@ sample (a Simulator resets its state at every run), records are identical whatev
 the number of workers or their completion order.
 
 Worker processes use the ``forkserver`` start method where it exists, else ``spawn`` (never
-``fork``: the parent may hold threads, e.g. a progress bar or a Dask client). Dask workers must
+``fork``: the parent may hold threads, e.g. a progress bar or a Dask client). Samples run in
+worker processes by default, one worker included, so that a sample which kills its process
+(a segfault in native code, an abort, the kernel's out-of-memory killer) is recorded as failed
+(``worker died: signal 9 (SIGKILL)``) and the evaluation goes on with a new worker. Dask workers must
 be able to read the model and the sample files at the same paths (a shared file system).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import signal
+import sys
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from multiprocessing.connection import wait as wait_ready
 
 import numpy as np
 
@@ -73,15 +79,18 @@ def evaluate_one(job: EvalJob, sample: Sample) -> dict:
 
 
 def evaluate_all(job: EvalJob, samples: Iterable[Sample], workers: int = 1,
-                 scheduler: str | None = None) -> Iterator[dict]:
-    """Records of ``samples`` in completion order: locally (``workers`` = 1), in ``workers``
-    processes, or on the Dask cluster whose scheduler is at ``scheduler``."""
+                 scheduler: str | None = None, isolate: bool = True) -> Iterator[dict]:
+    """Records of ``samples`` in completion order: in ``workers`` child processes (``isolate``,
+    the default, also for one worker), in this process (``isolate=False``, one worker), or on the
+    Dask cluster whose scheduler is at ``scheduler``."""
     samples = list(samples)
     if scheduler is not None:
         return _dask(job, samples, scheduler)
-    if workers <= 1 or len(samples) <= 1:
+    if not samples:
+        return iter(())
+    if not isolate and workers <= 1:
         return (evaluate_one(job, s) for s in samples)
-    return _processes(job, samples, workers)
+    return _supervised(job, samples, max(1, min(workers, len(samples))))
 
 
 def _context():
@@ -93,28 +102,116 @@ def _context():
     return multiprocessing.get_context("forkserver")
 
 
-def _processes(job: EvalJob, samples: list[Sample], workers: int) -> Iterator[dict]:
-    # A bounded window of tasks in flight: memory stays flat on 10,000-sample sets and an
-    # interrupt does not leave thousands of queued tasks to cancel.
-    window = 4 * workers
-    todo = iter(samples)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
-        pending = set()
+def _worker_main(conn, path: list[str]) -> None:
+    """A worker process: evaluate the samples the parent sends until it sends ``None``."""
+    sys.path[:] = path
+    # Ctrl-C reaches the whole process group: the parent decides, the worker just stops with it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
         try:
-            for s in todo:
-                pending.add(pool.submit(evaluate_one, job, s))
-                if len(pending) >= window:
-                    break
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield fut.result()
-                    nxt = next(todo, None)
-                    if nxt is not None:
-                        pending.add(pool.submit(evaluate_one, job, nxt))
-        finally:
-            for fut in pending:
-                fut.cancel()
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        job, sample = task
+        try:
+            rec = evaluate_one(job, sample)
+        except BaseException as exc:  # noqa: BLE001 - the parent records it; the worker lives on
+            rec = {"index": sample.index, "path": sample.name, "label": sample.label,
+                   "error": f"{type(exc).__name__}: {exc}"}
+        conn.send(rec)
+
+
+def death_reason(exitcode: int | None) -> str:
+    """``worker died: signal 11 (SIGSEGV)`` / ``worker died: exit code 3``."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = "unknown"
+        return f"worker died: signal {-exitcode} ({name})"
+    return f"worker died: exit code {exitcode}"
+
+
+#: samples sent ahead to each worker, so it never waits for the parent between two samples
+_DEPTH = 2
+
+
+class _Worker:
+    """One child process and the samples sent to it, oldest (the one it is working on) first."""
+
+    def __init__(self, ctx) -> None:
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, list(sys.path)), daemon=True)
+        self.proc.start()
+        child.close()
+        self.queue: deque[Sample] = deque()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.proc.join(timeout=5)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+        self.conn.close()
+
+
+def _supervised(job: EvalJob, samples: list[Sample], workers: int) -> Iterator[dict]:
+    """Evaluate in ``workers`` child processes; a worker that dies (segfault, abort, OOM kill)
+    costs only its sample: that sample's record says why, a new worker takes its place.
+
+    Not a ProcessPoolExecutor: there one dead worker breaks the whole pool and every sample in
+    flight is lost. A worker here evaluates its queue in order, so when it dies the oldest
+    sample it was sent is the one that killed it; the others are sent again to its successor.
+    The loop waits on both the result pipes and the process sentinels.
+    """
+    ctx = _context()
+    todo: deque[Sample] = deque(samples)
+    pool = [_Worker(ctx) for _ in range(workers)]
+    try:
+        for w in pool:
+            _fill(w, job, todo)
+        while any(w.queue for w in pool):
+            busy = [w for w in pool if w.queue]
+            ready = wait_ready([w.conn for w in busy] + [w.proc.sentinel for w in busy])
+            for k, w in enumerate(pool):
+                if not w.queue or (w.conn not in ready and w.proc.sentinel not in ready):
+                    continue
+                rec = _receive(w)
+                sample = w.queue.popleft()
+                if rec is None:  # the process died with the sample: record it, replace the worker
+                    w.proc.join()
+                    rec = {"index": sample.index, "path": sample.name, "label": sample.label,
+                           "error": death_reason(w.proc.exitcode)}
+                    w.conn.close()
+                    todo.extendleft(reversed(w.queue))
+                    w = pool[k] = _Worker(ctx)
+                yield rec
+                _fill(w, job, todo)
+    finally:
+        for w in pool:
+            w.stop()
+
+
+def _fill(w: _Worker, job: EvalJob, todo: deque[Sample]) -> None:
+    while todo and len(w.queue) < _DEPTH:
+        sample = todo.popleft()
+        w.queue.append(sample)
+        w.conn.send((job, sample))
+
+
+def _receive(w: _Worker) -> dict | None:
+    """The worker's record, or None when the worker is gone without sending one."""
+    try:
+        if w.conn.poll():
+            return w.conn.recv()
+    except (EOFError, OSError):
+        pass
+    return None
 
 
 def dask_client(scheduler: str, timeout: float = 30.0):
