@@ -79,10 +79,12 @@ class MemoryCosts:
     def for_table(cls, table: CostTable, overrides: dict | None = None,
                   where: str = "energy table") -> MemoryCosts:
         """The costs of ``table`` (its add and MAC energies, its weight width), then ``overrides``."""
-        mac_table = table if table.mac_pJ is not None else default_table()
-        add, mac = table.ac_pJ, mac_table.mac_pJ
+        # A chip's per-SOP figure (a table without a MAC) already holds that chip's memory traffic;
+        # the model then prices arithmetic with the default (Horowitz) table instead.
+        arith = table if table.mac_pJ is not None else default_table()
         bits = int(table.weight_bytes * 8) if table.weight_bytes else DEFAULT_WORD_BITS
-        costs = cls(add_pJ=add, mul_pJ=max(mac - add, 0.0), word_bits=bits)
+        costs = cls(add_pJ=arith.ac_pJ, mul_pJ=max(arith.mac_pJ - arith.ac_pJ, 0.0), word_bits=bits,
+                    source=f"{arith.name}: {arith.citation}; SRAM: {HOROWITZ_2014}")
         return costs if not overrides else costs.with_overrides(overrides, where)
 
     def with_overrides(self, raw: dict, where: str = "energy table") -> MemoryCosts:
@@ -92,12 +94,14 @@ class MemoryCosts:
         known = {"add_pJ", "mul_pJ", "word_bits", "sram", "source"}
         unknown = sorted(set(raw) - known)
         if unknown:
-            raise ConfigError(f"{where}: unknown field 'memory.{unknown[0]}' (known: {', '.join(sorted(known))})")
+            raise ConfigError(f"{where}: unknown field 'memory.{unknown[0]}' "
+                              f"(known: {', '.join(sorted(known))})")
         fields = {k: _energy(raw[k], f"memory.{k}", where) for k in ("add_pJ", "mul_pJ") if k in raw}
         if "word_bits" in raw:
             bits = raw["word_bits"]
             if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 1024:
-                raise ConfigError(f"{where}: field 'memory.word_bits' must be an integer in 1..1024, got {bits!r}")
+                raise ConfigError(f"{where}: field 'memory.word_bits' must be an integer in 1..1024, "
+                                  f"got {bits!r}")
             fields["word_bits"] = bits
         if "sram" in raw:
             fields["sram"] = _sram_points(raw["sram"], where)
@@ -109,7 +113,8 @@ class MemoryCosts:
 
 
 def _energy(value, key: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value < 0:
         raise ConfigError(f"{where}: field {key!r} must be a finite number >= 0, got {value!r}")
     return float(value)
 

@@ -48,6 +48,8 @@ def _source_signal(result: RunResult, proj: Projection, frames: np.ndarray | Non
         if frames is None:
             return None
         frames = np.asarray(frames, np.float64)
+        if frames.ndim == len(net.input_shape):  # one static frame, repeated over the steps
+            frames = frames[None]
         if frames.shape[0] == 1 and result.timesteps > 1:
             frames = np.repeat(frames, result.timesteps, axis=0)
         return frames
@@ -108,7 +110,8 @@ def synaptic_operations(result: RunResult, frames: np.ndarray | None = None) -> 
         layer_dense = int(every.sum()) * result.timesteps
         dense += layer_dense
         x = layer_input(result, proj, frames)
-        entry = {"name": proj.name, "dense": layer_dense, "effective_acs": None, "effective_macs": None}
+        entry = {"name": proj.name, "target": proj.target, "dense": layer_dense, "effective_acs": None,
+                 "effective_macs": None}
         if x is None:
             known = False
         else:
@@ -164,7 +167,8 @@ def membrane_trace(result: RunResult, name: str, frames: np.ndarray | None = Non
             return None
         inputs.append((proj, x))
     spikes = np.asarray(result.spikes[name], np.float64)
-    bias = 0.0 if pop.bias is None else pop.bias.astype(np.float64).reshape((-1,) + (1,) * (len(pop.shape) - 1))
+    per_channel = (-1,) + (1,) * (len(pop.shape) - 1)
+    bias = 0.0 if pop.bias is None else pop.bias.astype(np.float64).reshape(per_channel)
     v = np.zeros(pop.shape)
     out = np.empty((result.timesteps,) + tuple(pop.shape))
     for t in range(result.timesteps):
@@ -178,17 +182,41 @@ def membrane_trace(result: RunResult, name: str, frames: np.ndarray | None = Non
     return out
 
 
+def population_updates(result: RunResult, name: str, frames: np.ndarray | None = None) -> int | None:
+    """NeuroBench's membrane updates of one spiking population: all neurons at the first step,
+    then those whose membrane after a step differs from the one before it."""
+    trace = membrane_trace(result, name, frames)
+    if trace is None:
+        return None
+    return result.network.population(name).size + int(np.count_nonzero(np.diff(trace, axis=0)))
+
+
 def membrane_updates(result: RunResult, frames: np.ndarray | None = None) -> int | None:
-    """NeuroBench's count: all neurons at the first step, then those whose membrane changed."""
-    total = 0
-    for pop in result.network.ordered_populations():
-        if not pop.spiking:
+    """``MembraneUpdates``: the sum of :func:`population_updates` over the spiking populations."""
+    counts = [population_updates(result, p.name, frames) for p in result.network.populations if p.spiking]
+    return None if None in counts else sum(counts)
+
+
+def _per_population(result: RunResult, syn: dict, frames: np.ndarray | None) -> list[dict]:
+    """The counts by eventsim layer: synaptic operations of the connection layers into it, its
+    membrane updates and non-zero outputs."""
+    net = result.network
+    by_target: dict[str, list[dict]] = {}
+    for entry in syn["per_layer"]:
+        by_target.setdefault(entry["target"], []).append(entry)
+    rows = []
+    for pop in net.ordered_populations():
+        if pop.kind == "input":
             continue
-        trace = membrane_trace(result, pop.name, frames)
-        if trace is None:
-            return None
-        total += pop.size + int(np.count_nonzero(np.diff(trace, axis=0)))
-    return total
+        entries = by_target.get(pop.name, [])
+        row = {"name": pop.name, "dense": sum(e["dense"] for e in entries)}
+        for key in ("effective_acs", "effective_macs"):
+            values = [e[key] for e in entries]
+            row[key] = None if None in values else sum(values)
+        row["membrane_updates"] = population_updates(result, pop.name, frames) if pop.spiking else None
+        row["nonzero_activations"] = _nonzero_outputs(result, pop.name) if pop.spiking else None
+        rows.append(row)
+    return rows
 
 
 def _stored_arrays(net: Network):
@@ -246,6 +274,7 @@ def neurobench_metrics(result: RunResult, frames: np.ndarray | None = None,
                                        "weights": sparsity["weights"]},
         "parameter_count": parameter_count(net),
         "per_layer": syn["per_layer"],
+        "per_population": _per_population(result, syn, frames),
         "twin": ("one nn.Conv2d/nn.Linear per conv2d/dense projection, one snntorch SpikingNeuron per "
                  "spiking population, one time step per forward call, batch 1"),
     }
