@@ -246,6 +246,18 @@ def connection_sparsity(net: Network) -> dict:
             "weights": weights}
 
 
+#: the per-sample metrics an evaluation keeps (workload metrics; the static ones do not vary)
+SAMPLE_METRICS = ("effective_acs", "effective_macs", "dense", "activation_sparsity", "membrane_updates")
+
+
+def sample_metrics(result: RunResult, frames: np.ndarray | None = None) -> dict:
+    """NeuroBench's workload metrics of one run, for an evaluation's per-sample record."""
+    syn = synaptic_operations(result, frames)
+    return {"effective_acs": syn["Effective_ACs"], "effective_macs": syn["Effective_MACs"],
+            "dense": syn["Dense"], "activation_sparsity": activation_sparsity(result),
+            "membrane_updates": membrane_updates(result, frames)}
+
+
 def neurobench_metrics(result: RunResult, frames: np.ndarray | None = None,
                        deployed_footprint: dict | None = None) -> dict:
     """``report["neurobench"]``: NeuroBench's metrics of this run (one sample), by their names.

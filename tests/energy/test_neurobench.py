@@ -49,6 +49,8 @@ def assert_equal_to_neurobench(result, frames=None) -> dict:
     assert ours["parameter_count"] == static["ParameterCount"] == theirs["ParameterCount"]
     assert ours["connection_sparsity"] == static["ConnectionSparsity"]
     assert ours["footprint_bytes"]["twin"] == static["Footprint"]
+    for key in ("effective_acs", "effective_macs", "dense", "membrane_updates"):  # by eventsim layer
+        assert sum(row[key] or 0 for row in ours["per_population"]) == ours[key]
     return ours
 
 
@@ -95,3 +97,26 @@ def test_report_carries_neurobench_and_says_what_is_missing():
     assert bare["effective_acs"] is None and bare["membrane_updates"] is None
     assert "record=True" in bare["missing"][0]
     assert bare["dense"] == full["dense"] and bare["parameter_count"] == full["parameter_count"]
+
+
+def test_eval_records_and_summary_carry_neurobench():
+    """`eventsim eval` keeps NeuroBench's workload metrics per sample and summarises them."""
+    from eventsim.eval.dataset import Sample
+    from eventsim.eval.render import format_csv, format_text
+    from eventsim.eval.sample import InputOptions, evaluate_sample
+    from eventsim.eval.summary import summarize
+
+    if not (DATA / "demo_model.h5").is_file():
+        pytest.skip("the bundled demo is not installed")
+    sim = Simulator(load_network(str(DATA / "demo_model.h5")), precision="float64")
+    recs = [evaluate_sample(sim, Sample(k, str(DATA / "demo" / f"digit{k}.aedat4"), k, f"digit{k}"),
+                            InputOptions()) for k in range(3)]
+    for rec in recs:
+        result = run_file(str(DATA / "demo" / f"digit{rec['label']}.aedat4"), sim, record=True)
+        full = neurobench_metrics(result)
+        assert rec["neurobench"] == {k: full[k] for k in rec["neurobench"]}
+    doc = summarize(recs, ["0", "1", "2"])
+    acs = [r["neurobench"]["effective_acs"] for r in recs]
+    assert doc["neurobench"]["effective_acs"]["mean"] == pytest.approx(np.mean(acs))
+    assert "NeuroBench membrane updates" in format_text({**doc, "model": "m", "dataset": "d"})
+    assert format_csv(recs, ["input"]).splitlines()[0].endswith("nb_membrane_updates")
