@@ -99,8 +99,13 @@ def emit_report(doc: dict, fmt: str | None, report_out: str | None, plot: str | 
 
 
 def energy_line(doc: dict) -> str:
-    """One summary line: energy, ANN energy and their ratio with the table used."""
+    """Two summary lines: energy, ANN energy and their ratio, compute only and with memory traffic."""
     en = doc["energy"]
     ratio = "-" if en["ann_over_snn"] is None else f"{en['ann_over_snn']:.3g}x"
+    mem = en["memory"]
+    mem_ratio = "-" if mem["ann_over_snn"] is None else f"{mem['ann_over_snn']:.3g}x"
     return (f"energy ({en['table']}): {format_energy(en['pJ'])}; dense ANN: "
-            f"{format_energy(en['ann_pJ'])}; ANN/SNN {ratio}")
+            f"{format_energy(en['ann_pJ'])}; ANN/SNN {ratio}\n"
+            f"with memory traffic (Lemaire et al. 2022, {mem['costs']['word_bits']}-bit SRAM words): "
+            f"{format_energy(mem['snn']['pJ'])}; dense ANN: {format_energy(mem['ann']['pJ'])}; "
+            f"ANN/SNN {mem_ratio}")

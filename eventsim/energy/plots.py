@@ -62,6 +62,45 @@ def _log_headroom(ax, values) -> None:
         ax.set_ylim(10.0 ** math.floor(math.log10(min(positive))), max(positive) * 20)
 
 
+_TERM_COLOURS = {"ops": _BLUE, "addressing": _ORANGE, "inout": _GREEN, "params": _VERMILION,
+                 "potentials": _PURPLE}
+
+
+def _memory_panel(ax, doc: dict, names: list[str]) -> None:
+    """Per layer two stacked bars, SNN (solid) and ANN (hatched): compute (ops) and memory terms."""
+    en, mem = doc["energy"], doc["energy"]["memory"]
+    sides = {side: {lay["name"]: lay["terms"] for lay in mem[side]["per_layer"]} for side in ("snn", "ann")}
+    unit, scale = _energy_unit(max([sum(t.values()) for s in sides.values() for t in s.values()] + [1.0]))
+    width = 0.38
+    for k, side in enumerate(("snn", "ann")):
+        xs = [i + (k - 0.5) * width for i in range(len(names))]
+        bottom = [0.0] * len(names)
+        for term, colour in _TERM_COLOURS.items():
+            values = [sides[side].get(n, {}).get(term, 0.0) / scale for n in names]
+            ax.bar(xs, values, width * 0.95, bottom=bottom, color=colour,
+                   hatch="//" if side == "ann" else None, edgecolor="white", linewidth=0.3,
+                   label=term if side == "snn" else None)
+            bottom = [b + v for b, v in zip(bottom, values)]
+    from matplotlib.patches import Patch  # matplotlib is optional: imported with the figure
+
+    handles, _ = ax.get_legend_handles_labels()
+    handles.append(Patch(facecolor="white", edgecolor="black", hatch="//", label="hatched: ANN, plain: SNN"))
+    _xlabels(ax, names)
+    ax.set_ylim(0, max(max(bottom, default=0.0) for bottom in _stack_tops(sides, names, scale)) * 1.4 or 1.0)
+    ax.set_ylabel(f"energy per inference ({unit})")
+    ratio = "-" if mem["ann_over_snn"] is None else f"{mem['ann_over_snn']:.3g}x"
+    compute = "-" if en["ann_over_snn"] is None else f"{en['ann_over_snn']:.3g}x"
+    ax.set_title(f"(b) energy per layer with memory traffic (Lemaire et al. 2022)\n"
+                 f"SNN {mem['snn']['pJ'] / scale:.3g} {unit} vs ANN {mem['ann']['pJ'] / scale:.3g} {unit}: "
+                 f"ANN/SNN {ratio} (compute only {compute})", loc="left", fontsize=10)
+    ax.legend(handles=handles, fontsize=7, frameon=False, ncol=3, loc="upper left")
+
+
+def _stack_tops(sides: dict, names: list[str], scale: float) -> list[list[float]]:
+    """Per side, the height of each layer's stacked bar."""
+    return [[sum(sides[side].get(n, {}).values()) / scale for n in names] for side in sides]
+
+
 def layer_figure(doc: dict):
     """A 2x2 matplotlib Figure of report ``doc`` (from :func:`~eventsim.energy.report.build_report`)."""
     Figure = _matplotlib()
@@ -89,20 +128,8 @@ def layer_figure(doc: dict):
     ax.set_title("(a) operations per layer", loc="left", fontsize=10)
     ax.legend(fontsize=7, frameon=False, ncol=2, loc="upper center")
 
-    # (b) energy per layer, SNN vs ANN
-    ax = axes[0, 1]
-    top = max([lay["pJ"] for lay in layers] + [lay["ann_pJ"] for lay in layers] + [1.0])
-    unit, scale = _energy_unit(top)
-    ratio = en["ann_over_snn"]
-    _bars(ax, names, [(f"SNN ({en['table']})", [lay["pJ"] / scale for lay in layers], _BLUE),
-                      ("ANN, one dense pass", [lay["ann_pJ"] / scale for lay in layers], _GREY)])
-    _log_headroom(ax, [lay[k] / scale for lay in layers for k in ("pJ", "ann_pJ")])
-    ax.set_ylabel(f"energy per inference ({unit})")
-    total = f"total SNN {en['pJ'] / scale:.3g} {unit} vs ANN {en['ann_pJ'] / scale:.3g} {unit}"
-    if ratio is not None:
-        total += f" (ANN/SNN = {ratio:.3g}x)"
-    ax.set_title(f"(b) energy per layer\n{total}", loc="left", fontsize=10)
-    ax.legend(fontsize=7, frameon=False, ncol=2, loc="upper center")
+    # (b) energy per layer with memory traffic (Lemaire et al. 2022): terms stacked, SNN next to ANN
+    _memory_panel(axes[0, 1], doc, names)
 
     # (c) spike rate of each spiking layer over time
     ax = axes[1, 0]

@@ -9,7 +9,11 @@
   energy of one dense forward pass (E_MAC · dense MACs) and the ratio ANN / SNN;
 - ``policy``: how the first layer is counted (analog encoder MACs vs event-input SOPs), in words;
 - ``comparison``: totals of the three counts (exact, effective, rate × MAC) and their energies;
-- ``per_step``: per layer, per step and per sign: spikes, rate, SOPs, MACs, energy.
+- ``per_step``: per layer, per step and per sign: spikes, rate, SOPs, MACs, energy;
+- ``energy.memory``: the memory-aware model after Lemaire et al. 2022 (``snn`` and ``ann``, each
+  ``pJ`` and ``terms``, per layer and in total; :mod:`eventsim.energy.memory`);
+- ``footprint``: weights, membranes and spike queues per layer for each engine precision;
+- ``neurobench``: NeuroBench's metrics of the run under their names (:mod:`eventsim.energy.neurobench`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ import numpy as np
 
 from ..engine.result import RunResult
 from .compare import effective_sops_from_spikes, rate_mac_sops
+from .footprint import deployed_bytes, footprint
+from .memory import MemoryCosts, memory_energy
+from .neurobench import neurobench_metrics
 from .tables import CostTable, default_table, get_table
 
 SCHEMA_NOTE = ("Energy = E_MAC*MACs + E_AC*SOPs over T steps; the ANN energy is one dense forward "
@@ -46,14 +53,27 @@ def _ratio(num: float, den: float) -> float | None:
     return None if den == 0 else num / den
 
 
+def _memory_costs(table: CostTable, memory: MemoryCosts | dict | None) -> MemoryCosts:
+    """The memory model's figures: ``memory`` if given, else the table's own (with the ``memory``
+    section of a user table, when the table carries one)."""
+    if isinstance(memory, MemoryCosts):
+        return memory
+    overrides = memory if memory is not None else getattr(table, "memory", None)
+    return MemoryCosts.for_table(table, overrides, where=table.name)
+
+
 def build_report(result: RunResult, table: CostTable | str | None = None,
-                 effective: dict[str, np.ndarray] | None = None) -> dict:
+                 effective: dict[str, np.ndarray] | None = None, *,
+                 memory: MemoryCosts | dict | None = None, frames: np.ndarray | None = None) -> dict:
     """The full report dict for ``result`` priced with ``table`` (name, file, CostTable or default).
 
     ``effective`` optionally maps projection name -> (T, 2) SOPs that skip zero weights (see
     :mod:`eventsim.energy.compare`). Without it they are computed from ``result.spikes`` when the
     run recorded spikes (exact except where a signed input pixel got ON and OFF events in one
     step, see :func:`~eventsim.energy.compare.effective_sops_from_spikes`); else they are None.
+    ``memory`` replaces the memory model's figures (a :class:`MemoryCosts` or the fields of a
+    user table's ``memory`` section); ``frames`` are the input frames of a frame-input run, which
+    NeuroBench's per-neuron counts of the encoder need.
     """
     table = get_table(table)
     effective_exact = effective is not None
@@ -111,12 +131,13 @@ def build_report(result: RunResult, table: CostTable | str | None = None,
               "ac_pJ": e_ac, "mac_pJ": e_mac, "mac_table": mac_table.name,
               "citation": table.citation, "process": table.process, "ann_pJ": ann_pj,
               "ann_over_snn": _ratio(ann_pj, snn_pj), "formula": SCHEMA_NOTE}
+    energy["memory"] = memory_energy(result, table, _memory_costs(table, memory))
     if table.memory_pJ_per_byte is not None:
         # one weight fetch per operation, no reuse: an upper bound, reported apart from "pJ"
         per_byte = table.memory_pJ_per_byte * table.weight_bytes
-        energy["memory"] = {"pJ_per_byte": table.memory_pJ_per_byte, "weight_bytes": table.weight_bytes,
-                            "snn_pJ": per_byte * (tot["sops"] + tot["macs"]),
-                            "ann_pJ": per_byte * tot["dense_macs"]}
+        energy["memory"].update({"pJ_per_byte": table.memory_pJ_per_byte, "weight_bytes": table.weight_bytes,
+                                 "snn_pJ": per_byte * (tot["sops"] + tot["macs"]),
+                                 "ann_pJ": per_byte * tot["dense_macs"]})
     if table.mac_pJ is None:
         energy["note"] = (f"table {table.name!r} prices no MAC; MACs (encoder and ANN) are priced "
                           f"with {mac_table.name!r}")
@@ -139,4 +160,6 @@ def build_report(result: RunResult, table: CostTable | str | None = None,
                 "what": "the same layers as a dense ANN, one forward pass"},
     }
     doc["per_step"] = per_step
+    doc["footprint"] = footprint(net, result)
+    doc["neurobench"] = neurobench_metrics(result, frames, deployed_bytes(doc["footprint"]))
     return doc

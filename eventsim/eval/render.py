@@ -41,6 +41,13 @@ def _stat_row(label: str, s: dict | None) -> list[str]:
     return [label] + ([_num(s[k]) for k in keys] if s else ["-"] * len(keys))
 
 
+#: NeuroBench's per-sample workload metrics, in the order of its own report
+_NEUROBENCH_ROWS = (("effective_acs", "NeuroBench effective ACs"),
+                    ("effective_macs", "NeuroBench effective MACs"), ("dense", "NeuroBench dense"),
+                    ("activation_sparsity", "NeuroBench activation sparsity"),
+                    ("membrane_updates", "NeuroBench membrane updates"))
+
+
 def format_text(doc: dict) -> str:
     """The human summary of an evaluation document (:func:`~.summary.summarize` plus run info)."""
     lines = [f"model {doc.get('model_name', doc.get('model'))!r} on {doc.get('dataset')}: "
@@ -69,6 +76,9 @@ def format_text(doc: dict) -> str:
             rows.append(_stat_row(f"{lay['name']} SOPs", lay["sops"]))
         if lay["spikes"] and lay["spikes"]["max"] > 0:
             rows.append(_stat_row(f"{lay['name']} spikes", lay["spikes"]))
+    for key, label in _NEUROBENCH_ROWS:
+        if (doc.get("neurobench") or {}).get(key):
+            rows.append(_stat_row(label, doc["neurobench"][key]))
     lines += _table(["per sample", "mean", "std", "p5", "p50", "p95"], rows, "lrrrrr")
     lines.append(f"multiplications: {doc['multiplications']:,}")
     if doc.get("saturations"):
@@ -107,7 +117,10 @@ def format_csv(records, layer_names: list[str]) -> str:
     """One row per sample (sorted by index): the record fields, then per layer spikes and SOPs."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_FIELDS + [f"{n}_{what}" for n in layer_names for what in ("spikes", "sops")])
+    records = list(records)
+    nb_keys = [k for k, _ in _NEUROBENCH_ROWS] if any(r.get("neurobench") for r in records) else []
+    w.writerow(CSV_FIELDS + [f"{n}_{what}" for n in layer_names for what in ("spikes", "sops")]
+               + [f"nb_{k}" for k in nb_keys])
     for r in sorted_records(records):
         row = [r.get(f, "") for f in CSV_FIELDS]
         row[CSV_FIELDS.index("energy_pJ")] = repr(r["energy_pJ"]) if "energy_pJ" in r else ""
@@ -115,7 +128,8 @@ def format_csv(records, layer_names: list[str]) -> str:
         for n in layer_names:
             lay = by_name.get(n)
             row += ([lay["spikes_pos"] + lay["spikes_neg"], lay["sops"]] if lay else ["", ""])
-        w.writerow(row)
+        nb = r.get("neurobench") or {}
+        w.writerow(row + ["" if nb.get(k) is None else nb[k] for k in nb_keys])
     return buf.getvalue()
 
 

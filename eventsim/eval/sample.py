@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..energy.neurobench import sample_metrics
 from ..energy.tables import CostTable, default_table
 from ..engine.result import RunResult
 from ..engine.simulator import Simulator
@@ -80,7 +81,8 @@ def evaluate_sample(sim: Simulator, sample: Sample, options: InputOptions,
     rec = {"index": sample.index, "path": sample.name, "label": sample.label}
     start = time.perf_counter()
     try:
-        result = run_file(sample.path, sim, options)
+        result = run_file(sample.path, sim, options, record=True)  # per-neuron spikes for NeuroBench
+        frames = read_frames(sample.path) if frame_kind(sample.path) is not None else None
     except Exception as exc:  # noqa: BLE001 - reported per sample, never fatal (see docstring)
         rec.update(error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start)
         return rec
@@ -103,6 +105,7 @@ def evaluate_sample(sim: Simulator, sample: Sample, options: InputOptions,
         layers=[{"name": lay["name"], "spikes_pos": lay["spikes_pos"], "spikes_neg": lay["spikes_neg"],
                  "sops": lay["sops"]} for lay in layers],
         seconds=seconds,
+        neurobench=sample_metrics(result, frames),
     )
     if result.saturations:
         rec["saturations"] = sum(int(s.sum()) for s in result.saturations.values())

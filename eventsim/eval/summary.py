@@ -26,6 +26,15 @@ def stats(values) -> dict | None:
             "min": float(a.min()), "max": float(a.max())}
 
 
+def _neurobench_stats(ok: list[dict]) -> dict | None:
+    """Per-sample statistics of NeuroBench's workload metrics (None: records without them)."""
+    recs = [r["neurobench"] for r in ok if r.get("neurobench")]
+    if not recs or len(recs) != len(ok):
+        return None
+    return {key: None if any(r[key] is None for r in recs) else stats(r[key] for r in recs)
+            for key in recs[0]}
+
+
 def sorted_records(records) -> list[dict]:
     return sorted(records, key=lambda r: r["index"])
 
@@ -71,6 +80,7 @@ def summarize(records, classes: list[str], n_outputs: int | None = None, slowest
                        "sops": stats(r["sops"] for r in ok), "macs": stats(r["macs"] for r in ok),
                        "energy_pJ": stats(r["energy_pJ"] for r in ok),
                        "seconds": stats(r["seconds"] for r in ok)},
+        "neurobench": _neurobench_stats(ok),
         "multiplications": sum(r["multiplications"] for r in ok),
         "saturations": sum(r.get("saturations", 0) for r in ok),
         "layers": layers,

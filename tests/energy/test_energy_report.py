@@ -133,7 +133,9 @@ def test_chip_table_prices_macs_with_the_default_and_says_so():
     en = doc["energy"]
     assert en["ac_pJ"] == 23.6 and en["mac_pJ"] == 4.6 and en["mac_table"] == "horowitz45-fp32"
     assert en["pJ"] == pytest.approx(23.6 * 15) and "prices no MAC" in en["note"]
-    assert "Davies" in en["citation"] and "memory" not in en
+    assert "Davies" in en["citation"] and "snn_pJ" not in en["memory"]  # no weight-fetch figures
+    # the memory model prices arithmetic with Horowitz: Loihi's per-SOP figure holds its own memory
+    assert en["memory"]["costs"]["add_pJ"] == 0.9 and "horowitz45-fp32" in en["memory"]["costs"]["source"]
     assert doc["comparison"]["effective"]["sops"] is None  # not computed without spikes
     assert all(lay["sops_effective"] is None for lay in doc["layers"])
 
