@@ -21,7 +21,8 @@ from eventsim.engine.quantize import quantize
 from eventsim.engine.reference import forward
 from eventsim.engine.reference_int import forward_int
 from eventsim.engine.simulator import Simulator
-from eventsim.events.binning import BinnedEvents
+from eventsim.events.binning import BinnedEvents, bin_events
+from eventsim.events.io import read_events
 from eventsim.network.ir import InputSpec, Network, Population, Projection
 from tests.engine.test_kernels_int import assert_bit_exact
 from tests.engine.test_simulator import assert_same_as_reference
@@ -75,10 +76,12 @@ def unit_events(net: Network, pos, neg, seed: int) -> BinnedEvents:
                         np.concatenate(index).astype(np.int64), np.concatenate(sign))
 
 
-def assert_int_events_bit_exact(net: Network, pos, neg, seed: int) -> None:
-    """The int engine on unit events equals the integer reference on the same counts."""
+def assert_int_events_bit_exact(net: Network, pos, neg, seed: int, events: BinnedEvents | None = None):
+    """The int engine on unit events (``events``, default: made from the counts) equals the
+    integer reference on the same counts."""
     want = forward_int(quantize(net), pos, neg)
-    got = Simulator(net, precision="int").run_binned(unit_events(net, pos, neg, seed), record=True)
+    events = unit_events(net, pos, neg, seed) if events is None else events
+    got = Simulator(net, precision="int").run_binned(events, record=True)
     for name in want.sops:
         np.testing.assert_array_equal(got.sops[name], want.sops[name], err_msg=name)
     for name in want.spike_counts:
@@ -88,11 +91,11 @@ def assert_int_events_bit_exact(net: Network, pos, neg, seed: int) -> None:
     np.testing.assert_array_equal(got.output, want.output_float)
 
 
-def wide_network(seed: int, channels: int = 64) -> Network:
+def wide_network(seed: int, channels: int = 64, size: int = 24, timesteps: int = 2) -> Network:
     """input -> conv(channels) -> conv(channels) -> dense: big enough for the default cache size to
     block both convs, the one reading the input included (as the first conv of a CIFAR10-DVS ResNet)."""
     rng = np.random.default_rng(seed)
-    h = w = 24
+    h = w = size
     w1 = rng.integers(-6, 7, (channels, 2, 3, 3)) / 8.0
     w2 = rng.integers(-6, 7, (channels, channels, 3, 3)) / 8.0
     w3 = rng.integers(-6, 7, (4, channels * h * w)) / 8.0
@@ -103,7 +106,7 @@ def wide_network(seed: int, channels: int = 64) -> Network:
     projs = [Projection("c1", "conv2d", "input", "a", weight=w1, padding=1),
              Projection("c2", "conv2d", "a", "b", weight=w2, padding=1),
              Projection("fc", "dense", "b", "out", weight=w3)]
-    return Network(f"wide{seed}", pops, projs, [p.name for p in pops], timesteps=2,
+    return Network(f"wide{seed}", pops, projs, [p.name for p in pops], timesteps=timesteps,
                    input=InputSpec(kind="events", polarity="split", sensor=(w, h)))
 
 
@@ -196,3 +199,25 @@ def test_update_and_pool_refuse_short_outputs():
         kernels.pool_spikes(idx, val, 3, pgeom, short[:2], short[:2])
     with pytest.raises(IndexError):
         kernels.pool_spikes(np.array([16]), np.ones(1, np.int64), 1, pgeom, short, short)
+
+
+
+RECORDINGS = ["aedat4/tonic_sample.aedat4", "aedat4/dvSave-2024_06_20_16_13_00.aedat4",
+              "aedat2/neal_walking.aedat", "aedat2/IMU_translBoxes.aedat",
+              "prophesee/faery_evt2.raw", "prophesee/expelliarmus_evt3_sample.raw"]
+
+
+@pytest.mark.parametrize("name", RECORDINGS)
+def test_high_rate_recordings_downscaled_by_sum(shared_data, name):
+    # The README's CIFAR10-DVS setting: 2x48x48 input, --downscale sum, T = 10. Each of these
+    # recordings puts more events into some step than the input has neurons.
+    events, sensor = read_events(str(shared_data / name))
+    net = wide_network(5, channels=32, size=48, timesteps=10)
+    binned = bin_events(events, sensor, net.input_shape, "split", 10, downscale="sum")
+    assert np.diff(binned.ptr).max() > int(np.prod(net.input_shape))
+    pos, neg = binned.dense()
+    sim = Simulator(net, "float64")
+    assert sim.plan.projections[0].band_rows  # the conv reading the input is cache-blocked
+    assert_same_as_reference(net, sim.run_binned(binned, record=True), forward(net, pos, neg))
+    Simulator(net, "float32").run_binned(binned)
+    assert_int_events_bit_exact(net, pos, neg, 0, events=binned)
