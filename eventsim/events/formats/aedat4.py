@@ -53,6 +53,11 @@ _MAX_HEADER = 64 << 20  # an IOHeader beyond 64 MiB is corrupt (real ones are a 
 # Inflated packet size limit: 4 M events. DV writes packets of a few thousand events (the
 # largest in the shared fixtures is 48 kB inflated); a packet may not declare or inflate to more.
 _MAX_PACKET = 64 << 20
+# Inflation ratio limit: event packets compress about 2x (1.9-2.7x in every real and synthetic
+# file we have); a packet inflating more than 32x is a compression bomb, not a recording. With
+# it a file can never decode to more than ~32x its own size. Tiny packets get _RATIO_FLOOR.
+_MAX_RATIO = 32
+_RATIO_FLOOR = 64 << 10
 _PACKET_EVENTS = 8192  # events per packet when writing (DV writes packets of similar size)
 # The on-disk Event struct of DV's EventPacket (16 bytes, explicit padding).
 DV_EVENT = np.dtype({"names": ["t", "x", "y", "on"], "formats": ["<i8", "<i2", "<i2", "u1"],
@@ -251,23 +256,33 @@ def _declared_size(head: bytes) -> int | None:
     return None
 
 
-def _decompress(data: bytes, compression: str, path: str, where: int) -> bytes:
-    """The inflated body of the packet at byte ``where``, never inflated past what it declares.
+def _inflate_limit(compressed: int) -> int:
+    """Most bytes a packet of ``compressed`` bytes may inflate to (see ``_MAX_RATIO``)."""
+    return min(_MAX_PACKET, max(_MAX_RATIO * compressed, _RATIO_FLOOR))
 
-    A size-prefixed packet (what DV writes) may inflate to exactly its prefix + 4 bytes, and
-    to at most ``_MAX_PACKET``; one without a prefix to at most ``_MAX_PACKET``.
+
+def _decompress(data: bytes, compression: str, path: str, where: int) -> bytes:
+    """The inflated body of the packet at byte ``where``, never inflated past what it may hold.
+
+    A size-prefixed packet (what DV writes) must inflate to exactly its prefix + 4 bytes; no
+    packet may inflate past ``_inflate_limit`` of its compressed size. Both are checked while
+    inflating in bounded steps, so the limit is what is allocated at most.
     """
     if compression == "none":
         return data
     what = f"{path}: {compression.upper()} packet at byte {where}"
+    limit = _inflate_limit(len(data))
     try:
         inflater = _Inflater(data, compression)
         head = inflater.read(12)
         declared = _declared_size(head)
-        if declared is not None and declared > _MAX_PACKET:
-            raise InputFormatError(f"{what} declares {declared:,} inflated bytes; packets are limited "
-                                   f"to {_MAX_PACKET:,} bytes")
-        limit = declared if declared is not None else _MAX_PACKET
+        if declared is not None and declared > limit:
+            raise InputFormatError(f"{what} declares {declared:,} inflated bytes from {len(data):,} "
+                                   f"compressed; at most {limit:,} are accepted (event data compresses "
+                                   f"about 2x; packets are limited to {_MAX_RATIO}x and "
+                                   f"{_MAX_PACKET:,} bytes)")
+        if declared is not None:
+            limit = declared
         body = head + inflater.read(limit + 1 - len(head))
     except InputFormatError:
         raise
@@ -276,7 +291,8 @@ def _decompress(data: bytes, compression: str, path: str, where: int) -> bytes:
                                "corrupt data") from None
     if len(body) > limit:
         raise InputFormatError(f"{what} inflates beyond " + (
-            f"its declared {declared:,} bytes" if declared is not None else f"{_MAX_PACKET:,} bytes"))
+            f"its declared {declared:,} bytes" if declared is not None else
+            f"{limit:,} bytes ({_MAX_RATIO}x its compressed size or {_MAX_PACKET:,} bytes)"))
     if declared is not None and len(body) < declared:
         raise InputFormatError(f"{what} is truncated: it inflates to {len(body):,} of its declared "
                                f"{declared:,} bytes")

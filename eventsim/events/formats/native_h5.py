@@ -5,6 +5,13 @@ An HDF5 file with a group ``/events`` holding 1-D datasets ``t`` (int64), ``x`` 
 The group also carries ``format = "eventsim-events"``, ``format_version = 1`` and optional
 ``camera``. Datasets are chunked and gzip-compressed, and grow while writing, so both reading
 and writing stream in bounded memory.
+
+A file is trusted only as far as it holds what it declares, checked on metadata before any
+event is read (so ``eventsim events info`` fails at once): every dataset and the group must be
+stored in this file (external links, HDF5 external storage and virtual datasets, which would
+read other files, are refused), a dataset's stored chunks or bytes must cover its declared
+length (10^12 declared, never-written events are refused, not read as fill values), chunks
+and attributes must be small. Polarity must be 0 or 1 (``p`` is a free byte here).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import h5py
 import numpy as np
 
 from ...errors import InputFormatError
-from ..dtype import EVENT_DTYPE
+from ..dtype import EVENT_DTYPE, check_polarity
 from . import FileInfo
 
 NAME = "h5"
@@ -24,6 +31,8 @@ FORMAT_VERSION = 1
 _FIELDS = ("t", "x", "y", "p")
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _H5_CHUNK = 1 << 16  # events per HDF5 chunk
+_MAX_CHUNK_BYTES = 64 << 20  # an HDF5 chunk is inflated whole: larger ones are refused
+_MAX_ATTR_ITEMS = 64  # sensor, format_version, camera are scalars or pairs
 
 
 def sniff(head: bytes, path: str) -> bool:
@@ -46,24 +55,83 @@ def _open(path: str) -> h5py.File:
         raise InputFormatError(f"{path}: not a readable HDF5 file ({exc})") from None
 
 
+def _self_contained(parent: h5py.Group, name: str, path: str) -> None:
+    """Refuse ``parent[name]`` when it is an external link (its data would come from elsewhere)."""
+    where = f"{path}: {parent.name.rstrip('/')}/{name}"
+    try:
+        link = parent.get(name, getlink=True)
+    except (KeyError, RuntimeError, OSError, ValueError) as exc:
+        raise InputFormatError(f"{where}: unresolvable link ({exc})") from None
+    if isinstance(link, h5py.ExternalLink):
+        raise InputFormatError(f"{where} is an external link to "
+                               f"{link.filename}:{link.path}; event files must be self-contained")
+
+
 def _group(f: h5py.File, path: str) -> h5py.Group:
+    if "events" in f:
+        _self_contained(f, "events", path)
     g = f.get("events")
     if not isinstance(g, h5py.Group):
         raise InputFormatError(f"{path}: HDF5 file has no /events group (not an eventsim event file)")
     return g
 
 
+def _attr(g: h5py.Group, name: str, path: str, default=None):
+    """Attribute ``name`` of ``g``, its size checked before it is read."""
+    if name not in g.attrs:
+        return default
+    try:
+        size = g.attrs.get_id(name).shape
+        n = 1
+        for d in size or ():
+            n *= d
+        if n > _MAX_ATTR_ITEMS:
+            raise InputFormatError(f"{path}: /events attribute {name!r} declares {n:,} items; "
+                                   f"at most {_MAX_ATTR_ITEMS} expected")
+        return g.attrs[name]
+    except InputFormatError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise InputFormatError(f"{path}: /events attribute {name!r} is unreadable ({exc})") from None
+
+
 def _sensor(g: h5py.Group, path: str) -> tuple[int, int]:
-    s = np.asarray(g.attrs.get("sensor", []))
+    s = np.asarray(_attr(g, "sensor", path, []))
     if s.shape != (2,) or s.dtype.kind not in "iu" or not all(0 < int(v) <= 65535 for v in s):
         raise InputFormatError(f"{path}: /events attribute 'sensor' must be [W, H], got {s!r}")
     return int(s[0]), int(s[1])
+
+
+def _check_storage(d: h5py.Dataset, n: int, path: str) -> None:
+    """Refuse data from outside the file, huge chunks, and declared-but-unwritten events."""
+    where = f"{path}: {d.name}"
+    if d.is_virtual:
+        raise InputFormatError(f"{where} is a virtual dataset (its data lives in other files); "
+                               "event files must be self-contained")
+    if d.external:
+        raise InputFormatError(f"{where} uses HDF5 external storage ({d.external[0][0]!r}); "
+                               "event files must be self-contained")
+    need = n * d.dtype.itemsize
+    if d.chunks is not None:
+        chunk = d.chunks[0]
+        if chunk * d.dtype.itemsize > _MAX_CHUNK_BYTES:
+            raise InputFormatError(f"{where} has chunks of {chunk:,} events; at most "
+                                   f"{_MAX_CHUNK_BYTES // d.dtype.itemsize:,} are accepted")
+        stored, wanted = d.id.get_num_chunks(), -(-n // chunk)
+        if stored < wanted:
+            raise InputFormatError(f"{where} declares {n:,} events but stores only {stored:,} of the "
+                                   f"{wanted:,} chunks they need (never written or truncated)")
+    elif d.id.get_storage_size() < need:
+        raise InputFormatError(f"{where} declares {n:,} events ({need:,} bytes) but stores only "
+                               f"{d.id.get_storage_size():,} bytes")
 
 
 def _datasets(g: h5py.Group, path: str) -> tuple[dict, int]:
     ds = {}
     n = None
     for k in _FIELDS:
+        if k in g:
+            _self_contained(g, k, path)
         d = g.get(k)
         if not isinstance(d, h5py.Dataset):
             raise InputFormatError(f"{path}: /events/{k} dataset is missing")
@@ -76,6 +144,7 @@ def _datasets(g: h5py.Group, path: str) -> tuple[dict, int]:
         elif d.shape[0] != n:
             raise InputFormatError(f"{path}: /events datasets differ in length "
                                    f"(/events/{k} has {d.shape[0]}, /events/t has {n})")
+        _check_storage(d, int(n), path)
         ds[k] = d
     return ds, int(n)
 
@@ -84,12 +153,13 @@ def read_info(path: str) -> FileInfo:
     with _open(path) as f:
         g = _group(f, path)
         sensor = _sensor(g, path)
-        version = g.attrs.get("format_version", FORMAT_VERSION)
-        if int(version) != FORMAT_VERSION:
-            raise InputFormatError(f"{path}: unknown eventsim events format_version {version}")
+        version = _attr(g, "format_version", path, FORMAT_VERSION)
+        if not isinstance(version, (int, np.integer)) or int(version) != FORMAT_VERSION:
+            raise InputFormatError(f"{path}: unknown eventsim events format_version "
+                                   f"{str(version)[:40]} (this eventsim reads {FORMAT_VERSION})")
         _, n = _datasets(g, path)
         meta = {"events": n, "format_version": int(version)}
-        cam = g.attrs.get("camera")
+        cam = _attr(g, "camera", path)
         if cam is not None:
             meta["camera"] = cam.decode() if isinstance(cam, bytes) else str(cam)
     return FileInfo(format=NAME, sensor=sensor, metadata=meta)
@@ -108,6 +178,7 @@ def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
                     out[k] = d[start:stop]
             except (OSError, ValueError) as exc:
                 raise InputFormatError(f"{path}: /events unreadable near event {start} ({exc})") from None
+            check_polarity(out["p"], path, start)
             yield out
 
 
