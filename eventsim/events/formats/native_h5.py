@@ -3,8 +3,8 @@
 An HDF5 file with a group ``/events`` holding 1-D datasets ``t`` (int64), ``x`` (uint16),
 ``y`` (uint16), ``p`` (uint8) of equal length; the group's attribute ``sensor`` = ``[W, H]``.
 The group also carries ``format = "eventsim-events"``, ``format_version = 1`` and optional
-``camera``. Datasets are chunked and gzip-compressed, and grow while writing, so both reading
-and writing stream in bounded memory.
+``camera`` (fixed-length UTF-8 bytes). Datasets are chunked and gzip-compressed, and grow while
+writing, so both reading and writing stream in bounded memory.
 
 A file is trusted only as far as it holds what it declares, checked on metadata before any
 event is read (so ``eventsim events info`` fails at once): every dataset and the group must be
@@ -17,6 +17,7 @@ and attributes must be small. Polarity must be 0 or 1 (``p`` is a free byte here
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import h5py
 import numpy as np
@@ -33,6 +34,9 @@ _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _H5_CHUNK = 1 << 16  # events per HDF5 chunk
 _MAX_CHUNK_BYTES = 64 << 20  # an HDF5 chunk is inflated whole: larger ones are refused
 _MAX_ATTR_ITEMS = 64  # sensor, format_version, camera are scalars or pairs
+_MAX_CAMERA = 256  # bytes of the camera name kept when writing
+# What h5py raises on a corrupt file's structure (bad B-tree signatures, heap free lists, ...).
+_H5_ERRORS = (OSError, RuntimeError, ValueError, KeyError, TypeError)
 
 
 def sniff(head: bytes, path: str) -> bool:
@@ -42,7 +46,7 @@ def sniff(head: bytes, path: str) -> bool:
     try:
         with h5py.File(path, "r") as f:
             return isinstance(f.get("events"), h5py.Group)
-    except (OSError, ValueError):
+    except _H5_ERRORS:
         return False
 
 
@@ -81,7 +85,11 @@ def _attr(g: h5py.Group, name: str, path: str, default=None):
     if name not in g.attrs:
         return default
     try:
-        size = g.attrs.get_id(name).shape
+        aid = g.attrs.get_id(name)
+        if aid.dtype.kind not in "iufbS":  # variable-length data lives in the global heap: see _camera
+            raise InputFormatError(f"{path}: /events attribute {name!r} has type {aid.dtype}; "
+                                   "expected numbers or a fixed-length string")
+        size = aid.shape
         n = 1
         for d in size or ():
             n *= d
@@ -93,6 +101,20 @@ def _attr(g: h5py.Group, name: str, path: str, default=None):
         raise
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise InputFormatError(f"{path}: /events attribute {name!r} is unreadable ({exc})") from None
+
+
+def _camera(g: h5py.Group, path: str) -> str | None:
+    """The ``camera`` attribute if it is a fixed-length string; None otherwise.
+
+    A variable-length string lives in the file's global heap, and HDF5 loops forever on some
+    damaged heaps (found by the fuzz suite), with no way to interrupt it. eventsim writes the
+    camera as fixed-length bytes; a variable-length one (files written before 2025-06) is not
+    read, so the camera shows as unknown.
+    """
+    if "camera" not in g.attrs or g.attrs.get_id("camera").dtype.kind != "S":
+        return None
+    cam = np.asarray(_attr(g, "camera", path))
+    return bytes(cam.reshape(-1)[0]).decode("utf-8", "replace") if cam.size == 1 else None
 
 
 def _sensor(g: h5py.Group, path: str) -> tuple[int, int]:
@@ -149,8 +171,19 @@ def _datasets(g: h5py.Group, path: str) -> tuple[dict, int]:
     return ds, int(n)
 
 
+@contextmanager
+def _corrupt_is_format_error(path: str) -> Iterator[None]:
+    """Turn h5py's errors on a damaged file into one InputFormatError naming the file."""
+    try:
+        yield
+    except (InputFormatError, FileNotFoundError):
+        raise
+    except _H5_ERRORS as exc:
+        raise InputFormatError(f"{path}: corrupt HDF5 file ({type(exc).__name__}: {exc})") from None
+
+
 def read_info(path: str) -> FileInfo:
-    with _open(path) as f:
+    with _corrupt_is_format_error(path), _open(path) as f:
         g = _group(f, path)
         sensor = _sensor(g, path)
         version = _attr(g, "format_version", path, FORMAT_VERSION)
@@ -159,14 +192,14 @@ def read_info(path: str) -> FileInfo:
                                    f"{str(version)[:40]} (this eventsim reads {FORMAT_VERSION})")
         _, n = _datasets(g, path)
         meta = {"events": n, "format_version": int(version)}
-        cam = _attr(g, "camera", path)
+        cam = _camera(g, path)
         if cam is not None:
-            meta["camera"] = cam.decode() if isinstance(cam, bytes) else str(cam)
+            meta["camera"] = cam
     return FileInfo(format=NAME, sensor=sensor, metadata=meta)
 
 
 def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
-    with _open(path) as f:
+    with _corrupt_is_format_error(path), _open(path) as f:
         g = _group(f, path)
         _sensor(g, path)
         ds, n = _datasets(g, path)
@@ -176,7 +209,7 @@ def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
             try:
                 for k, d in ds.items():
                     out[k] = d[start:stop]
-            except (OSError, ValueError) as exc:
+            except _H5_ERRORS as exc:
                 raise InputFormatError(f"{path}: /events unreadable near event {start} ({exc})") from None
             check_polarity(out["p"], path, start)
             yield out
@@ -189,7 +222,8 @@ def write_stream(path: str, chunks: Iterable[np.ndarray], sensor: tuple[int, int
         g.attrs["format_version"] = FORMAT_VERSION
         g.attrs["sensor"] = np.asarray(sensor, dtype=np.int64)
         if meta.get("camera"):
-            g.attrs["camera"] = str(meta["camera"])
+            # fixed-length bytes, stored in the attribute itself (see _camera)
+            g.attrs["camera"] = np.bytes_(str(meta["camera"]).encode("utf-8")[:_MAX_CAMERA])
         ds = {k: g.create_dataset(k, shape=(0,), maxshape=(None,), dtype=EVENT_DTYPE[k],
                                   chunks=(_H5_CHUNK,), compression="gzip", shuffle=True)
               for k in _FIELDS}
