@@ -36,7 +36,8 @@ def sniff(head: bytes, path: str) -> bool:
 def _open(path: str) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, UnicodeDecodeError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, UnicodeDecodeError,
+            NotImplementedError) as exc:  # NotImplementedError: a zip version zipfile lacks
         if isinstance(exc, FileNotFoundError):
             raise
         raise InputFormatError(f"{path}: not a readable .npz archive ({exc})") from None
