@@ -59,10 +59,10 @@ def _member_header(zf: zipfile.ZipFile, name: str, path: str):
         # NotImplementedError: an unknown compression method; RuntimeError: an encrypted member
         raise InputFormatError(f"{where} cannot be opened ({exc})") from None
     shape, _, dtype = _npy.read_header(f, where)
-    need = _npy.nbytes(shape, dtype)
-    if need > member.file_size:
+    need, have = _npy.nbytes(shape, dtype), member.file_size - f.tell()
+    if need > have:
         raise InputFormatError(f"{where}: header declares shape {shape} ({need:,} bytes) but the member "
-                               f"holds {member.file_size:,} bytes")
+                               f"holds {have:,} bytes of data")
     return f, shape, dtype
 
 
