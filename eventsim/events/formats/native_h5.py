@@ -108,7 +108,7 @@ def _camera(g: h5py.Group, path: str) -> str | None:
 
     A variable-length string lives in the file's global heap, and HDF5 loops forever on some
     damaged heaps (found by the fuzz suite), with no way to interrupt it. eventsim writes the
-    camera as fixed-length bytes; a variable-length one (files written before 2025-06) is not
+    camera as fixed-length bytes; a variable-length one (written by earlier versions) is not
     read, so the camera shows as unknown.
     """
     if "camera" not in g.attrs or g.attrs.get_id("camera").dtype.kind != "S":
