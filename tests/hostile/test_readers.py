@@ -247,6 +247,19 @@ def test_devices_fifos_and_zero_files_are_refused_at_once(tmp_path):
     assert not (tmp_path / "o.npz").exists()
 
 
+def test_a_fifo_sample_does_not_stop_an_evaluation(tmp_path):
+    for cls in ("0", "1"):
+        (tmp_path / "ds" / cls).mkdir(parents=True)
+        _npz(tmp_path / "ds" / cls / "a.npz", np.arange(50) * 100)
+    os.mkfifo(tmp_path / "ds" / "1" / "pipe.npz")
+    out = run_cli(["eval", DEMO_MODEL, "ds", "--results", "r.jsonl"], cwd=tmp_path, timeout=60)
+    assert_clean(out, expect=0)
+    lines = (tmp_path / "r.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines[1:]]  # after the run's header line
+    failed = [r for r in records if "error" in r]
+    assert len(records) == 3 and len(failed) == 1 and "pipe.npz: is a FIFO" in failed[0]["error"]
+
+
 # ---------------------------------------------------------------------------------------------
 # tracebacks and silent misreadings (issue 15 item 5, 6; issue 23 item 6)
 
