@@ -10,6 +10,7 @@ import click
 import numpy as np
 
 from ..errors import InputFormatError
+from ..events.binning import equal_time_bins
 from ..events.io import (
     DEFAULT_CHUNK,
     EventStats,
@@ -69,6 +70,14 @@ def info_doc(path: str, info, stats: EventStats) -> dict:
     }
 
 
+def _order_text(stats: EventStats) -> str:
+    """How far the timestamps are from running forwards (the time row shows min .. max)."""
+    if not stats.out_of_order:
+        return "0 events earlier than their predecessor"
+    return (f"{stats.out_of_order:,} events earlier than their predecessor: the timestamps go backwards "
+            f"(first event at {stats.t_first} us, last at {stats.t_last} us)")
+
+
 @click.group()
 def events() -> None:
     """Inspect, convert and picture event-camera recordings.
@@ -105,10 +114,10 @@ def info(file: str, json_out: str | None) -> None:
     ]
     if stats.events:
         rows += [
-            ["time", f"{stats.t_first} .. {stats.t_last} us (first .. last event)"],
+            ["time", f"{stats.t_min} .. {stats.t_max} us (earliest .. latest event)"],
             ["duration", f"{stats.duration_us / 1e6:.6g} s"],
             ["rate", f"{stats.rate_hz:,.0f} events/s"],
-            ["out of order", f"{stats.out_of_order:,} events earlier than their predecessor"],
+            ["out of order", _order_text(stats)],
         ]
     for key in ("version", "compression", "layout"):
         if meta.metadata.get(key) is not None:
@@ -162,13 +171,13 @@ def accumulate_frames(path: str, fmt: str, sensor: tuple[int, int], stats: Event
     """
     w, h = sensor
     counts = np.zeros(bins * 2 * h * w, dtype=np.int64)
-    t0 = stats.t_min
-    span = stats.t_max - stats.t_min + 1
+    t0 = np.uint64(stats.t_min % (1 << 64))
     for ev in stream_events(path, chunk=chunk, fmt=fmt):
         x = ev["x"].astype(np.int64)
         y = ev["y"].astype(np.int64)
         ok = (x < w) & (y < h)
-        b = ((ev["t"][ok] - t0) * bins) // span
+        rel = ev["t"][ok].astype(np.uint64) - t0  # exact modulo 2^64, as in binning.relative_times
+        b = equal_time_bins(rel, stats.duration_us, bins)
         idx = ((b * 2 + ev["p"][ok].astype(np.int64)) * h + y[ok]) * w + x[ok]
         counts += np.bincount(idx, minlength=counts.size)
     return counts.reshape(bins, 2, h, w)

@@ -51,7 +51,9 @@ def run_file(path: str, sim: Simulator, options: InputOptions = InputOptions(), 
     info: dict = {"path": path}
     kind = frame_kind(path)
     if kind is not None:
-        frames = read_frames(path)
+        # the model's input shape is checked on the file's header, before its data is decoded
+        expect = sim.network.input_shape if sim.network.input.kind == "frames" else None
+        frames = read_frames(path, expect=expect)
         info.update(format=kind, shape=list(frames.shape))
         return sim.run(frames, timesteps=options.timesteps, input_info=info, progress=progress,
                        record=record)

@@ -2,7 +2,9 @@
 
 Everything here is vectorised NumPy over whole event arrays (no per-event Python loop).
 
-Time binning (``t`` relative to the first event ``t0``, ``D = t_last - t0``):
+Time binning (``t`` relative to the first event ``t0``, ``D = t_last - t0``; computed exactly
+for any int64 timestamps, ``t - t0`` in uint64 and step boundaries in Python integers, so no
+overflow and no wrong bins even at ±2^63; at most ``MAX_STEPS`` steps):
 
 - ``window`` (``bin_us = w``): step ``k = (t - t0) // w``; windows start at the first event and
   are half-open ``[t0 + k·w, t0 + (k+1)·w)``. A window is *complete* when the recording reaches
@@ -25,6 +27,7 @@ Spatial (applied in this order): ``crop = (x0, y0, w, h)`` keeps ``x0 <= x < x0 
 ``nearest`` keeps only events on the grid torch's NEAREST resize samples
 (``src = floor(dst · in / out)``), ``sum`` maps ``x -> x · W_out // W_in`` (all events kept).
 A map that already fits (``in <= out``) is left alone: a smaller sensor lands top-left.
+A crop entirely outside the sensor is an error (it would drop every event).
 """
 
 from __future__ import annotations
@@ -34,8 +37,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputFormatError
+from .dtype import check_polarity
 
 BIN_METHODS = ("window", "time", "count")
+#: Most time steps a binning may produce. Every step costs the engine per-step records (spike
+#: offsets, SOP and spike counts per layer) and a pass over every population, so a step count
+#: from a mistyped option (``-T 1000000``, ``--bin-us 1`` over minutes, one stray event at
+#: t = 2^62) is refused with the number it would need instead of exhausting memory.
+MAX_STEPS = 100_000
 DOWNSCALE_MODES = ("nearest", "sum")
 
 
@@ -64,11 +73,65 @@ class BinnedEvents:
         return dense_counts(self)
 
 
+def _check_steps(n_steps: int, why: str | None = None) -> None:
+    if n_steps <= MAX_STEPS:
+        return
+    if why is None:
+        raise InputFormatError(f"binning: {n_steps:,} time steps asked for; at most {MAX_STEPS:,} are "
+                               "allowed")
+    raise InputFormatError(f"binning: {why} needs {n_steps:,} time steps; at most {MAX_STEPS:,} are "
+                           "allowed (give a longer --bin-us, or --timesteps to keep only the first windows)")
+
+
+def relative_times(t: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """``(t - t0, t0, D)``: times relative to the first event as uint64, ``t0``, ``D = t_max - t0``.
+
+    Exact for any int64 timestamps: ``t - t0`` lies in ``[0, 2^64)``, which uint64 holds, so the
+    subtraction is done modulo 2^64 (no overflow, no warning); ``t0`` and ``D`` are Python ints.
+    """
+    t = np.asarray(t, dtype=np.int64)
+    t0 = int(t.min())
+    span = int(t.max()) - t0
+    rel = t.astype(np.uint64) - np.uint64(t0 % (1 << 64))  # uint64 arithmetic wraps: exact here
+    return rel, t0, span
+
+
+def equal_time_bins(rel: np.ndarray, span: int, n_steps: int) -> np.ndarray:
+    """``floor(rel · n_steps / (span + 1))`` per event (int64), for uint64 ``rel <= span``.
+
+    Computed without the product: step ``k >= j`` exactly when ``rel >= ceil(j·(span+1)/n)``,
+    so the ``n - 1`` boundaries are found with Python integers and looked up with searchsorted.
+    """
+    size = span + 1
+    bounds = np.array([-(-j * size // n_steps) for j in range(1, n_steps)], dtype=np.uint64)
+    return np.searchsorted(bounds, rel, side="right").astype(np.int64)
+
+
+def _window_bins(rel: np.ndarray, span: int, bin_us: int, timesteps: int | None,
+                 keep_partial: bool) -> tuple[np.ndarray, int]:
+    n_win = span // bin_us + (1 if keep_partial else 0)
+    n_steps = n_win if timesteps is None else int(timesteps)
+    if timesteps is None:
+        _check_steps(n_win, f"--bin-us {bin_us:,} over the recording's {span:,} us")
+    keep = min(n_win, n_steps)
+    out = np.full(rel.size, -1, np.int64)
+    if bin_us > span:  # every event in window 0 (and bin_us may not fit in uint64)
+        out[:] = 0 if keep > 0 else -1
+        return out, n_steps
+    step = rel // np.uint64(bin_us)
+    inside = step < np.uint64(keep)
+    out[inside] = step[inside]  # < keep <= MAX_STEPS + 1: fits int64
+    return out, n_steps
+
+
 def time_bins(t: np.ndarray, timesteps: int | None = None, bin_us: int | None = None,
               method: str | None = None, keep_partial: bool = False) -> tuple[np.ndarray, int]:
     """Step index per event (−1 = dropped) and the number of steps ``T``.
 
-    ``method`` defaults to ``window`` when ``bin_us`` is given, else ``time``.
+    ``method`` defaults to ``window`` when ``bin_us`` is given, else ``time``. A step count
+    above ``MAX_STEPS`` (asked for, or implied by ``bin_us`` and the time span) is refused
+    before anything of that size is allocated. Exact for any int64 timestamps and any
+    ``bin_us`` (see :func:`relative_times`).
     """
     t = np.asarray(t, dtype=np.int64)
     if method is None:
@@ -77,28 +140,23 @@ def time_bins(t: np.ndarray, timesteps: int | None = None, bin_us: int | None = 
         raise InputFormatError(f"binning: unknown method {method!r} (known: {', '.join(BIN_METHODS)})")
     if timesteps is not None and int(timesteps) < 1:
         raise InputFormatError(f"binning: timesteps must be >= 1, got {timesteps}")
+    if timesteps is not None:
+        _check_steps(int(timesteps))
     if method == "window":
         if bin_us is None or int(bin_us) < 1:
             raise InputFormatError(f"binning: window binning needs bin_us >= 1, got {bin_us}")
-        bin_us = int(bin_us)
         if t.size == 0:
             return np.zeros(0, np.int64), int(timesteps or 0)
-        t0 = t.min()
-        rel = t - t0
-        step = rel // bin_us
-        n_win = int(rel.max()) // bin_us + (1 if keep_partial else 0)
-        n_steps = n_win if timesteps is None else int(timesteps)
-        step[step >= min(n_win, n_steps)] = -1
-        return step, n_steps
+        rel, _, span = relative_times(t)
+        return _window_bins(rel, span, int(bin_us), timesteps, keep_partial)
     if timesteps is None:
         raise InputFormatError(f"binning: method {method!r} needs timesteps")
     n_steps = int(timesteps)
     if t.size == 0:
         return np.zeros(0, np.int64), n_steps
     if method == "time":
-        t0 = t.min()
-        span = int(t.max() - t0) + 1
-        return (t - t0) * n_steps // span, n_steps
+        rel, _, span = relative_times(t)
+        return equal_time_bins(rel, span, n_steps), n_steps
     order = np.argsort(t, kind="stable")
     step = np.empty(t.size, np.int64)
     step[order] = np.arange(t.size, dtype=np.int64) * n_steps // t.size
@@ -131,6 +189,22 @@ def _axis_map(coord: np.ndarray, size_in: int, size_out: int, mode: str | None
     return new, keep & (new >= 0)
 
 
+def check_crop(crop: tuple[int, int, int, int], sensor: tuple[int, int], where: str = "input"
+               ) -> tuple[int, int, int, int]:
+    """``crop`` as ints; InputFormatError if it is malformed or lies entirely outside the sensor.
+
+    A crop that misses the sensor would silently drop every event.
+    """
+    x0, y0, cw, ch = (int(v) for v in crop)
+    if x0 < 0 or y0 < 0 or cw < 1 or ch < 1:
+        raise InputFormatError(f"crop {x0},{y0},{cw},{ch}: origin must be >= 0 and size >= 1")
+    w, h = int(sensor[0]), int(sensor[1])
+    if x0 >= w or y0 >= h:
+        raise InputFormatError(f"{where}: crop {x0},{y0},{cw},{ch} (X0,Y0,W,H) lies entirely outside "
+                               f"the {w}x{h} (WxH) sensor; it would drop every event")
+    return x0, y0, cw, ch
+
+
 def spatial_map(x: np.ndarray, y: np.ndarray, sensor: tuple[int, int], out_hw: tuple[int, int],
                 crop: tuple[int, int, int, int] | None = None, downscale: str | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -140,9 +214,7 @@ def spatial_map(x: np.ndarray, y: np.ndarray, sensor: tuple[int, int], out_hw: t
     w_in, h_in = int(sensor[0]), int(sensor[1])
     keep = np.ones(x.size, bool)
     if crop is not None:
-        x0, y0, cw, ch = (int(v) for v in crop)
-        if x0 < 0 or y0 < 0 or cw < 1 or ch < 1:
-            raise InputFormatError(f"crop {tuple(crop)}: origin must be >= 0 and size >= 1")
+        x0, y0, cw, ch = check_crop(crop, sensor)
         keep &= (x >= x0) & (x < x0 + cw) & (y >= y0) & (y < y0 + ch)
         x, y = x - x0, y - y0
         w_in, h_in = cw, ch
@@ -159,18 +231,20 @@ def spatial_map(x: np.ndarray, y: np.ndarray, sensor: tuple[int, int], out_hw: t
 def bin_events(events: np.ndarray, sensor: tuple[int, int], shape: tuple[int, int, int],
                polarity: str = "split", timesteps: int | None = None, bin_us: int | None = None,
                method: str | None = None, keep_partial: bool = False,
-               crop: tuple[int, int, int, int] | None = None, downscale: str | None = None
-               ) -> BinnedEvents:
+               crop: tuple[int, int, int, int] | None = None, downscale: str | None = None,
+               where: str = "events") -> BinnedEvents:
     """Bin an EVENT_DTYPE array into per-step input spikes for an input of ``shape`` (C,H,W).
 
     The caller checks that the sensor fits ``shape`` (see ``check_fit``); events outside the
-    map after crop/downscale are counted in ``dropped``.
+    map after crop/downscale are counted in ``dropped``. A polarity other than 0/1 is refused
+    (``where`` names the input in that message).
     """
     c, h, w = (int(s) for s in shape)
     want_c = 2 if polarity == "split" else 1
     if polarity in ("split", "signed") and c != want_c:
         raise InputFormatError(f"polarity {polarity!r} needs {want_c} input channel(s), "
                                f"the model input has shape {tuple(shape)}")
+    check_polarity(events["p"], where)
     step, n_steps = time_bins(events["t"], timesteps, bin_us, method, keep_partial)
     chan, sign = polarity_channels(events["p"], polarity)
     x, y, keep = spatial_map(events["x"], events["y"], sensor, (h, w), crop, downscale)
@@ -202,7 +276,7 @@ def check_fit(sensor: tuple[int, int], shape: tuple[int, int, int], polarity: st
     """Raise InputFormatError when a ``sensor`` (W, H) recording cannot feed ``shape`` (C,H,W)."""
     w_in, h_in = int(sensor[0]), int(sensor[1])
     if crop is not None:
-        w_in, h_in = int(crop[2]), int(crop[3])
+        w_in, h_in = check_crop(crop, sensor, where)[2:]
     c, h, w = shape
     if (w_in > w or h_in > h) and downscale is None:
         what = "cropped sensor" if crop is not None else "sensor"

@@ -1,12 +1,16 @@
 """The one in-memory event type of eventsim.
 
 ``t`` is in microseconds as stored in the file, ``x``/``y`` are image coordinates (origin top
-left, y down), ``p`` is 1 for ON (brightness increase) and 0 for OFF.
+left, y down), ``p`` is 1 for ON (brightness increase) and 0 for OFF. Any other polarity value
+is an error everywhere (readers of formats that store ``p`` as a free byte, and binning), never
+silently read as ON: see :func:`check_polarity`.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from ..errors import InputFormatError
 
 EVENT_DTYPE = np.dtype([("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "u1")])
 
@@ -25,3 +29,15 @@ def make_events(t, x, y, p) -> np.ndarray:
     ev["y"] = y
     ev["p"] = p
     return ev
+
+
+def check_polarity(p: np.ndarray, where: str, first: int = 0) -> None:
+    """InputFormatError naming ``where`` and the bad values unless every ``p`` is 0 or 1.
+
+    ``first`` is the index of ``p[0]`` in the whole recording (for the message).
+    """
+    bad = np.flatnonzero(np.asarray(p) > 1)
+    if bad.size:
+        values = ", ".join(str(v) for v in np.unique(np.asarray(p)[bad])[:5])
+        raise InputFormatError(f"{where}: polarity must be 0 (OFF) or 1 (ON); found {values} "
+                               f"(first at event {first + int(bad[0]):,})")

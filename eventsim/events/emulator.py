@@ -35,7 +35,9 @@ from numba import njit
 
 from ..errors import InputFormatError
 from .dtype import EVENT_DTYPE
+from .frames import MAX_PIXELS, frame_kind, read_npy, read_png
 
+_BT601 = np.array([0.299, 0.587, 0.114])  # RGB -> luminance weights (ITU-R BT.601)
 #: Saccade corners (dx, dy) in pixels: an isosceles triangle spanning 6 px in x and y, so a
 #: 28x28 digit fills a 34x34 sensor.
 NMNIST_TRIANGLE = ((0.0, 0.0), (3.0, 6.0), (6.0, 0.0))
@@ -302,28 +304,21 @@ def emulate_sequence(images: np.ndarray, config: EmulatorConfig = EmulatorConfig
 
 
 def read_images(path: str) -> np.ndarray:
-    """Images from a ``.npy`` file ((H, W) or (N, H, W)) or a ``.png`` (RGB -> luminance)."""
+    """Images from a ``.npy`` file ((H, W) or (N, H, W)) or a ``.png`` (RGB -> luminance).
+
+    Read by :mod:`eventsim.events.frames` (the package's one ``.npy``/PNG reader), detected by
+    content; an RGB image becomes luminance with the ITU-R BT.601 weights.
+    """
     path = str(path)
-    if path.lower().endswith(".npy"):
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise InputFormatError(f"{path}: not a readable .npy array ({exc})") from None
-    elif path.lower().endswith(".png"):
-        try:
-            import matplotlib.image as mpimg  # optional dependency, only for .png input
-        except ImportError:
-            raise InputFormatError(f"{path}: reading .png needs matplotlib (pip install "
-                                   "'eventsim[plot]'), or give a .npy array") from None
-        try:
-            arr = mpimg.imread(path)
-        except (ValueError, OSError, SyntaxError) as exc:
-            raise InputFormatError(f"{path}: not a readable PNG image ({exc})") from None
-        if arr.ndim == 3:  # RGB(A) -> luminance (ITU-R BT.601 weights)
-            arr = arr[..., :3] @ np.array([0.299, 0.587, 0.114])
+    kind = frame_kind(path)
+    if kind == "npy":
+        arr = read_npy(path, ndims=(2, 3))
+    elif kind == "png":
+        img = read_png(path)
+        arr = img[0] if img.shape[0] == 1 else np.tensordot(_BT601, img, axes=1)
     else:
         raise InputFormatError(f"{path}: expected a .npy array or a .png image")
-    if arr.ndim not in (2, 3) or arr.dtype.kind not in "fiub":
-        raise InputFormatError(f"{path}: expected a numeric (H, W) or (N, H, W) array, "
-                               f"got {arr.dtype} {arr.shape}")
+    if arr.shape[-2] * arr.shape[-1] > MAX_PIXELS:
+        raise InputFormatError(f"{path}: images of {arr.shape[-1]}x{arr.shape[-2]} (WxH) are larger than "
+                               f"the {MAX_PIXELS:,} pixels eventsim reads")
     return np.asarray(arr, dtype=np.float64)

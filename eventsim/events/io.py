@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,12 +77,34 @@ def _known_names() -> list[str]:
     return [mod.NAME for mod in _modules()]
 
 
+_NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                (stat.S_ISSOCK, "a socket"))
+
+
+def require_regular_file(path: str | os.PathLike, what: str = "an event recording") -> None:
+    """Raise InputFormatError unless ``path`` is (a symlink to) a regular file.
+
+    Reading a FIFO blocks until a writer appears and a device such as /dev/zero never ends, so
+    inputs are refused by their kind before they are opened. A missing file is left to
+    ``open`` (FileNotFoundError, which the CLI reports with the path).
+    """
+    mode = os.stat(path).st_mode
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _NOT_REGULAR if test(mode)), "of an unknown kind")
+    raise InputFormatError(f"{os.fspath(path)}: is {kind}, not a regular file; {what} must be a "
+                           "regular file")
+
+
 def detect_format(path: str | os.PathLike) -> str:
     """The format NAME of the event file at ``path``, decided by its content.
 
-    Raises InputFormatError for an empty file or when no format recognises the content.
+    Raises InputFormatError for a non-regular file, an empty file or when no format recognises
+    the content.
     """
     path = os.fspath(path)
+    require_regular_file(path)
     with open(path, "rb") as f:
         head = f.read(SNIFF_BYTES)
     if not head:
@@ -95,6 +118,7 @@ def detect_format(path: str | os.PathLike) -> str:
 
 
 def _module_for(path: str, fmt: str | None) -> ModuleType:
+    require_regular_file(path)
     return format_module(fmt if fmt is not None else detect_format(path))
 
 

@@ -1,7 +1,5 @@
 """Binning against straightforward per-event loops, tonic's ToFrame window rule, and edge cases."""
 
-import math
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,6 +7,7 @@ from hypothesis import strategies as st
 
 from eventsim.errors import InputFormatError
 from eventsim.events.binning import (
+    MAX_STEPS,
     bin_events,
     check_fit,
     dense_counts,
@@ -38,7 +37,7 @@ def naive_step(t, timesteps, bin_us, method, keep_partial):
         if n == 0:
             return [], timesteps
         t0, span = min(t), max(t) - min(t) + 1
-        return [math.floor((v - t0) * timesteps / span) for v in t], timesteps
+        return [(v - t0) * timesteps // span for v in t], timesteps  # exact Python integers
     ranks = sorted(range(n), key=lambda i: (t[i], i))
     out = [0] * n
     for r, i in enumerate(ranks):
@@ -191,3 +190,48 @@ def test_empty_and_errors():
         check_fit((128, 128), (2, 32, 32), "split", None, None, where="rec.aedat4")
     check_fit((128, 128), (2, 32, 32), "split", None, "sum")
     check_fit((128, 128), (2, 32, 32), "split", (0, 0, 32, 32), None)
+
+
+int64s = st.integers(-(1 << 63), (1 << 63) - 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(int64s, st.sampled_from([-(1 << 63), (1 << 63) - 1, 0, 1 << 62])),
+                min_size=1, max_size=30),
+       st.sampled_from(["window", "time"]), st.integers(1, 9),
+       st.one_of(st.integers(1, 1 << 70), st.sampled_from([1 << 62, 10**20, (1 << 64) - 1, 1 << 64])),
+       st.booleans())
+def test_time_bins_exact_over_the_whole_int64_range(t, method, steps, bin_us, keep):
+    # Any int64 timestamps and any window: exact against Python integers, no overflow, and no
+    # numpy warning (-W error is what `python -W error` users and the CLI's stderr would see).
+    t = np.array(t, dtype=np.int64)
+    timesteps = steps if method == "time" or keep else None  # window without T: T from the span
+    want, n_want = naive_step(t, timesteps, bin_us, method, keep)
+    if n_want > MAX_STEPS:
+        with pytest.raises(InputFormatError, match=f"{n_want:,} time steps"):
+            time_bins(t, timesteps, bin_us if method == "window" else None, method, keep)
+        return
+    with np.errstate(all="raise"):
+        got, n = time_bins(t, timesteps, bin_us if method == "window" else None, method, keep)
+    assert n == n_want and got.tolist() == want
+
+
+def test_step_counts_above_the_cap_are_refused_with_their_need():
+    with pytest.raises(InputFormatError, match="1,000,000 time steps asked for; at most 100,000"):
+        time_bins(np.array([0, 10]), timesteps=1_000_000)
+    with pytest.raises(InputFormatError, match=f"needs {(1 << 62) // 1000:,} time steps"):
+        time_bins(np.array([0, 1 << 62]), bin_us=1000)
+    # with --timesteps the windows beyond T are dropped, so any span is fine
+    step, n = time_bins(np.array([0, 1 << 62]), timesteps=3, bin_us=1000)
+    assert n == 3 and step.tolist() == [0, -1]
+
+
+def test_polarity_outside_0_1_and_crops_outside_the_sensor_are_refused():
+    ev = make_events([0, 1, 2], [0, 1, 2], [0, 1, 2], [0, 1, 3])
+    with pytest.raises(InputFormatError, match=r"rec: polarity must be 0 \(OFF\) or 1 \(ON\); found 3"):
+        bin_events(ev, (16, 12), (2, 12, 16), timesteps=2, where="rec")
+    with pytest.raises(InputFormatError, match=r"rec.npz: crop 16,0,4,4 .* outside the 16x12 \(WxH\) sensor"):
+        check_fit((16, 12), (2, 12, 16), "split", (16, 0, 4, 4), None, where="rec.npz")
+    with pytest.raises(InputFormatError, match="outside the 16x12"):
+        spatial_map(ev["x"], ev["y"], (16, 12), (12, 16), crop=(0, 12, 4, 4))
+    check_fit((16, 12), (2, 12, 16), "split", (15, 11, 4, 4), None)  # overlaps the sensor: fine

@@ -22,7 +22,10 @@ Only the first EVTS stream is decoded; frame, IMU and trigger packets are skippe
 stream ID without decompressing them. FlatBuffers are read by hand with bounds checks (no
 ``flatbuffers`` dependency): every offset is checked before use, and every packet size is
 checked against the file size and a per-packet limit before anything is allocated, so a
-corrupt file raises InputFormatError with the byte offset instead of crashing.
+corrupt file raises InputFormatError with the byte offset instead of crashing. A compressed
+packet is inflated in bounded steps, never past the size its FlatBuffer size prefix declares
+(and never past ``_MAX_PACKET``), so a small file of highly compressed packets cannot make
+the reader allocate gigabytes.
 """
 
 from __future__ import annotations
@@ -47,7 +50,14 @@ EXTENSIONS = (".aedat4",)
 MAGIC = b"#!AER-DAT4.0\r\n"
 COMPRESSIONS = {0: "none", 1: "lz4", 2: "lz4_high", 3: "zstd", 4: "zstd_high"}
 _MAX_HEADER = 64 << 20  # an IOHeader beyond 64 MiB is corrupt (real ones are a few kB)
-_MAX_PACKET = 1 << 30  # decompressed packet size limit (DV packets are at most a few MB)
+# Inflated packet size limit: 4 M events. DV writes packets of a few thousand events (the
+# largest in the shared fixtures is 48 kB inflated); a packet may not declare or inflate to more.
+_MAX_PACKET = 64 << 20
+# Inflation ratio limit: event packets compress about 2x (1.9-2.7x in every real and synthetic
+# file we have); a packet inflating more than 32x is a compression bomb, not a recording. With
+# it a file can never decode to more than ~32x its own size. Tiny packets get _RATIO_FLOOR.
+_MAX_RATIO = 32
+_RATIO_FLOOR = 64 << 10
 _PACKET_EVENTS = 8192  # events per packet when writing (DV writes packets of similar size)
 # The on-disk Event struct of DV's EventPacket (16 bytes, explicit padding).
 DV_EVENT = np.dtype({"names": ["t", "x", "y", "on"], "formats": ["<i8", "<i2", "<i2", "u1"],
@@ -207,26 +217,86 @@ def read_info(path: str) -> FileInfo:
 # packets
 
 
-def _decompress(data: bytes, compression: str, path: str, where: int) -> bytes:
-    try:
-        if compression == "none":
-            return data
+class _Inflater:
+    """``read(n)`` over one compressed packet body: at most ``n`` inflated bytes per call.
+
+    Inflating in bounded steps means a packet is never inflated further than the size it
+    declares, whatever its compressed stream would expand to.
+    """
+
+    def __init__(self, data: bytes, compression: str):
         if compression.startswith("lz4"):
-            d = lz4.frame.LZ4FrameDecompressor()
-            out = d.decompress(data, max_length=_MAX_PACKET)
-            if not d.eof:
-                raise InputFormatError(f"{path}: LZ4 packet at byte {where} is truncated or larger "
-                                       f"than {_MAX_PACKET} bytes")
-            return out
-        size = zstandard.frame_content_size(data)
-        if size > _MAX_PACKET:
-            raise InputFormatError(f"{path}: ZSTD packet at byte {where} claims {size} bytes")
-        return zstandard.ZstdDecompressor().decompress(data, max_output_size=_MAX_PACKET)
+            self._lz4 = lz4.frame.LZ4FrameDecompressor()
+            self._pending = data
+        else:
+            self._lz4 = None
+            self._zstd = zstandard.ZstdDecompressor().stream_reader(data)
+
+    def read(self, n: int) -> bytes:
+        parts, got = [], 0
+        while got < n:
+            if self._lz4 is not None:
+                if self._lz4.eof:
+                    break
+                piece = self._lz4.decompress(self._pending, max_length=n - got)
+                self._pending = b""
+            else:
+                piece = self._zstd.read(n - got)
+            if not piece:
+                break
+            parts.append(piece)
+            got += len(piece)
+        return b"".join(parts)
+
+
+def _declared_size(head: bytes) -> int | None:
+    """Inflated size a packet declares: its FlatBuffer size prefix + 4 (None: not prefixed)."""
+    if len(head) >= 12 and head[8:12] == b"EVTS":
+        return struct.unpack_from("<I", head, 0)[0] + 4
+    return None
+
+
+def _inflate_limit(compressed: int) -> int:
+    """Most bytes a packet of ``compressed`` bytes may inflate to (see ``_MAX_RATIO``)."""
+    return min(_MAX_PACKET, max(_MAX_RATIO * compressed, _RATIO_FLOOR))
+
+
+def _decompress(data: bytes, compression: str, path: str, where: int) -> bytes:
+    """The inflated body of the packet at byte ``where``, never inflated past what it may hold.
+
+    A size-prefixed packet (what DV writes) must inflate to exactly its prefix + 4 bytes; no
+    packet may inflate past ``_inflate_limit`` of its compressed size. Both are checked while
+    inflating in bounded steps, so the limit is what is allocated at most.
+    """
+    if compression == "none":
+        return data
+    what = f"{path}: {compression.upper()} packet at byte {where}"
+    limit = _inflate_limit(len(data))
+    try:
+        inflater = _Inflater(data, compression)
+        head = inflater.read(12)
+        declared = _declared_size(head)
+        if declared is not None and declared > limit:
+            raise InputFormatError(f"{what} declares {declared:,} inflated bytes from {len(data):,} "
+                                   f"compressed; at most {limit:,} are accepted (event data compresses "
+                                   f"about 2x; packets are limited to {_MAX_RATIO}x and "
+                                   f"{_MAX_PACKET:,} bytes)")
+        if declared is not None:
+            limit = declared
+        body = head + inflater.read(limit + 1 - len(head))
     except InputFormatError:
         raise
     except (RuntimeError, ValueError, zstandard.ZstdError, MemoryError) as exc:
-        raise InputFormatError(f"{path}: cannot decompress the {compression.upper()} packet at byte "
-                               f"{where} ({exc}); wrong compression flag or corrupt data") from None
+        raise InputFormatError(f"{what}: cannot decompress ({exc}); wrong compression flag or "
+                               "corrupt data") from None
+    if len(body) > limit:
+        raise InputFormatError(f"{what} inflates beyond " + (
+            f"its declared {declared:,} bytes" if declared is not None else
+            f"{limit:,} bytes ({_MAX_RATIO}x its compressed size or {_MAX_PACKET:,} bytes)"))
+    if declared is not None and len(body) < declared:
+        raise InputFormatError(f"{what} is truncated: it inflates to {len(body):,} of its declared "
+                               f"{declared:,} bytes")
+    return body
 
 
 def _iter_packets(path: str, want_stream: int | None) -> Iterator[tuple[int, bytes]]:
@@ -251,6 +321,9 @@ def _iter_packets(path: str, want_stream: int | None) -> Iterator[tuple[int, byt
                 raise InputFormatError(f"{path}: packet at byte {pos} claims {n} bytes; "
                                        f"only {end - pos - 8} remain")
             if sid == want_stream:
+                if n > _MAX_PACKET:
+                    raise InputFormatError(f"{path}: packet at byte {pos} is {n:,} bytes long; "
+                                           f"packets are limited to {_MAX_PACKET:,} bytes")
                 body = f.read(n)
                 if len(body) != n:
                     raise InputFormatError(f"{path}: truncated AEDAT 4.0 packet at byte {pos}")

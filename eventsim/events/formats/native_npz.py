@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from ...errors import InputFormatError
-from ..dtype import EVENT_DTYPE
-from . import FileInfo
+from ..dtype import EVENT_DTYPE, check_polarity
+from . import FileInfo, _npy
 
 NAME = "npz"
 EXTENSIONS = (".npz",)
@@ -36,33 +36,39 @@ def sniff(head: bytes, path: str) -> bool:
 def _open(path: str) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, UnicodeDecodeError,
+            NotImplementedError) as exc:  # NotImplementedError: a zip version zipfile lacks
         if isinstance(exc, FileNotFoundError):
             raise
         raise InputFormatError(f"{path}: not a readable .npz archive ({exc})") from None
 
 
 def _member_header(zf: zipfile.ZipFile, name: str, path: str):
-    """Open member ``name`` and parse its .npy header -> (stream, shape, dtype)."""
+    """Open member ``name`` and parse its .npy header -> (stream, shape, dtype).
+
+    The member must hold (by its declared uncompressed size) the bytes its header declares.
+    """
+    where = f"{path}: array {name[:-4]!r}"
     try:
-        f = zf.open(name)
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-        else:
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        member = zf.getinfo(name)
+        f = zf.open(member)
     except KeyError:
         raise InputFormatError(f"{path}: .npz event file lacks the array {name[:-4]!r}") from None
-    except (ValueError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
-        raise InputFormatError(f"{path}: array {name[:-4]!r} is corrupt ({exc})") from None
-    if dtype.hasobject:
-        raise InputFormatError(f"{path}: array {name[:-4]!r} holds Python objects; refused")
+    except (ValueError, NotImplementedError, RuntimeError, zipfile.BadZipFile, EOFError, OSError,
+            zlib.error) as exc:
+        # NotImplementedError: an unknown compression method; RuntimeError: an encrypted member
+        raise InputFormatError(f"{where} cannot be opened ({exc})") from None
+    shape, _, dtype = _npy.read_header(f, where)
+    need, have = _npy.nbytes(shape, dtype), member.file_size - f.tell()
+    if need > have:
+        raise InputFormatError(f"{where}: header declares shape {shape} ({need:,} bytes) but the member "
+                               f"holds {have:,} bytes of data")
     return f, shape, dtype
 
 
 def _read_small(zf: zipfile.ZipFile, name: str, path: str) -> np.ndarray:
     f, shape, dtype = _member_header(zf, name, path)
-    n = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    n = _npy.nbytes(shape, dtype) // max(dtype.itemsize, 1)
     if n > 4096:
         raise InputFormatError(f"{path}: array {name[:-4]!r} is unexpectedly large ({n} items)")
     data = _read_exact(f, n * dtype.itemsize, path, name)
@@ -72,7 +78,8 @@ def _read_small(zf: zipfile.ZipFile, name: str, path: str) -> np.ndarray:
 def _read_exact(f, nbytes: int, path: str, name: str) -> bytes:
     try:
         data = f.read(nbytes)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error, RuntimeError,
+            NotImplementedError) as exc:
         raise InputFormatError(f"{path}: array {name[:-4]!r} is corrupt ({exc})") from None
     if len(data) != nbytes:
         raise InputFormatError(f"{path}: array {name[:-4]!r} is truncated")
@@ -130,6 +137,7 @@ def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
             out = np.empty(m, dtype=EVENT_DTYPE)
             for k, (f, dtype) in streams.items():
                 out[k] = np.frombuffer(_read_exact(f, m * dtype.itemsize, path, f"{k}.npy"), dtype=dtype)
+            check_polarity(out["p"], path, done)
             done += m
             yield out
 

@@ -14,8 +14,10 @@ A record with y == 240 is not an event but a timestamp-overflow marker: from the
 timestamps agree with every published use of the data, even though 2^13 is not the 2^23 the
 field width suggests.
 
-Detection: the extension ``.bin``, a size that is a whole number of records, and plausible
-records (no y above 240, timestamps of the first records non-decreasing).
+Detection: the extension ``.bin``, a size that is a whole number of records, and positive
+evidence in the first records: no y above 240, timestamps non-decreasing *and* advancing, and
+at least two different pixels. Without magic, "nothing contradicts it" is not enough: a file
+of zeros (or ``/dev/zero``) would be a valid, endless N-MNIST recording of one pixel at t = 0.
 
 Sensor size: N-MNIST is 34x34, N-Caltech101 recordings differ per sample (cropped ATIS
 recordings up to 240x180). ``read_info`` scans the coordinates (these files are small; the scan
@@ -68,8 +70,10 @@ def sniff(head: bytes, path: str) -> bool:
         return False
     t = ((rec[:, 2] & 0x7F) << 16) | (rec[:, 3] << 8) | rec[:, 4]
     t = t + OVERFLOW_US * np.cumsum(y == OVERFLOW_Y)
-    t = t[y != OVERFLOW_Y]
-    return bool(np.all(np.diff(t) >= 0))
+    events = y != OVERFLOW_Y
+    t = t[events]
+    pixels = np.unique(rec[events, 0] * 256 + y[events])
+    return bool(t.size >= 2 and np.all(np.diff(t) >= 0) and t[-1] > t[0] and pixels.size >= 2)
 
 
 # state (int64[1]): overflow offset in us
