@@ -73,6 +73,22 @@ def test_no_import_goes_against_the_layering():
     assert not bad, "\n".join(bad)
 
 
+#: the oracles: only the engine (its integer twin shares exact arithmetic) and validate use them
+ORACLES = {("engine", "reference"), ("engine", "reference_int")}
+
+
+def test_only_validate_imports_the_oracles():
+    bad = []
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG)
+        own = _part(list(rel.parts))
+        if own in ("engine", "validate"):
+            continue
+        bad += [f"{rel} imports eventsim.{'.'.join(mod)}" for mod in _imports(path)
+                if tuple(mod[:2]) in ORACLES]
+    assert not bad, "\n".join(bad)
+
+
 def test_import_eventsim_is_light():
     import subprocess
     import sys

@@ -7,8 +7,8 @@
 - :func:`effective_sops`: the NeuroBench-style effective count that skips synapses whose weight is
   zero. It needs every neuron's spikes, not only the per-step totals a :class:`RunResult` keeps, so
   it is computed from per-neuron spike units: the engine's recorded spikes
-  (``Simulator.run(..., record=True)``, :func:`effective_sops_from_spikes`) or the reference
-  forward (:func:`effective_sops_reference`). Each source neuron's fan-out of non-zero synapses is
+  (``Simulator.run(..., record=True)``, :func:`effective_sops_from_spikes`); the tests compute
+  it from the reference forward's spikes too. Each source neuron's fan-out of non-zero synapses is
   computed once (:func:`fanout`), so a step costs one dot product per projection.
 
 See ``docs/energy.md`` for the differences between the counts.
@@ -20,7 +20,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..engine.reference import forward
 from ..engine.result import RunResult
 from ..network.counts import dense_macs
 from ..network.ir import Network, Projection
@@ -150,14 +149,3 @@ def effective_sops_from_spikes(net: Network, spikes: dict[str, np.ndarray],
         neg["input"] = np.zeros_like(pos["input"]) if input_neg is None else np.asarray(input_neg)
     return effective_sops(net, pos, neg, nonzero_only)
 
-
-def effective_sops_reference(net: Network, inputs_pos: np.ndarray, inputs_neg: np.ndarray | None = None
-                             ) -> dict[str, np.ndarray]:
-    """:func:`effective_sops` with the per-neuron spikes of the reference forward on these inputs.
-
-    The engine's RunResult keeps only per-step totals, so the effective count re-runs the dense
-    float64 reference (slow on large networks; exact). Inputs as for
-    :func:`eventsim.engine.reference.forward`.
-    """
-    ref = forward(net, inputs_pos, inputs_neg)
-    return effective_sops_from_spikes(net, ref.spikes, inputs_pos, inputs_neg)

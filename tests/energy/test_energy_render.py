@@ -7,11 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from eventsim.energy.compare import effective_sops_reference
 from eventsim.energy.render import CSV_COLUMNS, format_energy, render
 from eventsim.energy.report import build_report
 from eventsim.errors import ConfigError
-from tests.energy.wrap import reference_run
+from tests.energy.wrap import effective_sops_reference, reference_run
 from tests.randnet import random_inputs, random_network
 
 

@@ -8,7 +8,6 @@ import pytest
 from eventsim.energy.compare import (
     effective_sops,
     effective_sops_from_spikes,
-    effective_sops_reference,
     fanout,
     rate_mac_sops,
 )
@@ -18,7 +17,7 @@ from eventsim.engine.simulator import Simulator
 from eventsim.network.counts import dense_macs
 from eventsim.network.ir import InputSpec, Network, Population, Projection
 from eventsim.network.linear import apply_projection
-from tests.energy.wrap import reference_run
+from tests.energy.wrap import effective_sops_reference, reference_run
 from tests.randnet import random_inputs, random_network
 
 
@@ -255,3 +254,4 @@ def test_engine_recorded_spikes_give_the_reference_effective_count(seed):
             assert got[pop] <= expect
     ref_sops = forward(net, pos, neg).sops.values()
     assert doc["comparison"]["exact"]["sops"] == sum(int(v.sum()) for v in ref_sops)
+
