@@ -12,11 +12,13 @@ Kind strings are stable identifiers stored in ``model.h5``; they do not depend o
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ModelFormatError
+from ..errors import ModelFormatError, brief
+from .limits import MAX_NEURONS, MAX_TIMESTEPS
 
 #: Population kinds. ``input`` holds the input (event counts or analog frame values);
 #: the spiking kinds are documented in :class:`Population`; ``readout`` integrates without
@@ -278,6 +280,8 @@ class InputSpec:
             _fail("input", f"polarity must be one of {POLARITIES}, got {self.polarity!r}")
         if self.sensor is not None:
             self.sensor = _pair(self.sensor, "input", "sensor")
+            if min(self.sensor) < 1:
+                _fail("input", f"sensor size must be positive, got {self.sensor}")
 
 
 @dataclass
@@ -300,8 +304,11 @@ class Network:
         if len(set(pnames)) != len(pnames):
             _fail("network", "projection names are not unique")
         self.timesteps = int(self.timesteps)
-        if self.timesteps < 1:
-            _fail("network", f"timesteps must be >= 1, got {self.timesteps}")
+        if not 1 <= self.timesteps <= MAX_TIMESTEPS:
+            _fail("network", f"timesteps must lie in [1, {MAX_TIMESTEPS:,}], got {brief(self.timesteps)}")
+        neurons = sum(p.size for p in self.populations)
+        if neurons > MAX_NEURONS:
+            _fail("network", f"{neurons:,} neurons, more than eventsim's limit of {MAX_NEURONS:,}")
         pops = {p.name: p for p in self.populations}
         if "input" not in pops or pops["input"].kind != "input":
             _fail("network", "needs a population named 'input' of kind 'input'")
@@ -376,16 +383,17 @@ def topological_order(populations: list[str], edges: list[tuple[str, str]]) -> l
 
     Raises ModelFormatError naming the populations on a cycle.
     """
+    rank = {n: (n != "input", i) for i, n in enumerate(populations)}
     indeg = {n: 0 for n in populations}
     succ: dict[str, list[str]] = {n: [] for n in populations}
     for a, b in edges:
         succ[a].append(b)
         indeg[b] += 1
-    ready = [n for n in populations if indeg[n] == 0]
-    ready.sort(key=lambda n: (n != "input", populations.index(n)))
+    # Kahn's algorithm, first-in first-out, in O(V + E)
+    ready = deque(sorted((n for n in populations if indeg[n] == 0), key=rank.__getitem__))
     out: list[str] = []
     while ready:
-        n = ready.pop(0)
+        n = ready.popleft()
         out.append(n)
         for m in succ[n]:
             indeg[m] -= 1
@@ -393,5 +401,5 @@ def topological_order(populations: list[str], edges: list[tuple[str, str]]) -> l
                 ready.append(m)
     if len(out) != len(populations):
         cyc = sorted(n for n in populations if indeg[n] > 0)
-        _fail("network", f"recurrent connections are not supported (cycle through {cyc})")
+        _fail("network", f"recurrent connections are not supported (cycle through {brief(cyc, 200)})")
     return out
