@@ -215,7 +215,7 @@ def load_model(path: str | os.PathLike) -> Network:
         raise ModelFormatError(f"{path}: {exc}") from None
     except MemoryError:
         raise ModelFormatError(f"{path}: not enough memory to load this model") from None
-    except (KeyError, ValueError, TypeError, OSError, RuntimeError) as exc:
+    except (KeyError, ValueError, TypeError, OSError, RuntimeError, OverflowError) as exc:
         raise ModelFormatError(f"{path}: malformed model file ({brief(str(exc), 120)})") from None
 
 
