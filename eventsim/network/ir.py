@@ -230,7 +230,8 @@ class Projection:
         c, h, w = source_shape
         hp, wp = conv_output_size(h, kh, sh, ph, 1), conv_output_size(w, kw, sw, pw, 1)
         if hp < 1 or wp < 1:
-            _fail(f"projection {brief(self.name)}", f"pre_pool output would be empty for source {source_shape}")
+            _fail(f"projection {brief(self.name)}",
+                  f"pre_pool output would be empty for source {source_shape}")
         return (c, hp, wp)
 
     def output_shape(self, source_shape: tuple[int, ...]) -> tuple[int, ...] | None:

@@ -16,7 +16,6 @@ definitions in each node's ``metadata`` group, so that a round trip is exact.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,17 +23,24 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..errors import ModelFormatError
+from ..errors import ModelFormatError, brief
 from ..files import atomic_output, sha256_file
 from . import nir_nodes as nn
-from ..errors import brief
 from .h5audit import audit_hdf5
 from .h5io import open_hdf5
 from .ir import InputSpec, Network, Population, topological_order
-from .limits import (MAX_DEPTH, MAX_GRAPH_EDGES, MAX_GRAPH_NODES, MAX_NEURONS, MAX_PATHS,
-                     LimitExceeded, check_cap, load_json)
-from .sources import require_regular_file
+from .limits import (
+    MAX_DEPTH,
+    MAX_GRAPH_EDGES,
+    MAX_GRAPH_NODES,
+    MAX_NEURONS,
+    MAX_PATHS,
+    LimitExceeded,
+    check_cap,
+    load_json,
+)
 from .nir_export import write_graph
+from .sources import require_regular_file
 
 READ_MAJOR_VERSIONS = (0, 1)  # NIR file versions this reader understands
 
