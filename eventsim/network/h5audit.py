@@ -15,73 +15,81 @@ import numpy as np
 from ..errors import ModelFormatError, brief
 from .limits import MAX_GRAPH_NODES, MAX_PARAMETER_BYTES
 
-MAX_OBJECTS = 32 * MAX_GRAPH_NODES  # groups + datasets (a NIR node holds a handful of datasets)
+MAX_OBJECTS = 16 * MAX_GRAPH_NODES  # groups + datasets (a NIR conv node holds about ten)
 MAX_ATTRIBUTE_ELEMENTS = 1 << 20  # an attribute holds a shape, a name or a JSON text
 _PLAIN_KINDS = "biufSUO"  # numbers, booleans and strings; no compound, reference or opaque data
 
 
 def audit_hdf5(f: h5py.File, path: str) -> None:
-    """Raise ModelFormatError unless every object of ``f`` is a plain, self-contained one."""
-    seen: set = set()
-    declared = 0
-    stack: list[h5py.Group] = [f]
-    while stack:
-        group = stack.pop()
-        _check_attributes(group, path)
-        for name in group:
-            where = f"{group.name.rstrip('/')}/{name}"
-            link = group.get(name, getlink=True)
-            if isinstance(link, h5py.ExternalLink):
-                _fail(path, where, f"is an external link to {brief(link.filename)}; a model must "
-                                   "be self-contained")
-            if isinstance(link, h5py.SoftLink):
-                _fail(path, where, f"is a soft link (to {brief(link.path)}); a model file holds "
-                                   "no links")
-            obj = group[name]
-            if obj.id in seen:
-                _fail(path, where, "is a second name of an object already in the file (a hard "
-                                   "link); a model file holds every object once")
-            seen.add(obj.id)
-            if len(seen) > MAX_OBJECTS:
-                _fail(path, "/", f"holds more than {MAX_OBJECTS:,} objects")
-            if isinstance(obj, h5py.Group):
-                stack.append(obj)
-            elif isinstance(obj, h5py.Dataset):
-                declared += _check_dataset(obj, path, where)
-                if declared > MAX_PARAMETER_BYTES:
-                    _fail(path, where, f"datasets declare more than {MAX_PARAMETER_BYTES:,} bytes "
-                                       "in all (eventsim's limit for one model)")
-            else:
-                _fail(path, where, f"is an HDF5 {type(obj).__name__}, not a group or a dataset")
+    """Raise ModelFormatError unless every object of ``f`` is a plain, self-contained one.
+
+    Two passes of HDF5's own iterators (each object and each link once, metadata only): links
+    first (soft and external links refused, so nothing is resolved), then objects. A callback
+    returns the first problem, which stops the iteration (raising inside one is not allowed).
+    """
+    counts = {"links": 0, "bytes": 0}
+
+    def check_link(name: bytes, info) -> str | None:
+        where = "/" + name.decode("utf-8", "replace")
+        if info.type == h5py.h5l.TYPE_EXTERNAL:
+            target = f.id.links.get_val(name)[0].decode("utf-8", "replace")
+            return f"{where}: is an external link to {brief(target)}; a model must be self-contained"
+        if info.type != h5py.h5l.TYPE_HARD:
+            return f"{where}: is a soft link; a model file holds no links"
+        counts["links"] += 1
+        return f"/: holds more than {MAX_OBJECTS:,} objects" if counts["links"] > MAX_OBJECTS else None
+
+    def check_object(name: bytes, info) -> str | None:
+        where = "/" + name.decode("utf-8", "replace")
+        if info.rc > 1:
+            return f"{where}: has a second name (a hard link); a model file holds every object once"
+        if info.type == h5py.h5o.TYPE_DATASET:
+            nbytes = _check_dataset(h5py.h5d.open(f.id, name))
+            if isinstance(nbytes, str):
+                return f"{where}: {nbytes}"
+            counts["bytes"] += nbytes
+            if counts["bytes"] > MAX_PARAMETER_BYTES:
+                return (f"{where}: datasets declare more than {MAX_PARAMETER_BYTES:,} bytes in all "
+                        "(eventsim's limit for one model)")
+        elif info.type != h5py.h5o.TYPE_GROUP:
+            return f"{where}: is a named data type, not a group or a dataset"
+        problem = _check_attributes(h5py.h5o.open(f.id, name), info.num_attrs)
+        return f"{where}: {problem}" if problem else None
+
+    problem = f.id.links.visit(check_link, info=True)
+    if problem is None:
+        problem = _check_attributes(f.id, h5py.h5a.get_num_attrs(f.id))
+        problem = problem and f"/: {problem}"
+    if problem is None:
+        problem = h5py.h5o.visit(f.id, check_object, info=True)
+    if problem:
+        raise ModelFormatError(f"{path}: {problem}")
 
 
-def _fail(path: str, where: str, msg: str):
-    raise ModelFormatError(f"{path}: {where}: {msg}")
-
-
-def _check_dataset(ds: h5py.Dataset, path: str, where: str) -> int:
-    """The bytes ``ds`` declares, after refusing storage outside the file and exotic types."""
-    plist = ds.id.get_create_plist()
+def _check_dataset(dsid) -> int | str:
+    """The bytes a dataset declares, or what is wrong with it (storage outside the file, type)."""
+    plist = dsid.get_create_plist()
     if plist.get_layout() == h5py.h5d.VIRTUAL:
-        _fail(path, where, "is a virtual dataset (its data lives in other files); a model must "
-                           "be self-contained")
+        return "is a virtual dataset (its data lives in other files); a model must be self-contained"
     if plist.get_external_count() > 0:
-        target = plist.get_external(0)[0]
-        _fail(path, where, f"has external storage (its data is read from {brief(target)}); a "
-                           "model must be self-contained")
-    if ds.dtype.kind not in _PLAIN_KINDS or ds.dtype.fields is not None:
-        _fail(path, where, f"has data type {brief(str(ds.dtype))}, not numbers or text")
-    if ds.shape is None:  # an empty dataspace: no data
+        target = plist.get_external(0)[0].decode("utf-8", "replace")
+        return f"has external storage (its data is read from {brief(target)}); a model must be self-contained"
+    dtype = dsid.dtype
+    if dtype.kind not in _PLAIN_KINDS or dtype.fields is not None:
+        return f"has data type {brief(str(dtype))}, not numbers or text"
+    shape = dsid.shape
+    if shape is None:  # an empty dataspace: no data
         return 0
-    return int(np.prod(ds.shape, dtype=object)) * max(ds.dtype.itemsize, 1)
+    return int(np.prod(shape, dtype=object)) * max(dtype.itemsize, 1)
 
 
-def _check_attributes(obj, path: str) -> None:
-    for name in obj.attrs:
-        attr = h5py.h5a.open(obj.id, name.encode("utf-8"))
+def _check_attributes(oid, count: int) -> str | None:
+    for index in range(count):
+        attr = h5py.h5a.open(oid, index=index)
+        name = brief(attr.name.decode("utf-8", "replace"))
         shape = attr.shape or ()
         if int(np.prod(shape, dtype=object)) > MAX_ATTRIBUTE_ELEMENTS:
-            _fail(path, f"{obj.name}", f"attribute {brief(name)} declares {shape} elements")
+            return f"attribute {name} declares {shape} elements"
         if attr.dtype.kind not in _PLAIN_KINDS or attr.dtype.fields is not None:
-            _fail(path, f"{obj.name}", f"attribute {brief(name)} has data type "
-                                       f"{brief(str(attr.dtype))}, not numbers or text")
+            return f"attribute {name} has data type {brief(str(attr.dtype))}, not numbers or text"
+    return None
