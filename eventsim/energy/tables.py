@@ -12,7 +12,6 @@ TOML or JSON file with the same fields; anything missing, negative or non-finite
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
