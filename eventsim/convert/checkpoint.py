@@ -210,7 +210,7 @@ def _rebuild_parameter(data, requires_grad=None, backward_hooks=None, *_ignored)
 def _read_pth_zip(path: str) -> object:
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, struct.error):
         raise ConversionError(f"{path}: not a valid zip checkpoint (truncated or corrupt)") from None
     with archive:
         names = archive.namelist()

@@ -61,7 +61,7 @@ def is_nir_file(path: str | os.PathLike) -> bool:
     try:
         with h5py.File(path, "r") as f:
             return _small_text(f, "node/type") == "NIRGraph"
-    except OSError:
+    except (OSError, RuntimeError, KeyError, ValueError):  # not HDF5, or a corrupt one
         return False
 
 
@@ -113,6 +113,17 @@ def _group_values(group: h5py.Group) -> dict:
 def read_graph(path: str | os.PathLike) -> NirGraph:
     """The raw NIR graph of ``path``; ModelFormatError if it is not a NIR file we can read."""
     path = str(path)
+    try:
+        return _read_graph(path)
+    except MemoryError:
+        raise ModelFormatError(f"{path}: not enough memory to read this NIR graph") from None
+    except (KeyError, ValueError, TypeError, OSError, RuntimeError, OverflowError, IndexError) as exc:
+        # h5py's view of a corrupt file: a bad heap, an address past the end, a broken type
+        raise ModelFormatError(f"{path}: corrupt or malformed NIR file ({type(exc).__name__}: "
+                               f"{brief(str(exc), 120)})") from None
+
+
+def _read_graph(path: str) -> NirGraph:
     with open_hdf5(path) as f:
         audit_hdf5(f, path)
         root = f.get("node")

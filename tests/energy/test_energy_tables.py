@@ -65,7 +65,8 @@ def test_negative_and_nonfinite_in_toml(tmp_path):
     base = 'name = "x"\ncitation = "c"\nprocess = "p"\nac_pJ = 1\n'
     for bad in ("mac_pJ = -4.6", "mac_pJ = inf", "mac_pJ = nan", "mac_pJ = 1e308", "mac_pJ = 1e7"):
         path.write_text(base + bad + "\n")
-        with pytest.raises(ConfigError, match=r"t.toml: field 'mac_pJ' must be a finite energy in \[0, 1e\+06\]"):
+        msg = r"t.toml: field 'mac_pJ' must be a finite energy in \[0, 1e\+06\]"
+        with pytest.raises(ConfigError, match=msg):
             load_table_file(path)
 
 

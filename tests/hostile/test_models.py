@@ -117,8 +117,8 @@ def _model_cases(d: Path) -> list:
         "soft_link_loop": (soft_loop, "/projections/fc/weight"),
         "format_version_1e300": (lambda f: f.attrs.__setitem__("format_version", 1e300), "format_version"),
         "deep_provenance": (deep_provenance, "provenance"),
-        "huge_population": (lambda f: f["populations/l1"].attrs.__setitem__("shape", np.array([3, 60000, 60000])),
-                            "neurons"),
+        "huge_population": (lambda f: f["populations/l1"].attrs.__setitem__(
+            "shape", np.array([3, 60000, 60000])), "neurons"),
     }
     for name, (fn, mention) in edits.items():
         path = variant(name, fn)
@@ -262,3 +262,77 @@ def test_hostile_model_side_input(tmp_path, group):
         except AssertionError as exc:
             failures.append(f"{name}: {exc}")
     assert not failures, "\n\n".join(failures)
+
+
+# -- seeded fuzzing ----------------------------------------------------------------------------
+def _mutate(blob: bytes, rng: np.random.Generator) -> bytes:
+    """One mutation: byte flips, a truncation, or a 2/4/8-byte field set to an extreme value.
+
+    Positions favour the first and last 2 KB, where HDF5 superblocks, zip directories and
+    pickles keep their lengths and offsets.
+    """
+    data = bytearray(blob)
+
+    def position() -> int:
+        zone = rng.integers(3)
+        if zone == 0:
+            return int(rng.integers(min(len(data), 2048)))
+        if zone == 1:
+            return int(rng.integers(max(0, len(data) - 2048), len(data)))
+        return int(rng.integers(len(data)))
+
+    kind = rng.integers(3)
+    if kind == 0:
+        for _ in range(int(rng.integers(1, 9))):
+            data[position()] ^= 1 << int(rng.integers(8))
+    elif kind == 1:
+        return bytes(data[:position()])
+    else:
+        width = int(rng.choice([2, 4, 8]))
+        pos = min(position(), len(data) - width)
+        value = [0, 1, 2**(8 * width - 1) - 1, 2**(8 * width) - 1, 2**(8 * width - 1)][int(rng.integers(5))]
+        data[pos:pos + width] = value.to_bytes(width, "little")
+    return bytes(data)
+
+
+def _seed_files(d: Path) -> dict[str, tuple[Path, list]]:
+    """Valid seeds made by the project's own writers, with the commands each mutation gets."""
+    rec = _events(d / "rec.npz")
+    seeds = {"model.h5": (mf.model_h5(d / "seed.h5"), [["inspect"], ["run", "-i", rec]]),
+             "nir": (mf.nir_small(d / "seed.nir"), [["inspect"], ["export", "-o", d / "fz_out.nir"]])}
+    try:
+        import torch
+
+        from models.dvs import dvs_cnn
+    except ImportError:  # torch is optional: the checkpoint seed needs it
+        return seeds
+    torch.manual_seed(0)
+    torch.save(dvs_cnn(4).state_dict(), d / "seed.pth")
+    seeds["pth"] = (d / "seed.pth", [["convert", *CONVERT, "-o", d / "fz_out.h5"]])
+    return seeds
+
+
+FUZZ_MUTATIONS = 60  # per seed; ~30 s for all of them on two cores
+
+
+def test_fuzzed_model_files_fail_cleanly(tmp_path):
+    rng = np.random.default_rng(20240615)
+    cases = []
+    for kind, (seed, commands) in _seed_files(tmp_path).items():
+        blob = seed.read_bytes()
+        for k in range(FUZZ_MUTATIONS):
+            path = tmp_path / f"{kind.replace('.', '_')}_{k}{seed.suffix}"
+            path.write_bytes(_mutate(blob, rng))
+            for cmd in commands:
+                cases.append([cmd[0], path, *cmd[1:]])
+    outcomes = run_batch(cases, cwd=tmp_path, per_case=20.0, timeout=600)
+    failures = []
+    for out in outcomes:
+        try:
+            assert_clean(out)
+            assert out.seconds < 10, f"took {out.seconds:.1f} s"
+        except AssertionError as exc:
+            tail = "\n".join(out.stderr.strip().splitlines()[-4:])
+            failures.append(f"{str(exc).splitlines()[0]}\n{tail}")
+    head = f"{len(failures)} of {len(cases)} fuzzed cases failed:\n\n"
+    assert not failures, head + "\n\n".join(failures[:20])
