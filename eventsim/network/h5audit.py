@@ -33,7 +33,7 @@ def audit_hdf5(f: h5py.File, path: str) -> None:
         where = "/" + name.decode("utf-8", "replace")
         if info.type == h5py.h5l.TYPE_EXTERNAL:
             target = f.id.links.get_val(name)[0].decode("utf-8", "replace")
-            return f"{where}: is an external link to {brief(target)}; a model must be self-contained"
+            return f"{where}: is an external link to {_file_name(target)}; a model must be self-contained"
         if info.type != h5py.h5l.TYPE_HARD:
             return f"{where}: is a soft link; a model file holds no links"
         counts["links"] += 1
@@ -66,6 +66,11 @@ def audit_hdf5(f: h5py.File, path: str) -> None:
         raise ModelFormatError(f"{path}: {problem}")
 
 
+def _file_name(name: str) -> str:
+    """A file name from a hostile file, quoted; long ones keep their end (the file's own name)."""
+    return repr(name) if len(name) <= 80 else repr("..." + name[-77:])
+
+
 def _check_dataset(dsid) -> int | str:
     """The bytes a dataset declares, or what is wrong with it (storage outside the file, type)."""
     plist = dsid.get_create_plist()
@@ -73,7 +78,7 @@ def _check_dataset(dsid) -> int | str:
         return "is a virtual dataset (its data lives in other files); a model must be self-contained"
     if plist.get_external_count() > 0:
         target = plist.get_external(0)[0].decode("utf-8", "replace")
-        return f"has external storage (its data is read from {brief(target)}); a model must be self-contained"
+        return f"has external storage (its data is read from {_file_name(target)}); a model must be self-contained"
     dtype = dsid.dtype
     if dtype.kind not in _PLAIN_KINDS or dtype.fields is not None:
         return f"has data type {brief(str(dtype))}, not numbers or text"
