@@ -78,7 +78,8 @@ def _check_dataset(dsid) -> int | str:
         return "is a virtual dataset (its data lives in other files); a model must be self-contained"
     if plist.get_external_count() > 0:
         target = plist.get_external(0)[0].decode("utf-8", "replace")
-        return f"has external storage (its data is read from {_file_name(target)}); a model must be self-contained"
+        return (f"has external storage (its data is read from {_file_name(target)}); a model must be "
+                "self-contained")
     dtype = dsid.dtype
     if dtype.kind not in _PLAIN_KINDS or dtype.fields is not None:
         return f"has data type {brief(str(dtype))}, not numbers or text"
