@@ -9,6 +9,9 @@ once, iteratively, reading only metadata, and raises ModelFormatError naming the
 
 from __future__ import annotations
 
+import mmap
+import os
+
 import h5py
 import numpy as np
 
@@ -64,6 +67,40 @@ def audit_hdf5(f: h5py.File, path: str) -> None:
         problem = h5py.h5o.visit(f.id, check_object, info=True)
     if problem:
         raise ModelFormatError(f"{path}: {problem}")
+
+
+def check_global_heaps(path: str) -> None:
+    """Refuse a global heap collection that would make libhdf5 loop forever while reading it.
+
+    Variable-length strings (names, JSON texts) live in global heap collections ("GCOL"). HDF5
+    walks a collection's objects by their declared sizes; a free-space object (index 0) of size
+    0 never advances the walk, and the read spins in C code that no signal interrupts (found by
+    the fuzz test). The file is scanned for collections and each is walked here first, the way
+    HDF5 walks it; only that never-advancing object is refused, so random weight bytes that
+    happen to spell "GCOL" practically never trip it.
+    """
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size:  # mmap refuses an empty file (not HDF5 anyway)
+            _walk_global_heaps(path, f)
+
+
+def _walk_global_heaps(path: str, f) -> None:
+    with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        size = len(data)
+        start = data.find(b"GCOL")
+        while start >= 0:
+            if start + 16 <= size and data[start + 4] == 1:
+                declared = int.from_bytes(data[start + 8:start + 16], "little")
+                end = start + min(declared, size - start)
+                p = start + 16
+                while p + 16 <= end:
+                    index = int.from_bytes(data[p:p + 2], "little")
+                    length = int.from_bytes(data[p + 8:p + 16], "little")
+                    if index == 0 and length == 0:
+                        raise ModelFormatError(f"{path}: corrupt HDF5 global heap at byte {start} "
+                                               "(an empty free-space object)")
+                    p += length if index == 0 else 16 + (length + 7) // 8 * 8
+            start = data.find(b"GCOL", start + 4)
 
 
 def _file_name(name: str) -> str:

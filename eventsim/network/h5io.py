@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ModelFormatError, brief
 from ..files import atomic_output
-from .h5audit import audit_hdf5
+from .h5audit import audit_hdf5, check_global_heaps
 from .ir import InputSpec, Network, Population, Projection
 from .limits import MAX_GRAPH_NODES, MAX_NEURONS, LimitExceeded, check_cap, load_json
 from .sources import require_regular_file
@@ -191,6 +191,7 @@ def open_hdf5(path: str) -> h5py.File:
     """``path`` opened read-only; ModelFormatError when it is missing, special or not HDF5."""
     require_regular_file(path, "a model", ModelFormatError)
     try:
+        check_global_heaps(path)
         return h5py.File(path, "r")
     except FileNotFoundError:
         raise ModelFormatError(f"{path}: no such file") from None

@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import ModelFormatError, brief
 from ..files import atomic_output, sha256_file
 from . import nir_nodes as nn
-from .h5audit import audit_hdf5
+from .h5audit import audit_hdf5, check_global_heaps
 from .h5io import open_hdf5
 from .ir import InputSpec, Network, Population, topological_order
 from .limits import (
@@ -58,6 +58,7 @@ class NirGraph:
 def is_nir_file(path: str | os.PathLike) -> bool:
     """True when ``path`` is an HDF5 file with the NIR layout (``/node/type == NIRGraph``)."""
     require_regular_file(path, "a model", ModelFormatError)
+    check_global_heaps(str(path))
     try:
         with h5py.File(path, "r") as f:
             return _small_text(f, "node/type") == "NIRGraph"

@@ -120,6 +120,14 @@ def _model_cases(d: Path) -> list:
         "huge_population": (lambda f: f["populations/l1"].attrs.__setitem__(
             "shape", np.array([3, 60000, 60000])), "neurons"),
     }
+    # a free-space object of size 0 in the global heap (where the attribute texts live): libhdf5
+    # loops forever in C when it reads any of them (found by the fuzz test below)
+    raw = bytearray(good.read_bytes())
+    heap = raw.index(b"GCOL")
+    raw[heap + 16:heap + 18] = b"\0\0"
+    raw[heap + 24:heap + 32] = bytes(8)
+    (d / "heap_loop.h5").write_bytes(bytes(raw))
+    cases.append(("model.h5 global heap loop (inspect)", ["inspect", d / "heap_loop.h5"], 2, "global heap"))
     for name, (fn, mention) in edits.items():
         path = variant(name, fn)
         cases.append((f"model.h5 {name} (inspect)", ["inspect", path], 2, mention))
