@@ -35,3 +35,16 @@ class ConfigError(EventsimError):
 class OutputError(EventsimError):
     """An output cannot be written: a folder, a missing folder, one of the command's inputs, a
     value JSON cannot hold, a file another eventsim process holds."""
+
+
+def brief(value, limit: int = 40) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, for echoing a value read from a file.
+
+    A hostile file can hold a 300-digit number or a megabyte string; an error message repeats
+    only its start. A value whose repr cannot be made (too deep) is named by its type.
+    """
+    try:
+        text = repr(value)
+    except (RecursionError, MemoryError, ValueError):  # ValueError: int too large to print
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

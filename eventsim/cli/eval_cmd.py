@@ -90,10 +90,10 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
         check_plot_path(plot)  # before hours of work, not after
     options = input_options(timesteps, bin_us, method, keep_partial, polarity, crop, downscale)
     table = get_table(energy_table)  # a bad table fails before the run
-    data = discover(dataset, limit=limit, classes=_classes(classes))
-    refuse_overwriting_inputs([results_path, json_out, csv_out, plot], [s.path for s in data.samples])
     net = load_network(model)  # a bad model fails here, not in every worker
     n_outputs = net.output_population.size
+    data = discover(dataset, limit=limit, classes=_classes(classes), n_outputs=n_outputs)
+    refuse_overwriting_inputs([results_path, json_out, csv_out, plot], [s.path for s in data.samples])
     header = ResultsHeader(model=model, model_sha256=sha256_file(model), dataset=dataset,
                            dataset_sha256=data.digest(), samples=len(data.samples),
                            options={**options.to_dict(), "precision": precision, "energy_table": table.name})

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import pickle
 import struct
@@ -26,7 +25,9 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..errors import ConversionError
+from ..errors import ConversionError, brief
+from ..network.limits import MAX_DEPTH, MAX_KEYS, MAX_PARAMETER_BYTES, load_json
+from ..network.sources import require_regular_file
 
 # torch storage type name -> NumPy dtype (little endian; byte-swapped if the archive says so)
 _STORAGE_DTYPES = {
@@ -34,6 +35,11 @@ _STORAGE_DTYPES = {
     "LongStorage": "<i8", "IntStorage": "<i4", "ShortStorage": "<i2", "CharStorage": "i1",
     "ByteStorage": "u1", "BoolStorage": "?",
 }
+
+MAX_PICKLE_BYTES = 64 << 20  # data.pkl of a state dict: names and tensor headers only
+MAX_TENSOR_DIMS = 32
+#: a tensor may repeat storage elements (stride 0, as expand() saves) up to this many bytes
+MAX_EXPANDED_BYTES = 64 << 20
 
 # safetensors dtype name -> NumPy dtype
 _SAFETENSORS_DTYPES = {
@@ -78,6 +84,7 @@ class _SafeUnpickler(pickle.Unpickler):
         self._path = path
         self._big = big_endian
         self._storages: dict[str, np.ndarray] = {}
+        self._tensor_bytes = 0  # bytes of all tensors built so far, capped
 
     def find_class(self, module: str, name: str):
         full = f"{module}.{name}"
@@ -97,17 +104,18 @@ class _SafeUnpickler(pickle.Unpickler):
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage"
                 and isinstance(pid[1], _StorageType)):
-            raise ConversionError(f"{self._path}: unsupported persistent id {pid!r:.80}")
+            raise ConversionError(f"{self._path}: unsupported persistent id {brief(pid, 80)}")
         stype, key = pid[1], str(pid[2])
         cache_key = f"{key}:{stype.name}"
         if cache_key not in self._storages:
             member = f"{self._prefix}data/{key}"
-            try:
-                raw = self._archive.read(member)
-            except KeyError:
-                raise ConversionError(f"{self._path}: storage {member!r} is missing") from None
-            except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-                raise ConversionError(f"{self._path}: storage {member!r} unreadable ({exc})") from None
+            info = _member_info(self._archive, member, self._path)
+            item = 2 if stype.dtype == "bf16" else np.dtype(stype.dtype).itemsize
+            if len(pid) >= 5 and isinstance(pid[4], int) and pid[4] * item != info.file_size:
+                raise ConversionError(f"{self._path}: storage {brief(member)} declares "
+                                      f"{brief(pid[4])} elements of {item} bytes but holds "
+                                      f"{info.file_size:,} bytes")
+            raw = _read_member(self._archive, info, self._path)
             if stype.dtype == "bf16":
                 arr = _bf16_to_f32(np.frombuffer(raw, dtype=">u2" if self._big else "<u2",
                                                  count=len(raw) // 2))
@@ -116,7 +124,7 @@ class _SafeUnpickler(pickle.Unpickler):
                 if self._big:
                     dt = dt.newbyteorder(">")
                 if len(raw) % dt.itemsize:
-                    raise ConversionError(f"{self._path}: storage {member!r} has {len(raw)} bytes, "
+                    raise ConversionError(f"{self._path}: storage {brief(member)} has {len(raw)} bytes, "
                                           f"not a multiple of {dt.itemsize}")
                 arr = np.frombuffer(raw, dtype=dt)
             self._storages[cache_key] = arr
@@ -129,15 +137,28 @@ class _SafeUnpickler(pickle.Unpickler):
             offset = int(offset)
             size = tuple(int(s) for s in size)
             stride = tuple(int(s) for s in stride)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ConversionError(f"{self._path}: malformed tensor header") from None
-        if len(size) != len(stride) or offset < 0 or min(size, default=1) < 0 or min(stride, default=0) < 0:
-            raise ConversionError(f"{self._path}: malformed tensor header (size {size}, stride {stride})")
+        if len(size) != len(stride) or len(size) > MAX_TENSOR_DIMS or offset < 0 \
+                or min(size, default=1) < 0 or min(stride, default=0) < 0:
+            raise ConversionError(f"{self._path}: malformed tensor header (size {brief(size)}, "
+                                  f"stride {brief(stride)})")
         # Highest element index the view touches must lie inside the storage.
         last = offset + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else offset - 1
         if last >= storage.size:
-            raise ConversionError(f"{self._path}: tensor of size {size} overruns its storage "
+            raise ConversionError(f"{self._path}: tensor of size {brief(size)} overruns its storage "
                                   f"({storage.size} elements)")
+        # Declared size vs storage: a stride-0 view of one element can declare 10^10 of them.
+        numel = int(np.prod(size, dtype=object))
+        nbytes = numel * storage.itemsize
+        if numel > storage.size and nbytes > MAX_EXPANDED_BYTES:
+            raise ConversionError(f"{self._path}: a tensor of size {brief(size)} repeats the "
+                                  f"{storage.size:,} elements of its storage ({nbytes:,} bytes); "
+                                  "save contiguous tensors (tensor.contiguous())")
+        self._tensor_bytes += nbytes
+        if self._tensor_bytes > MAX_PARAMETER_BYTES:
+            raise ConversionError(f"{self._path}: tensors of more than {MAX_PARAMETER_BYTES:,} bytes "
+                                  "in all (eventsim's limit for one checkpoint)")
         if not all(size):
             return _Tensor(np.zeros(size, dtype=storage.dtype.newbyteorder("=")))
         item = storage.itemsize
@@ -145,6 +166,39 @@ class _SafeUnpickler(pickle.Unpickler):
                                                strides=tuple(s * item for s in stride),
                                                writeable=False)
         return _Tensor(np.array(view, dtype=storage.dtype.newbyteorder("=")))
+
+
+def _member_info(archive: zipfile.ZipFile, member: str, path: str) -> zipfile.ZipInfo:
+    """The zip entry ``member``, refused when encrypted, oddly compressed or declared too large."""
+    try:
+        info = archive.getinfo(member)
+    except KeyError:
+        raise ConversionError(f"{path}: storage {brief(member)} is missing") from None
+    if info.flag_bits & 0x1:
+        raise ConversionError(f"{path}: zip member {brief(member)} is encrypted")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise ConversionError(f"{path}: zip member {brief(member)} uses compression method "
+                              f"{info.compress_type} (torch writes stored members; deflate is read too)")
+    limit = MAX_PICKLE_BYTES if member.endswith("data.pkl") else MAX_PARAMETER_BYTES
+    if info.file_size > limit:
+        raise ConversionError(f"{path}: zip member {brief(member)} declares {info.file_size:,} bytes "
+                              f"uncompressed, more than eventsim's limit of {limit:,}")
+    return info
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> bytes:
+    """The member's bytes; zipfile stops inflating at the declared (capped) size."""
+    try:
+        with archive.open(info) as f:
+            raw = f.read(info.file_size + 1)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError,
+            RuntimeError) as exc:
+        raise ConversionError(f"{path}: storage {brief(info.filename)} unreadable "
+                              f"({brief(str(exc), 80)})") from None
+    if len(raw) != info.file_size:
+        raise ConversionError(f"{path}: storage {brief(info.filename)} holds {len(raw):,} bytes, "
+                              f"its header says {info.file_size:,}")
+    return raw
 
 
 def _rebuild_parameter(data, requires_grad=None, backward_hooks=None, *_ignored):
@@ -156,75 +210,127 @@ def _rebuild_parameter(data, requires_grad=None, backward_hooks=None, *_ignored)
 def _read_pth_zip(path: str) -> object:
     try:
         archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, struct.error):
         raise ConversionError(f"{path}: not a valid zip checkpoint (truncated or corrupt)") from None
     with archive:
         names = archive.namelist()
+        if len(names) > MAX_KEYS:
+            raise ConversionError(f"{path}: the zip archive lists {len(names):,} members, more than "
+                                  f"eventsim's limit of {MAX_KEYS:,}")
         pkl = [n for n in names if n.endswith("data.pkl") and n.count("/") == 1]
         if len(pkl) != 1:
             raise ConversionError(f"{path}: not a torch checkpoint (no single <name>/data.pkl "
                                   "in the zip archive)")
         prefix = pkl[0][: -len("data.pkl")]
         big = False
-        if f"{prefix}byteorder" in names:
-            big = archive.read(f"{prefix}byteorder").strip() == b"big"
         try:
-            data = archive.read(pkl[0])
+            if f"{prefix}byteorder" in names:
+                info = _member_info(archive, f"{prefix}byteorder", path)
+                big = _read_member(archive, info, path)[:16].strip() == b"big"
+            data = _read_member(archive, _member_info(archive, pkl[0], path), path)
             obj = _SafeUnpickler(data, archive, prefix, path, big).load()
         except ConversionError:
             raise
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-            raise ConversionError(f"{path}: truncated or corrupt checkpoint ({exc})") from None
-        except (pickle.UnpicklingError, TypeError, AttributeError, IndexError, KeyError) as exc:
-            raise ConversionError(f"{path}: malformed checkpoint pickle ({exc})") from None
+        except RecursionError:
+            raise ConversionError(f"{path}: checkpoint pickle is nested too deeply") from None
+        except MemoryError:
+            raise ConversionError(f"{path}: not enough memory to read this checkpoint") from None
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, OverflowError) as exc:
+            raise ConversionError(f"{path}: truncated or corrupt checkpoint "
+                                  f"({brief(str(exc), 80)})") from None
+        except (pickle.UnpicklingError, TypeError, AttributeError, IndexError, KeyError,
+                UnicodeDecodeError) as exc:
+            raise ConversionError(f"{path}: malformed checkpoint pickle "
+                                  f"({type(exc).__name__}: {brief(str(exc), 80)})") from None
     return obj
 
 
-def _read_safetensors(path: str, blob: bytes) -> dict:
-    if len(blob) < 8:
+def _read_safetensors(path: str, f) -> dict:
+    """Tensors of an open ``.safetensors`` file, each shape checked against its byte range first."""
+    head = f.read(8)
+    if len(head) < 8:
         raise ConversionError(f"{path}: truncated safetensors file")
-    (n,) = struct.unpack("<Q", blob[:8])
-    if 8 + n > len(blob):
-        raise ConversionError(f"{path}: safetensors header of {n} bytes overruns the file")
+    (n,) = struct.unpack("<Q", head)
+    size = os.fstat(f.fileno()).st_size
+    if 8 + n > size:
+        raise ConversionError(f"{path}: safetensors header of {n:,} bytes overruns the file")
     try:
-        header = json.loads(blob[8:8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ConversionError(f"{path}: safetensors header is not valid JSON") from None
+        header = load_json(f.read(n), "safetensors header")
+    except ValueError as exc:
+        raise ConversionError(f"{path}: {exc}") from None
     if not isinstance(header, dict):
         raise ConversionError(f"{path}: safetensors header is not a JSON object")
-    buf = memoryview(blob)[8 + n:]
+    if len(header) > MAX_KEYS:
+        raise ConversionError(f"{path}: {len(header):,} tensors, more than eventsim's limit of {MAX_KEYS:,}")
+    data_size = size - 8 - n
+    entries = [(name, _safetensors_entry(path, name, info, data_size))
+               for name, info in header.items() if name != "__metadata__"]
+    total = sum(end - begin for _, (_, _, begin, end) in entries)
+    if total > MAX_PARAMETER_BYTES:
+        raise ConversionError(f"{path}: tensors of {total:,} bytes, more than eventsim's limit of "
+                              f"{MAX_PARAMETER_BYTES:,}")
     out: dict[str, _Tensor] = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            dtype, shape = info["dtype"], tuple(int(s) for s in info["shape"])
-            begin, end = (int(v) for v in info["data_offsets"])
-        except (KeyError, TypeError, ValueError):
-            raise ConversionError(f"{path}: safetensors entry {name!r} is malformed") from None
-        if dtype not in _SAFETENSORS_DTYPES:
-            raise ConversionError(f"{path}: tensor {name!r} has unsupported dtype {dtype!r}")
-        code = _SAFETENSORS_DTYPES[dtype]
-        item = 2 if code == "bf16" else np.dtype(code).itemsize
-        count = int(np.prod(shape, dtype=np.int64))
-        if not 0 <= begin <= end <= len(buf) or end - begin != count * item:
-            raise ConversionError(f"{path}: tensor {name!r} byte range [{begin}, {end}) does not "
-                                  f"match shape {shape} / dtype {dtype} or overruns the file")
-        raw = np.frombuffer(buf[begin:end], dtype="<u2" if code == "bf16" else code, count=count)
+    for name, (code, shape, begin, end) in entries:
+        f.seek(8 + n + begin)
+        raw = np.frombuffer(f.read(end - begin), dtype="<u2" if code == "bf16" else code)
         arr = _bf16_to_f32(raw) if code == "bf16" else raw
         out[name] = _Tensor(np.array(arr.reshape(shape), dtype=arr.dtype.newbyteorder("=")))
     return out
 
 
-def _flatten(obj, path: str, prefix: str = "") -> dict[str, np.ndarray]:
-    """Nested dicts of tensors -> flat ``{dotted.name: ndarray}``; non-tensor leaves dropped."""
+def _safetensors_entry(path: str, name: str, info, data_size: int):
+    """(dtype code, shape, begin, end) of one header entry, every number checked."""
+    where = f"{path}: safetensors tensor {brief(name)}"
+    try:
+        dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+    except (KeyError, TypeError, IndexError):
+        raise ConversionError(f"{where} is malformed (needs dtype, shape, data_offsets)") from None
+    if not isinstance(dtype, str) or dtype not in _SAFETENSORS_DTYPES:
+        raise ConversionError(f"{where} has unsupported dtype {brief(dtype)}")
+    ints = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+    if not isinstance(shape, list) or len(shape) > MAX_TENSOR_DIMS \
+            or not all(ints(d) and d >= 0 for d in shape):
+        raise ConversionError(f"{where} has shape {brief(shape)}: expected at most {MAX_TENSOR_DIMS} "
+                              "sizes >= 0")
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(ints(v) for v in offsets):
+        raise ConversionError(f"{where} has data_offsets {brief(offsets)}: expected [begin, end]")
+    begin, end = offsets
+    code = _SAFETENSORS_DTYPES[dtype]
+    item = 2 if code == "bf16" else np.dtype(code).itemsize
+    count = 1
+    for d in shape:  # Python integers: a product of many sizes cannot wrap around
+        count *= d
+    if not 0 <= begin <= end <= data_size or end - begin != count * item:
+        raise ConversionError(f"{where}: byte range [{brief(begin)}, {brief(end)}) does not match shape "
+                              f"{brief(tuple(shape))} / dtype {dtype} or overruns the file")
+    return code, tuple(shape), begin, end
+
+
+def _flatten(obj, path: str) -> dict[str, np.ndarray]:
+    """Nested dicts of tensors -> flat ``{dotted.name: ndarray}``; non-tensor leaves dropped.
+
+    Iterative, and each dict is expanded once: a pickle can share one sub-dict under two keys
+    at every level (2^63 names from a 2 KB file) or hold itself. A dict met again keeps the
+    names of its first place. Total names and depth are capped.
+    """
     out: dict[str, np.ndarray] = {}
-    for key, value in obj.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, _Tensor):
-            out[name] = value.array
-        elif isinstance(value, dict):
-            out.update(_flatten(value, path, name + "."))
+    seen = {id(obj)}
+    stack = [(obj, "", 0)]
+    keys = 0
+    while stack:
+        node, prefix, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ConversionError(f"{path}: the state dict is nested more than {MAX_DEPTH} levels deep")
+        for key, value in node.items():
+            keys += 1
+            if keys > MAX_KEYS:
+                raise ConversionError(f"{path}: the checkpoint holds more than {MAX_KEYS:,} names")
+            name = f"{prefix}{key}"
+            if isinstance(value, _Tensor):
+                out[name] = value.array
+            elif isinstance(value, dict) and id(value) not in seen:
+                seen.add(id(value))
+                stack.append((value, name + ".", depth + 1))
     return out
 
 
@@ -242,38 +348,27 @@ def _unwrap(obj, path: str) -> dict:
 def load_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """The tensors of a ``.pth`` (zip) or ``.safetensors`` checkpoint, by name, as NumPy arrays."""
     path = os.fspath(path)
+    require_regular_file(path, "a checkpoint", ConversionError)
     try:
         with open(path, "rb") as f:
-            head = f.read(8)
-    except FileNotFoundError:
-        raise ConversionError(f"{path}: no such file") from None
+            head = f.read(9)
+            if head.startswith(b"PK"):
+                obj = _read_pth_zip(path)
+            elif len(head) == 9 and head[8:9] == b"{":  # 8-byte header length, then a JSON object
+                f.seek(0)
+                obj = _read_safetensors(path, f)
+            elif head[:2] == b"\x80\x02":
+                raise ConversionError(f"{path}: legacy (non-zip) torch checkpoint; re-save it with a "
+                                      "recent torch: torch.save(torch.load(path), new_path)")
+            elif len(head) < 8:
+                raise ConversionError(f"{path}: empty or truncated checkpoint")
+            else:
+                raise ConversionError(f"{path}: not a PyTorch checkpoint (.pth zip) or .safetensors file")
     except OSError as exc:
         raise ConversionError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if head.startswith(b"PK"):
-        obj = _read_pth_zip(path)
-    elif _looks_like_safetensors(path, head):
-        with open(path, "rb") as f:
-            blob = f.read()
-        obj = _read_safetensors(path, blob)
-    elif head[:2] == b"\x80\x02":
-        raise ConversionError(f"{path}: legacy (non-zip) torch checkpoint; re-save it with a recent "
-                              "torch: torch.save(torch.load(path), new_path)")
-    elif len(head) < 8:
-        raise ConversionError(f"{path}: empty or truncated checkpoint")
-    else:
-        raise ConversionError(f"{path}: not a PyTorch checkpoint (.pth zip) or .safetensors file")
+    except MemoryError:
+        raise ConversionError(f"{path}: not enough memory to read this checkpoint") from None
     state = _flatten(_unwrap(obj, path), path)
     if not state:
         raise ConversionError(f"{path}: checkpoint contains no tensors")
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
-
-
-def _looks_like_safetensors(path: str, head: bytes) -> bool:
-    """An 8-byte header length, then a JSON object (a bad length is reported when read)."""
-    if len(head) < 8:
-        return False
-    with open(path, "rb") as f:
-        f.seek(8)
-        return f.read(1) == b"{"
-
-

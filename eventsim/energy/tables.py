@@ -12,13 +12,14 @@ TOML or JSON file with the same fields; anything missing, negative or non-finite
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, brief
+from ..network.limits import MAX_DEPTH, MAX_JSON_BYTES, check_depth, load_json
+from ..network.sources import require_regular_file
 
 try:  # Python >= 3.11; on 3.10 only JSON tables can be read
     import tomllib
@@ -91,6 +92,11 @@ BUILTIN_TABLES: dict[str, CostTable] = {t.name: t for t in (
 
 DEFAULT_TABLE = "horowitz45-fp32"
 
+#: Above this a cost is not a real operation's (the largest built-in figure is 26 pJ); it would
+#: only make energies overflow to infinity once multiplied by billions of operations.
+MAX_COST_PJ = 1e6
+MAX_WEIGHT_BYTES = 1024
+
 _REQUIRED = ("name", "citation", "process", "ac_pJ", "mac_pJ")
 _OPTIONAL_NUMBERS = ("memory_pJ_per_byte", "weight_bytes")
 _KNOWN = set(_REQUIRED) | set(_OPTIONAL_NUMBERS) | {"notes"}
@@ -101,14 +107,19 @@ def default_table() -> CostTable:
 
 
 def _energy(raw: dict, key: str, where: str) -> float:
-    """Field ``key`` as a finite number >= 0 (an energy in pJ, or a byte count)."""
+    """Field ``key`` as a finite number in [0, cap] (an energy in pJ, or a byte count)."""
     what = "a byte count" if key == "weight_bytes" else "an energy"
+    cap = MAX_WEIGHT_BYTES if key == "weight_bytes" else MAX_COST_PJ
     value = raw[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{where}: field {key!r} must be a number ({what}), got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{where}: field {key!r} must be a finite {what.split()[-1]} >= 0, got {value!r}")
+        raise ConfigError(f"{where}: field {key!r} must be a number ({what}), got {brief(value)}")
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond float range
+        value = math.inf
+    if not math.isfinite(value) or not 0 <= value <= cap:
+        raise ConfigError(f"{where}: field {key!r} must be a finite {what.split()[-1]} in [0, {cap:g}], "
+                          f"got {brief(value)}")
     return value
 
 
@@ -138,26 +149,45 @@ def table_from_dict(raw: dict, where: str = "energy table") -> CostTable:
 def load_table_file(path: str | os.PathLike) -> CostTable:
     """Read a user table from a ``.toml`` or ``.json`` file (decided by the extension)."""
     path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".json", ".toml"):
+        raise ConfigError(f"{path}: an energy table file must end in .toml or .json")
+    require_regular_file(path, "an energy table", ConfigError)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            data = f.read(MAX_JSON_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read energy table ({exc.strerror or exc})") from None
-    suffix = path.suffix.lower()
+    if len(data) > MAX_JSON_BYTES:
+        raise ConfigError(f"{path}: an energy table larger than {MAX_JSON_BYTES:,} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
     if suffix == ".json":
         try:
-            raw = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid JSON ({exc})") from None
-    elif suffix == ".toml":
-        if tomllib is None:
-            raise ConfigError(f"{path}: reading TOML needs Python >= 3.11 (use a .json table)")
-        try:
-            raw = tomllib.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+            raw = load_json(text, "the energy table")
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
     else:
-        raise ConfigError(f"{path}: an energy table file must end in .toml or .json")
-    return table_from_dict(raw, where=str(path))
+        raw = _load_toml(path, text)
+    return table_from_dict(raw, where=f"energy table {path}")
+
+
+def _load_toml(path: Path, text: str):
+    if tomllib is None:
+        raise ConfigError(f"{path}: reading TOML needs Python >= 3.11 (use a .json table)")
+    try:
+        raw = tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{path}: the energy table is nested more than {MAX_DEPTH} levels deep") from None
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({brief(str(exc), 80)})") from None
+    try:
+        check_depth(raw, "the energy table")
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return raw
 
 
 def get_table(spec: str | CostTable | None) -> CostTable:

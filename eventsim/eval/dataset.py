@@ -25,7 +25,9 @@ import json
 import os
 from dataclasses import dataclass
 
-from ..errors import InputFormatError
+from ..errors import InputFormatError, brief
+from ..network.limits import MAX_CLASSES, MAX_DEPTH, check_depth
+from ..network.sources import require_regular_file
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Dataset:
 
 
 def discover(path: str | os.PathLike, limit: int | None = None,
-             classes: list[str] | None = None) -> Dataset:
+             classes: list[str] | None = None, n_outputs: int | None = None) -> Dataset:
     """The :class:`Dataset` at ``path`` (class folder or .csv/.json manifest).
 
     ``classes`` keeps only the named classes (labels keep their index among all classes, so
@@ -65,10 +67,17 @@ def discover(path: str | os.PathLike, limit: int | None = None,
     path = os.fspath(path)
     if os.path.isdir(path):
         names, entries = _from_folder(path)
-    elif os.path.isfile(path):
+    elif os.path.exists(path):
+        require_regular_file(path, "a dataset manifest", InputFormatError)
         names, entries = _from_manifest(path)
     else:
         raise InputFormatError(f"{path}: no such dataset folder or manifest file")
+    if n_outputs is not None and entries:
+        top = max(e[2] for e in entries)
+        if top >= n_outputs:
+            where = next(e[1] for e in entries if e[2] == top)
+            raise InputFormatError(f"{path}: label {top:,} (of {brief(where)}) is not one of the model's "
+                                   f"{n_outputs:,} outputs (labels 0..{n_outputs - 1})")
     if classes is not None:
         unknown = [c for c in classes if c not in names]
         if unknown:
@@ -123,9 +132,16 @@ def _from_manifest(path: str) -> tuple[list[str], list[tuple[str, str, int]]]:
     base = os.path.dirname(os.path.abspath(path))
     raw = [label for _, label in rows]
     if all(_is_int(v) for v in raw):
+        too_long = next((v for v in raw if len(str(v).strip()) > 18), None)
+        if too_long is not None:  # beyond any class count, and int() of 5,000 digits fails
+            raise InputFormatError(f"{path}: class label {brief(too_long)} is beyond eventsim's limit "
+                                   f"of {MAX_CLASSES:,} classes")
         idx = [int(v) for v in raw]
         if min(idx) < 0:
-            raise InputFormatError(f"{path}: class labels must be >= 0, got {min(idx)}")
+            raise InputFormatError(f"{path}: class labels must be >= 0, got {brief(min(idx))}")
+        if max(idx) >= MAX_CLASSES:
+            raise InputFormatError(f"{path}: class label {brief(max(idx))} is beyond eventsim's limit "
+                                   f"of {MAX_CLASSES:,} classes")
         names = [str(k) for k in range(max(idx) + 1)]
     else:
         names = sorted({str(v) for v in raw})
@@ -146,8 +162,11 @@ def _is_int(value) -> bool:
 
 
 def _csv_rows(path: str) -> list[tuple[str, object]]:
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputFormatError(f"{path}: not a readable CSV manifest ({brief(str(exc), 80)})") from None
     pcol, lcol = 0, 1
     header = [c.strip().lower() for c in rows[0]] if rows else []
     if "label" in header and ("path" in header or "file" in header):
@@ -158,7 +177,7 @@ def _csv_rows(path: str) -> list[tuple[str, object]]:
     out = []
     for n, r in enumerate(rows, 1):
         if len(r) <= max(pcol, lcol) or not r[pcol].strip() or not r[lcol].strip():
-            raise InputFormatError(f"{path}: row {n}: expected path,label, got {','.join(r)!r}")
+            raise InputFormatError(f"{path}: row {n}: expected path,label, got {brief(','.join(r))}")
         out.append((r[pcol].strip(), r[lcol].strip()))
     if not out:
         raise InputFormatError(f"{path}: the manifest lists no samples")
@@ -171,6 +190,14 @@ def _json_rows(path: str) -> list[tuple[str, object]]:
             doc = json.load(f)
         except json.JSONDecodeError as exc:
             raise InputFormatError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        except RecursionError:
+            raise InputFormatError(f"{path}: nested more than {MAX_DEPTH} levels deep") from None
+        except (UnicodeDecodeError, ValueError) as exc:  # e.g. an integer of 5,000 digits
+            raise InputFormatError(f"{path}: not valid JSON ({brief(str(exc), 80)})") from None
+    try:
+        check_depth(doc, "the manifest")
+    except ValueError as exc:
+        raise InputFormatError(f"{path}: {exc}") from None
     if not isinstance(doc, list) or not doc:
         raise InputFormatError(f"{path}: expected a non-empty JSON list of {{path, label}} objects")
     out = []

@@ -13,9 +13,12 @@ import os
 import h5py
 import numpy as np
 
-from ..errors import ModelFormatError
+from ..errors import ModelFormatError, brief
 from ..files import atomic_output
+from .h5audit import audit_hdf5, check_global_heaps
 from .ir import InputSpec, Network, Population, Projection
+from .limits import MAX_GRAPH_NODES, MAX_NEURONS, LimitExceeded, check_cap, load_json
+from .sources import require_regular_file
 
 FORMAT = "eventsim-model"
 FORMAT_VERSION = 1
@@ -109,28 +112,91 @@ class _Reader:
             return None
         return obj.attrs[key]
 
+    def text(self, obj, key: str, required: bool = True) -> str | None:
+        value = self.attr(obj, key, required)
+        if value is None:
+            return None
+        if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "OSU":
+            value = value.item()
+        if not isinstance(value, (str, bytes)):
+            self.fail(obj.name, f"attribute {key!r} must be text, got {brief(value)}")
+        try:
+            return _str(value)
+        except UnicodeDecodeError:
+            self.fail(obj.name, f"attribute {key!r} is not UTF-8 text")
+
+    def ints(self, obj, key: str, count: int | None = None, required: bool = True):
+        """An integer attribute (``count`` None: a scalar) as int or tuple; floats refused."""
+        value = self.attr(obj, key, required)
+        if value is None:
+            return None
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "iu":
+            self.fail(obj.name, f"attribute {key!r} must be {'an integer' if count is None else 'integers'}"
+                                f", got {brief(value)}")
+        if count is None:
+            if arr.size != 1:
+                self.fail(obj.name, f"attribute {key!r} must be one integer, got {brief(value)}")
+            return int(arr.reshape(-1)[0])
+        flat = arr.reshape(-1)
+        if count > 0 and flat.size != count or count < 0 and not 1 <= flat.size <= -count:
+            self.fail(obj.name, f"attribute {key!r} must hold {abs(count)} integers, got {brief(value)}")
+        return tuple(int(v) for v in flat)
+
+    def flag(self, obj, key: str) -> bool:
+        value = self.attr(obj, key, required=False)
+        if value is None:
+            return False
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biu" or arr.size != 1 or arr.reshape(-1)[0] not in (0, 1):
+            self.fail(obj.name, f"attribute {key!r} must be true or false, got {brief(value)}")
+        return bool(arr.reshape(-1)[0])
+
+    def number(self, obj, key: str, required: bool = True) -> float | None:
+        value = self.attr(obj, key, required)
+        if value is None:
+            return None
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "iuf" or arr.size != 1:
+            self.fail(obj.name, f"attribute {key!r} must be a number, got {brief(value)}")
+        return float(arr.reshape(-1)[0])
+
     def group(self, f, key: str):
         if key not in f or not isinstance(f[key], h5py.Group):
             self.fail("/" + key, "missing group")
         return f[key]
 
-    def data(self, g, key: str):
+    def data(self, g, key: str, expect=None):
+        """Dataset ``key`` of ``g`` (None if absent), float32/float64, its shape checked first.
+
+        ``expect(shape)`` returns a message when the declared shape does not fit the network,
+        so a dataset declared far larger than the IR implies is never read.
+        """
         if key not in g:
             return None
         ds = g[key]
         if not isinstance(ds, h5py.Dataset):
             self.fail(ds.name, "expected a dataset")
+        if ds.dtype not in (np.dtype("<f4"), np.dtype("<f8"), np.dtype(">f4"), np.dtype(">f8")):
+            self.fail(ds.name, f"data type {brief(str(ds.dtype))}: model.h5 stores float32 or float64")
+        if ds.shape is None:
+            self.fail(ds.name, "is empty (no dataspace)")
+        problem = expect(tuple(ds.shape)) if expect else None
+        if problem:
+            self.fail(ds.name, f"shape {tuple(ds.shape)}: {problem}")
         return np.asarray(ds[()])
 
 
 def open_hdf5(path: str) -> h5py.File:
-    """``path`` opened read-only; ModelFormatError when it is missing or not HDF5."""
+    """``path`` opened read-only; ModelFormatError when it is missing, special or not HDF5."""
+    require_regular_file(path, "a model", ModelFormatError)
     try:
+        check_global_heaps(path)
         return h5py.File(path, "r")
     except FileNotFoundError:
         raise ModelFormatError(f"{path}: no such file") from None
     except OSError as exc:
-        raise ModelFormatError(f"{path}: not a readable HDF5 file ({exc})") from None
+        raise ModelFormatError(f"{path}: not a readable HDF5 file ({brief(str(exc), 120)})") from None
 
 
 def load_model(path: str | os.PathLike) -> Network:
@@ -140,83 +206,143 @@ def load_model(path: str | os.PathLike) -> Network:
     r = _Reader(path)
     try:
         with f:
+            audit_hdf5(f, path)
             return _read(f, r)
     except ModelFormatError as exc:
         if str(exc).startswith(path):
             raise
         raise ModelFormatError(f"{path}: {exc}") from None
-    except (KeyError, ValueError, TypeError, OSError) as exc:
-        raise ModelFormatError(f"{path}: malformed model file ({exc})") from None
+    except LimitExceeded as exc:
+        raise ModelFormatError(f"{path}: {exc}") from None
+    except MemoryError:
+        raise ModelFormatError(f"{path}: not enough memory to load this model") from None
+    except (KeyError, ValueError, TypeError, OSError, RuntimeError, OverflowError) as exc:
+        raise ModelFormatError(f"{path}: malformed model file ({brief(str(exc), 120)})") from None
 
 
 def _read(f: h5py.File, r: _Reader) -> Network:
-    fmt = r.attr(f, "format")
-    if _str(fmt) != FORMAT:
-        r.fail("/", f"attribute format is {_str(fmt)!r}, expected {FORMAT!r}")
-    version = r.attr(f, "format_version")
-    if int(version) not in READABLE_VERSIONS:
-        r.fail("/", f"unknown format_version {int(version)} (this eventsim reads "
+    fmt = r.text(f, "format")
+    if fmt != FORMAT:
+        r.fail("/", f"attribute format is {brief(fmt)}, expected {FORMAT!r}")
+    version = r.ints(f, "format_version")
+    if version not in READABLE_VERSIONS:
+        r.fail("/", f"unknown format_version {brief(version)} (this eventsim reads "
                     f"{', '.join(map(str, READABLE_VERSIONS))})")
-    prov_text = r.attr(f, "provenance", required=False)
+    prov_text = r.text(f, "provenance", required=False)
     try:
-        provenance = json.loads(_str(prov_text)) if prov_text is not None else {}
-    except json.JSONDecodeError:
-        r.fail("/", "attribute provenance is not valid JSON")
+        provenance = load_json(prov_text, "attribute provenance") if prov_text is not None else {}
+    except ValueError as exc:
+        r.fail("/", str(exc))
+    if not isinstance(provenance, dict):
+        r.fail("/", "attribute provenance is not a JSON object")
     inp = r.group(f, "input")
-    sensor = r.attr(inp, "sensor", required=False)
-    spec = InputSpec(kind=_str(r.attr(f, "input_kind")),
-                     polarity=_str(r.attr(inp, "polarity")),
-                     sensor=None if sensor is None else tuple(int(s) for s in sensor))
+    sensor = r.ints(inp, "sensor", 2, required=False)
+    spec = InputSpec(kind=r.text(f, "input_kind"), polarity=r.text(inp, "polarity"), sensor=sensor)
     pops_g = r.group(f, "populations")
-    populations = []
-    for name in pops_g:
-        g = pops_g[name]
-        kind = _str(r.attr(g, "kind"))
-        spiking = kind not in ("input", "readout")
-        v_min = r.attr(g, "v_min", required=False)
-        populations.append(Population(
-            name=name, kind=kind, shape=tuple(int(s) for s in r.attr(g, "shape")),
-            threshold=float(r.attr(g, "threshold")) if spiking else None,
-            decay=float(r.attr(g, "decay")) if spiking else None,
-            reset=_str(r.attr(g, "reset")) if spiking else None,
-            v_min=None if v_min is None else float(v_min),
-            multi_spike=bool(r.attr(g, "multi_spike", required=False) or False),
-            bias=r.data(g, "bias"),
-        ))
     projs_g = r.group(f, "projections")
+    check_cap("number of populations and projections", len(pops_g) + len(projs_g), MAX_GRAPH_NODES)
+    shapes = _population_shapes(pops_g, r)
+    populations = [_read_population(pops_g[name], name, shapes[name], r) for name in pops_g]
     names = list(projs_g)
     if "projection_order" in f:
-        stored = [_str(n) for n in f["projection_order"][()]]
+        stored = [_str(n) for n in _strings(f, "projection_order", r)]
         if sorted(stored) == sorted(names):
             names = stored
-    projections = []
-    for name in names:
-        g = projs_g[name]
-        kernel = r.attr(g, "kernel_size", required=False)
-        pool = [r.attr(g, k, required=False)
-                for k in ("pre_pool_kernel", "pre_pool_stride", "pre_pool_padding")]
-        if any(a is not None for a in pool) and any(a is None for a in pool):
-            r.fail(g.name, "pre_pool_kernel, pre_pool_stride and pre_pool_padding go together")
-        if pool[0] is not None and int(version) < PRE_POOL_VERSION:
-            r.fail(g.name, f"a pre-pool needs format_version {PRE_POOL_VERSION}, "
-                           f"the file says {int(version)}")
-        projections.append(Projection(
-            name=name, kind=_str(r.attr(g, "kind")),
-            source=_str(r.attr(g, "source")), target=_str(r.attr(g, "target")),
-            weight=r.data(g, "weight"),
-            stride=tuple(r.attr(g, "stride")), padding=tuple(r.attr(g, "padding")),
-            dilation=tuple(r.attr(g, "dilation")), groups=int(r.attr(g, "groups")),
-            kernel_size=None if kernel is None else tuple(kernel),
-            scale=r.data(g, "scale"),
-            pre_pool=None if pool[0] is None else tuple(tuple(int(v) for v in a) for a in pool),
-        ))
-    if "order" not in f:
-        r.fail("/order", "missing dataset")
-    order = [_str(n) for n in f["order"][()]]
+    projections = [_read_projection(projs_g[name], name, shapes, version, r) for name in names]
+    order = [_str(n) for n in _strings(f, "order", r)]
     input_pop = next((p for p in populations if p.name == "input"), None)
-    shape = tuple(int(s) for s in r.attr(inp, "shape"))
+    shape = r.ints(inp, "shape", -3)
     if input_pop is not None and input_pop.shape != shape:
         r.fail("/input", f"shape {shape} differs from /populations/input shape {input_pop.shape}")
-    return Network(name=_str(r.attr(f, "name")), populations=populations,
+    return Network(name=r.text(f, "name"), populations=populations,
                    projections=projections, order=order,
-                   timesteps=int(r.attr(f, "timesteps")), input=spec, provenance=provenance)
+                   timesteps=r.ints(f, "timesteps"), input=spec, provenance=provenance)
+
+
+def _strings(f, key: str, r: _Reader) -> list:
+    if key not in f or not isinstance(f[key], h5py.Dataset):
+        r.fail("/" + key, "missing dataset")
+    ds = f[key]
+    if ds.dtype.kind not in "OS" or ds.ndim != 1:
+        r.fail(ds.name, "must be a 1-D list of names")
+    check_cap(f"/{key} length", ds.shape[0], MAX_GRAPH_NODES)
+    return list(ds[()])
+
+
+def _population_shapes(pops_g, r: _Reader) -> dict[str, tuple[int, ...]]:
+    """Every population's shape, read from attributes only and capped in total neurons."""
+    shapes = {}
+    total = 0
+    for name in pops_g:
+        g = pops_g[name]
+        if not isinstance(g, h5py.Group):
+            r.fail(f"/populations/{name}", "expected a group")
+        shape = r.ints(g, "shape", -3)
+        if min(shape) < 1:
+            r.fail(g.name, f"shape must be positive, got {shape}")
+        total += int(np.prod(shape, dtype=object))
+        check_cap("total number of neurons", total, MAX_NEURONS)
+        shapes[name] = shape
+    return shapes
+
+
+def _read_population(g, name: str, shape, r: _Reader) -> Population:
+    kind = r.text(g, "kind")
+    spiking = kind not in ("input", "readout")
+    bias_shape = (shape[0],)
+    return Population(
+        name=name, kind=kind, shape=shape,
+        threshold=r.number(g, "threshold") if spiking else None,
+        decay=r.number(g, "decay") if spiking else None,
+        reset=r.text(g, "reset") if spiking else None,
+        v_min=r.number(g, "v_min", required=False),
+        multi_spike=r.flag(g, "multi_spike"),
+        bias=r.data(g, "bias", lambda s: None if s == bias_shape else f"expected {bias_shape}"),
+    )
+
+
+def _read_projection(g, name: str, shapes, version: int, r: _Reader) -> Projection:
+    if not isinstance(g, h5py.Group):
+        r.fail(f"/projections/{name}", "expected a group")
+    source, target = r.text(g, "source"), r.text(g, "target")
+    for end in (source, target):
+        if end not in shapes:
+            r.fail(g.name, f"unknown population {brief(end)}")
+    kernel = r.ints(g, "kernel_size", 2, required=False)
+    pool = [r.ints(g, k, 2, required=False)
+            for k in ("pre_pool_kernel", "pre_pool_stride", "pre_pool_padding")]
+    if any(a is not None for a in pool) and any(a is None for a in pool):
+        r.fail(g.name, "pre_pool_kernel, pre_pool_stride and pre_pool_padding go together")
+    if pool[0] is not None and version < PRE_POOL_VERSION:
+        r.fail(g.name, f"a pre-pool needs format_version {PRE_POOL_VERSION}, "
+                       f"the file says {version}")
+    stride, padding = r.ints(g, "stride", 2), r.ints(g, "padding", 2)
+    groups = r.ints(g, "groups")
+    expect = _weight_check(shapes[source], shapes[target], padding, groups)
+    return Projection(
+        name=name, kind=r.text(g, "kind"), source=source, target=target,
+        weight=r.data(g, "weight", expect), stride=stride, padding=padding,
+        dilation=r.ints(g, "dilation", 2), groups=groups, kernel_size=kernel,
+        scale=r.data(g, "scale", lambda s: None if s == (shapes[source][0],)
+                     else f"expected ({shapes[source][0]},)"),
+        pre_pool=None if pool[0] is None else tuple(pool),
+    )
+
+
+def _weight_check(src, tgt, padding, groups):
+    """The weight shapes a projection between ``src`` and ``tgt`` can have (before reading it)."""
+    n_src, n_tgt = int(np.prod(src)), int(np.prod(tgt))
+
+    def check(shape):
+        if len(shape) == 2:  # dense
+            return None if shape == (n_tgt, n_src) else f"a dense weight here is ({n_tgt}, {n_src})"
+        if len(shape) == 4 and len(src) == 3 and len(tgt) == 3:
+            cout, cin_g, kh, kw = shape
+            max_k = (src[1] + 2 * max(padding[0], 0), src[2] + 2 * max(padding[1], 0))
+            if cout != tgt[0] or groups < 1 or cin_g * groups != src[0] or kh > max_k[0] or kw > max_k[1]:
+                return (f"a conv weight here is ({tgt[0]}, {src[0]}/groups, kh <= {max_k[0]}, "
+                        f"kw <= {max_k[1]})")
+            return None
+        return "a weight is 2-D (dense) or 4-D (conv2d) between these populations"
+
+    return check

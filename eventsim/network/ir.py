@@ -12,11 +12,13 @@ Kind strings are stable identifiers stored in ``model.h5``; they do not depend o
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ModelFormatError
+from ..errors import ModelFormatError, brief
+from .limits import MAX_NEURONS, MAX_TIMESTEPS
 
 #: Population kinds. ``input`` holds the input (event counts or analog frame values);
 #: the spiking kinds are documented in :class:`Population`; ``readout`` integrates without
@@ -38,7 +40,7 @@ def _pair(value, where: str, name: str) -> tuple[int, int]:
     if arr.size == 1:
         arr = np.repeat(arr, 2)
     if arr.size != 2:
-        _fail(where, f"{name} must be an int or a pair of ints, got {value!r}")
+        _fail(where, f"{name} must be an int or a pair of ints, got {brief(value)}")
     return int(arr[0]), int(arr[1])
 
 
@@ -72,18 +74,18 @@ class Population:
     bias: np.ndarray | None = None  # (C,) for (C,H,W) shapes, (N,) for 1-D; added every step
 
     def __post_init__(self) -> None:
-        where = f"population {self.name!r}"
+        where = f"population {brief(self.name)}"
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
             _fail(where, "name must be a non-empty string without '/'")
         if self.kind not in POPULATION_KINDS:
-            _fail(where, f"unknown kind {self.kind!r} (known: {', '.join(POPULATION_KINDS)})")
+            _fail(where, f"unknown kind {brief(self.kind)} (known: {', '.join(POPULATION_KINDS)})")
         shape = tuple(int(s) for s in np.atleast_1d(np.asarray(self.shape, dtype=np.int64)))
         if len(shape) not in (1, 3) or min(shape) < 1:
-            _fail(where, f"shape must be (C,H,W) or (N,) of positive ints, got {self.shape!r}")
+            _fail(where, f"shape must be (C,H,W) or (N,) of positive ints, got {brief(self.shape)}")
         self.shape = shape
         if self.kind in SPIKING_KINDS:
             if self.threshold is None or not math.isfinite(self.threshold) or self.threshold <= 0:
-                _fail(where, f"threshold must be a finite positive number, got {self.threshold!r}")
+                _fail(where, f"threshold must be a finite positive number, got {brief(self.threshold)}")
             self.threshold = float(self.threshold)
             if self.decay is None:
                 self.decay = 1.0
@@ -95,7 +97,7 @@ class Population:
             if self.reset is None:
                 self.reset = "zero"
             if self.reset not in RESETS:
-                _fail(where, f"reset must be one of {RESETS}, got {self.reset!r}")
+                _fail(where, f"reset must be one of {RESETS}, got {brief(self.reset)}")
             if self.v_min is not None:
                 self.v_min = float(self.v_min)
                 if not math.isfinite(self.v_min):
@@ -105,9 +107,9 @@ class Population:
                 _fail(where, "multi_spike is only defined for kinds 'if' and 'lif'")
         else:
             if self.threshold is not None or self.decay is not None or self.reset is not None:
-                _fail(where, f"kind {self.kind!r} has no threshold, decay or reset")
+                _fail(where, f"kind {brief(self.kind)} has no threshold, decay or reset")
             if self.v_min is not None or self.multi_spike:
-                _fail(where, f"kind {self.kind!r} has no v_min or multi_spike")
+                _fail(where, f"kind {brief(self.kind)} has no v_min or multi_spike")
         if self.bias is not None:
             if self.kind == "input":
                 _fail(where, "the input population has no bias")
@@ -165,11 +167,11 @@ class Projection:
     pre_pool: tuple | None = None  # conv2d only: ((kh, kw), (sh, sw), (ph, pw)) sum-pool applied first
 
     def __post_init__(self) -> None:
-        where = f"projection {self.name!r}"
+        where = f"projection {brief(self.name)}"
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
             _fail(where, "name must be a non-empty string without '/'")
         if self.kind not in PROJECTION_KINDS:
-            _fail(where, f"unknown kind {self.kind!r} (known: {', '.join(PROJECTION_KINDS)})")
+            _fail(where, f"unknown kind {brief(self.kind)} (known: {', '.join(PROJECTION_KINDS)})")
         self.stride = _pair(self.stride, where, "stride")
         self.padding = _pair(self.padding, where, "padding")
         self.dilation = _pair(self.dilation, where, "dilation")
@@ -180,7 +182,7 @@ class Projection:
             _fail(where, "groups must be >= 1")
         if self.kind in ("conv2d", "dense"):
             if self.weight is None:
-                _fail(where, f"kind {self.kind!r} needs a weight")
+                _fail(where, f"kind {brief(self.kind)} needs a weight")
             self.weight = np.asarray(self.weight)
             if self.weight.dtype.kind != "f" or not np.all(np.isfinite(self.weight)):
                 _fail(where, "weight must be a finite float array")
@@ -188,7 +190,7 @@ class Projection:
             if self.weight.ndim != want_ndim:
                 _fail(where, f"weight must be {want_ndim}-D, got shape {self.weight.shape}")
         elif self.weight is not None:
-            _fail(where, f"kind {self.kind!r} has no weight")
+            _fail(where, f"kind {brief(self.kind)} has no weight")
         if self.kind == "sumpool2d":
             if self.kernel_size is None:
                 _fail(where, "sumpool2d needs kernel_size")
@@ -196,22 +198,22 @@ class Projection:
             if min(self.kernel_size) < 1:
                 _fail(where, "kernel_size must be >= 1")
         elif self.kernel_size is not None:
-            _fail(where, f"kind {self.kind!r} has no kernel_size")
+            _fail(where, f"kind {brief(self.kind)} has no kernel_size")
         if self.scale is not None:
             if self.kind != "identity":
-                _fail(where, f"kind {self.kind!r} has no scale")
+                _fail(where, f"kind {brief(self.kind)} has no scale")
             self.scale = np.asarray(self.scale)
             if self.scale.ndim != 1 or not np.all(np.isfinite(self.scale)):
                 _fail(where, "scale must be a finite 1-D array")
         if self.kind != "conv2d" and (self.groups != 1 or self.dilation != (1, 1)):
-            _fail(where, f"kind {self.kind!r} has no groups or dilation")
+            _fail(where, f"kind {brief(self.kind)} has no groups or dilation")
         if self.kind in ("dense", "identity") and (self.stride != (1, 1) or self.padding != (0, 0)):
-            _fail(where, f"kind {self.kind!r} has no stride or padding")
+            _fail(where, f"kind {brief(self.kind)} has no stride or padding")
         if self.pre_pool is not None:
             if self.kind != "conv2d":
-                _fail(where, f"kind {self.kind!r} has no pre_pool")
+                _fail(where, f"kind {brief(self.kind)} has no pre_pool")
             if len(self.pre_pool) != 3:
-                _fail(where, f"pre_pool must be (kernel_size, stride, padding), got {self.pre_pool!r}")
+                _fail(where, f"pre_pool must be (kernel_size, stride, padding), got {brief(self.pre_pool)}")
             k, st, pad = (_pair(v, where, f"pre_pool {n}")
                           for v, n in zip(self.pre_pool, ("kernel_size", "stride", "padding")))
             if min(k) < 1 or min(st) < 1 or min(pad) < 0:
@@ -223,17 +225,18 @@ class Projection:
         if self.pre_pool is None:
             return tuple(source_shape)
         if len(source_shape) != 3:
-            _fail(f"projection {self.name!r}", f"pre_pool needs a (C,H,W) source, got {source_shape}")
+            _fail(f"projection {brief(self.name)}", f"pre_pool needs a (C,H,W) source, got {source_shape}")
         (kh, kw), (sh, sw), (ph, pw) = self.pre_pool
         c, h, w = source_shape
         hp, wp = conv_output_size(h, kh, sh, ph, 1), conv_output_size(w, kw, sw, pw, 1)
         if hp < 1 or wp < 1:
-            _fail(f"projection {self.name!r}", f"pre_pool output would be empty for source {source_shape}")
+            _fail(f"projection {brief(self.name)}",
+                  f"pre_pool output would be empty for source {source_shape}")
         return (c, hp, wp)
 
     def output_shape(self, source_shape: tuple[int, ...]) -> tuple[int, ...] | None:
         """The target shape this projection produces from ``source_shape`` (None: any of size N)."""
-        where = f"projection {self.name!r}"
+        where = f"projection {brief(self.name)}"
         if self.kind == "dense":
             n_in = int(np.prod(source_shape))
             if self.weight.shape[1] != n_in:
@@ -273,11 +276,13 @@ class InputSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in INPUT_KINDS:
-            _fail("input", f"input_kind must be one of {INPUT_KINDS}, got {self.kind!r}")
+            _fail("input", f"input_kind must be one of {INPUT_KINDS}, got {brief(self.kind)}")
         if self.polarity not in POLARITIES:
-            _fail("input", f"polarity must be one of {POLARITIES}, got {self.polarity!r}")
+            _fail("input", f"polarity must be one of {POLARITIES}, got {brief(self.polarity)}")
         if self.sensor is not None:
             self.sensor = _pair(self.sensor, "input", "sensor")
+            if min(self.sensor) < 1:
+                _fail("input", f"sensor size must be positive, got {self.sensor}")
 
 
 @dataclass
@@ -300,8 +305,11 @@ class Network:
         if len(set(pnames)) != len(pnames):
             _fail("network", "projection names are not unique")
         self.timesteps = int(self.timesteps)
-        if self.timesteps < 1:
-            _fail("network", f"timesteps must be >= 1, got {self.timesteps}")
+        if not 1 <= self.timesteps <= MAX_TIMESTEPS:
+            _fail("network", f"timesteps must lie in [1, {MAX_TIMESTEPS:,}], got {brief(self.timesteps)}")
+        neurons = sum(p.size for p in self.populations)
+        if neurons > MAX_NEURONS:
+            _fail("network", f"{neurons:,} neurons, more than eventsim's limit of {MAX_NEURONS:,}")
         pops = {p.name: p for p in self.populations}
         if "input" not in pops or pops["input"].kind != "input":
             _fail("network", "needs a population named 'input' of kind 'input'")
@@ -376,16 +384,17 @@ def topological_order(populations: list[str], edges: list[tuple[str, str]]) -> l
 
     Raises ModelFormatError naming the populations on a cycle.
     """
+    rank = {n: (n != "input", i) for i, n in enumerate(populations)}
     indeg = {n: 0 for n in populations}
     succ: dict[str, list[str]] = {n: [] for n in populations}
     for a, b in edges:
         succ[a].append(b)
         indeg[b] += 1
-    ready = [n for n in populations if indeg[n] == 0]
-    ready.sort(key=lambda n: (n != "input", populations.index(n)))
+    # Kahn's algorithm, first-in first-out, in O(V + E)
+    ready = deque(sorted((n for n in populations if indeg[n] == 0), key=rank.__getitem__))
     out: list[str] = []
     while ready:
-        n = ready.pop(0)
+        n = ready.popleft()
         out.append(n)
         for m in succ[n]:
             indeg[m] -= 1
@@ -393,5 +402,5 @@ def topological_order(populations: list[str], edges: list[tuple[str, str]]) -> l
                 ready.append(m)
     if len(out) != len(populations):
         cyc = sorted(n for n in populations if indeg[n] > 0)
-        _fail("network", f"recurrent connections are not supported (cycle through {cyc})")
+        _fail("network", f"recurrent connections are not supported (cycle through {brief(cyc, 200)})")
     return out

@@ -16,7 +16,6 @@ definitions in each node's ``metadata`` group, so that a round trip is exact.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +23,24 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..errors import ModelFormatError
+from ..errors import ModelFormatError, brief
 from ..files import atomic_output, sha256_file
 from . import nir_nodes as nn
+from .h5audit import audit_hdf5, check_global_heaps
 from .h5io import open_hdf5
 from .ir import InputSpec, Network, Population, topological_order
+from .limits import (
+    MAX_DEPTH,
+    MAX_GRAPH_EDGES,
+    MAX_GRAPH_NODES,
+    MAX_NEURONS,
+    MAX_PATHS,
+    LimitExceeded,
+    check_cap,
+    load_json,
+)
 from .nir_export import write_graph
+from .sources import require_regular_file
 
 READ_MAJOR_VERSIONS = (0, 1)  # NIR file versions this reader understands
 
@@ -46,35 +57,76 @@ class NirGraph:
 
 def is_nir_file(path: str | os.PathLike) -> bool:
     """True when ``path`` is an HDF5 file with the NIR layout (``/node/type == NIRGraph``)."""
+    require_regular_file(path, "a model", ModelFormatError)
+    check_global_heaps(str(path))
     try:
         with h5py.File(path, "r") as f:
-            node = f.get("node")
-            return isinstance(node, h5py.Group) and "type" in node and \
-                nn.as_text(node["type"][()]) == "NIRGraph"
-    except OSError:
+            return _small_text(f, "node/type") == "NIRGraph"
+    except (OSError, RuntimeError, KeyError, ValueError):  # not HDF5, or a corrupt one
         return False
+
+
+def _small_text(f: h5py.File, key: str) -> str | None:
+    """The text dataset ``key`` when it is a short one stored in the file itself, else None.
+
+    Read before the whole file is audited, so it must not follow links or external storage.
+    """
+    group = f
+    parts = key.split("/")
+    for part in parts:
+        if not isinstance(group, h5py.Group) or part not in group or \
+                not isinstance(group.get(part, getlink=True), h5py.HardLink):
+            return None
+        group = group[part]
+    ds = group
+    if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "OSU" or ds.shape not in ((), (1,)) \
+            or ds.is_virtual or ds.id.get_create_plist().get_external_count():
+        return None
+    try:
+        return nn.as_text(ds[()] if ds.shape == () else ds[0])
+    except UnicodeDecodeError:
+        return None
 
 
 # -- reading ---------------------------------------------------------------------------------
 def _group_values(group: h5py.Group) -> dict:
-    out = {}
-    for key, item in group.items():
-        if isinstance(item, h5py.Group):
-            out[key] = _group_values(item)
-        else:
+    """A group's datasets as a dict of values, sub-groups as nested dicts (walked iteratively)."""
+    top: dict = {}
+    stack = [(group, top, 0)]
+    while stack:
+        g, out, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ModelFormatError(f"{g.name}: groups nested more than {MAX_DEPTH} levels deep")
+        for key, item in g.items():
+            if isinstance(item, h5py.Group):
+                out[key] = {}
+                stack.append((item, out[key], depth + 1))
+                continue
             value = item[()]
             if isinstance(value, h5py.Empty):  # a None the writer stored: same as absent
                 continue
             out[key] = nn.as_text(value) if isinstance(value, bytes) or (
                 isinstance(value, np.ndarray) and value.dtype.kind in "OS" and value.shape == ()) \
                 else value
-    return out
+    return top
 
 
 def read_graph(path: str | os.PathLike) -> NirGraph:
     """The raw NIR graph of ``path``; ModelFormatError if it is not a NIR file we can read."""
     path = str(path)
+    try:
+        return _read_graph(path)
+    except MemoryError:
+        raise ModelFormatError(f"{path}: not enough memory to read this NIR graph") from None
+    except (KeyError, ValueError, TypeError, OSError, RuntimeError, OverflowError, IndexError) as exc:
+        # h5py's view of a corrupt file: a bad heap, an address past the end, a broken type
+        raise ModelFormatError(f"{path}: corrupt or malformed NIR file ({type(exc).__name__}: "
+                               f"{brief(str(exc), 120)})") from None
+
+
+def _read_graph(path: str) -> NirGraph:
     with open_hdf5(path) as f:
+        audit_hdf5(f, path)
         root = f.get("node")
         if not isinstance(root, h5py.Group) or "type" not in root:
             raise ModelFormatError(f"{path}: /node: missing NIR graph group (not a NIR file)")
@@ -91,6 +143,7 @@ def read_graph(path: str | os.PathLike) -> NirGraph:
                                    f"eventsim reads 0.x and 1.x)")
         if "nodes" not in root or not isinstance(root["nodes"], h5py.Group):
             raise ModelFormatError(f"{path}: /node/nodes: missing group")
+        _check_graph_size(root, path)
         nodes = {}
         for name, g in root["nodes"].items():
             if not isinstance(g, h5py.Group) or "type" not in g:
@@ -108,38 +161,56 @@ def read_graph(path: str | os.PathLike) -> NirGraph:
     return NirGraph(version, nodes, edges, meta)
 
 
+def _check_graph_size(root: h5py.Group, path: str) -> None:
+    """Node and edge counts from metadata only, before any node is read."""
+    try:
+        check_cap("number of NIR nodes", len(root["nodes"]), MAX_GRAPH_NODES)
+        edges = root.get("edges")
+        if isinstance(edges, h5py.Dataset) and edges.shape:
+            check_cap("number of NIR edges", int(np.prod(edges.shape)) // 2, MAX_GRAPH_EDGES)
+    except LimitExceeded as exc:
+        raise ModelFormatError(f"{path}: {exc}") from None
+
+
 # -- graph analysis --------------------------------------------------------------------------
 def _recurrent_edges(names: list[str], edges: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Edges inside a strongly connected component (Tarjan), i.e. on some cycle."""
+    """Edges inside a strongly connected component, i.e. on some cycle (Tarjan, iterative)."""
     succ: dict[str, list[str]] = {n: [] for n in names}
     for a, b in edges:
         succ[a].append(b)
     index: dict[str, int] = {}
     low: dict[str, int] = {}
-    comp: dict[str, int] = {}
+    comp: dict[str, str] = {}
     stack: list[str] = []
-    counter = [0]
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
-        stack.append(v)
-        for w in succ[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            while True:
-                w = stack.pop()
-                comp[w] = v
-                if w == v:
-                    break
-
-    for n in names:
-        if n not in index:
-            visit(n)
+    on_stack: set[str] = set()
+    for root in names:
+        if root in index:
+            continue
+        work = [(root, 0)]  # (node, position in its successor list)
+        while work:
+            v, i = work.pop()
+            if i == 0:
+                index[v] = low[v] = len(index)
+                stack.append(v)
+                on_stack.add(v)
+            elif i <= len(succ[v]):  # back from the child succ[v][i - 1]
+                low[v] = min(low[v], low[succ[v][i - 1]])
+            while i < len(succ[v]) and succ[v][i] in index:
+                w = succ[v][i]
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+                i += 1
+            if i < len(succ[v]):
+                work.append((v, i + 1))
+                work.append((succ[v][i], 0))
+                continue
+            if low[v] == index[v]:
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp[w] = v
+                    if w == v:
+                        break
     return [(a, b) for a, b in edges if comp[a] == comp[b]]
 
 
@@ -169,8 +240,14 @@ def load_nir(path: str | os.PathLike, dt: float = nn.DEFAULT_DT, semantics: str 
         return _build(graph, path, float(dt), _choose_semantics(graph, semantics), timesteps)
     except ModelFormatError as exc:
         raise ModelFormatError(str(exc) if str(exc).startswith(path) else f"{path}: {exc}") from None
-    except (KeyError, ValueError, TypeError, IndexError) as exc:  # a dataset of an unexpected form
-        raise ModelFormatError(f"{path}: malformed NIR graph ({type(exc).__name__}: {exc})") from None
+    except LimitExceeded as exc:
+        raise ModelFormatError(f"{path}: {exc}") from None
+    except MemoryError:
+        raise ModelFormatError(f"{path}: not enough memory to import this NIR graph") from None
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError, OverflowError) as exc:
+        # a dataset of an unexpected form
+        raise ModelFormatError(f"{path}: malformed NIR graph ({type(exc).__name__}: "
+                               f"{brief(str(exc), 120)})") from None
 
 
 def _build(graph: NirGraph, path: str, dt: float, semantics: str, timesteps) -> Network:
@@ -225,7 +302,7 @@ def _with_metadata(spec: nn.NeuronSpec, node: nn.NirNode) -> nn.NeuronSpec:
     text = node.metadata.get("eventsim")
     if not text:
         return spec
-    meta = json.loads(text)
+    meta = load_json(text, f"metadata of node {brief(node.name)}")
     return nn.NeuronSpec(meta["kind"], None if meta.get("threshold") is None
                          else np.asarray(meta["threshold"]), meta.get("decay"), meta.get("reset"),
                          v_min=meta.get("v_min"), multi_spike=bool(meta.get("multi_spike")),
@@ -234,7 +311,7 @@ def _with_metadata(spec: nn.NeuronSpec, node: nn.NirNode) -> nn.NeuronSpec:
 
 def _assemble(graph, path, ctx, specs, ops, preds, succs, inp, out, timesteps) -> Network:
     nodes = graph.nodes
-    meta = json.loads(graph.metadata["eventsim"]) if "eventsim" in graph.metadata else {}
+    meta = load_json(graph.metadata["eventsim"], "graph metadata") if "eventsim" in graph.metadata else {}
     order = topological_order(list(nodes), [(a, b) for b, ps in preds.items() for a in ps])
     problems: list[str] = []
     # -- shapes, input to output
@@ -247,7 +324,10 @@ def _assemble(graph, path, ctx, specs, ops, preds, succs, inp, out, timesteps) -
     elif len(nir_in) == 3:
         shape[inp] = nir_in
     else:
-        raise ModelFormatError(f"Input node {inp!r}: shape {nir_in} is neither (N,) nor (C,H,W)")
+        raise ModelFormatError(f"Input node {inp!r}: shape {brief(nir_in)} is neither (N,) nor (C,H,W)")
+    if min(shape[inp]) < 1:
+        raise ModelFormatError(f"Input node {inp!r}: shape {brief(nir_in)} must be positive")
+    neurons = _neurons(shape[inp], 0, inp)
     for name in order:
         if name == inp:
             continue
@@ -264,6 +344,8 @@ def _assemble(graph, path, ctx, specs, ops, preds, succs, inp, out, timesteps) -
             problems.append(str(exc))
             continue
         shape[name] = s
+        if name in specs:
+            neurons = _neurons(s, neurons, name)
     if problems:
         raise ModelFormatError("cannot import: " + "; ".join(problems))
     # -- populations: the input, every neuron node, and a readout for the Output node
@@ -326,6 +408,15 @@ def _assemble(graph, path, ctx, specs, ops, preds, succs, inp, out, timesteps) -
                    provenance=provenance)
 
 
+def _neurons(shape, total: int, name: str) -> int:
+    """``total`` plus the neurons of ``shape``; refused above the cap before anything is allocated."""
+    total += int(np.prod(shape, dtype=object))
+    if total > MAX_NEURONS:
+        raise ModelFormatError(f"node {brief(name)}: the network reaches {total:,} neurons, more "
+                               f"than eventsim's limit of {MAX_NEURONS:,}")
+    return total
+
+
 def _full(value, shape) -> np.ndarray:
     arr = np.asarray(value, np.float64)
     if arr.size not in (1, int(np.prod(shape))):
@@ -334,18 +425,42 @@ def _full(value, shape) -> np.ndarray:
 
 
 def _paths(target, preds, popname, ops):
-    """(source population node, linear ops in forward order, last linear node) per path."""
+    """(source population node, linear ops in forward order, last linear node) per path.
+
+    Chains of linear nodes may branch and join (diamonds): their number can grow as 2^stages,
+    so they are counted first (each node once) and refused above MAX_PATHS; then walked with
+    an explicit stack (a chain of thousands of nodes needs no recursion).
+    """
+    _count_paths(target, preds, popname)
     out = []
-
-    def walk(node, tail, last):
-        for p in preds[node]:
-            if p in popname:  # a population: the path starts here
-                out.append((p, tail, last))
-            else:
-                walk(p, ops.get(p, []) + tail, last or p)
-
-    walk(target, [], None)
+    stack = [(p, [], None) for p in reversed(preds[target])]
+    while stack:
+        node, tail, last = stack.pop()
+        if node in popname:  # a population: the path starts here
+            out.append((node, tail, last))
+            continue
+        tail = ops.get(node, []) + tail
+        stack.extend((p, tail, last or node) for p in reversed(preds[node]))
     return out
+
+
+def _count_paths(target, preds, popname) -> None:
+    """Number of linear-node chains ending in ``target``, each node visited once."""
+    count: dict[str, int] = {}
+    stack = [(target, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if node in count:
+            continue
+        todo = [p for p in preds[node] if p not in popname and p not in count]
+        if todo and not expanded:
+            stack.append((node, True))
+            stack.extend((p, False) for p in todo)
+            continue
+        count[node] = sum(1 if p in popname else count[p] for p in preds[node])
+        if count[node] > MAX_PATHS:
+            raise nn.Unsupported(f"node {target!r} is reached through more than {MAX_PATHS:,} "
+                                 "chains of linear nodes (each would become one projection)")
 
 
 def _target_bias(target, preds, ops, shape, spec) -> np.ndarray | None:
@@ -353,27 +468,20 @@ def _target_bias(target, preds, ops, shape, spec) -> np.ndarray | None:
     input gain, plus the neuron's own constant (v_leak) term; full target shape."""
     memo: dict[str, np.ndarray | None] = {}
 
-    def bias_out(node):  # bias leaving a linear node, in that node's output shape
-        if node in memo:
-            return memo[node]
-        if node not in ops:
-            return None
-        b = None
-        s = None
-        for p in preds[node]:
-            pb = bias_out(p)
-            s = shape[p]
-            if pb is not None:
-                b = pb if b is None else b + pb
-        for op in ops[node]:
-            if b is not None:
-                b = nn.apply_op(op, b, s)
-            s = nn.op_output_shape(op, s) if op.kind != "flatten" else (int(np.prod(s)),)
-            if op.bias is not None and np.any(op.bias != 0):
-                add = op.bias.reshape((-1,) + (1,) * (len(s) - 1))
-                b = np.broadcast_to(add, s).copy() if b is None else b + add
-        memo[node] = b
-        return b
+    def bias_out(start):  # bias leaving a linear node, in that node's output shape
+        stack = [start]  # sources first, without recursion (chains can be thousands long)
+        while stack:
+            node = stack[-1]
+            if node in memo or node not in ops:
+                stack.pop()
+                continue
+            todo = [p for p in preds[node] if p in ops and p not in memo]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            memo[node] = _bias_through(node, preds, ops, shape, memo)
+        return memo.get(start)
 
     tshape = shape[target]
     total = np.zeros(tshape)
@@ -383,6 +491,25 @@ def _target_bias(target, preds, ops, shape, spec) -> np.ndarray | None:
             total += b.reshape(tshape)
     total = total * _full(spec.gain, tshape) + _full(spec.bias, tshape)
     return None if not np.any(total) else total
+
+
+def _bias_through(node, preds, ops, shape, memo) -> np.ndarray | None:
+    """The bias leaving linear node ``node``: its inputs' biases carried through its ops, plus its own."""
+    b = None
+    s = None
+    for p in preds[node]:
+        pb = memo.get(p)
+        s = shape[p]
+        if pb is not None:
+            b = pb if b is None else b + pb
+    for op in ops[node]:
+        if b is not None:
+            b = nn.apply_op(op, b, s)
+        s = nn.op_output_shape(op, s) if op.kind != "flatten" else (int(np.prod(s)),)
+        if op.bias is not None and np.any(op.bias != 0):
+            add = op.bias.reshape((-1,) + (1,) * (len(s) - 1))
+            b = np.broadcast_to(add, s).copy() if b is None else b + add
+    return b
 
 
 def _population(name: str, spec: nn.NeuronSpec, shape, bias_full) -> Population:

@@ -119,7 +119,8 @@ def test_storage_overrun_and_missing_storage(tmp_path):
     with zipfile.ZipFile(bad, "w") as z:
         for n, d in short.items():
             z.writestr(n, d)
-    with pytest.raises(ConversionError, match="overruns its storage"):
+    # the storage's declared element count (in the persistent id) no longer matches its bytes
+    with pytest.raises(ConversionError, match="declares 16 elements of 4 bytes but holds 8 bytes"):
         load_state_dict(bad)
     missing = {n: d for n, d in members.items() if n != prefix + "data/0"}
     bad2 = tmp_path / "missing.pth"
@@ -241,3 +242,20 @@ def test_random_tensors_roundtrip(tmp_path_factory, data):
     np.testing.assert_array_equal(got["t"], t.numpy())
     assert got["t"].dtype == t.numpy().dtype and got["t"].shape == tuple(t.shape)
     assert "nested.u" in got
+
+
+def test_shared_sub_dicts_are_walked_once(tmp_path):
+    """A pickle that shares one sub-dict under two keys at 63 levels names 2^63 tensors; each
+    dict is expanded once (its first place), so loading is linear in the pickle's size."""
+    from tests.hostile import model_files as mf
+
+    inner = {"x": torch.ones(2)}
+    for _ in range(63):
+        inner = {"a": inner, "b": inner}
+    path = tmp_path / "dag.pth"
+    torch.save(inner, path)
+    state = load_state_dict(path)
+    assert list(state) == ["a." * 63 + "x"]  # the first place of each shared dict, in key order
+    cyclic = mf.pth_zip(tmp_path / "cyc.pth", mf.self_ref_pickle())
+    with pytest.raises(ConversionError, match="no tensors"):
+        load_state_dict(cyclic)
