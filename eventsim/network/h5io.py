@@ -7,14 +7,13 @@ leaves a partial model behind.
 
 from __future__ import annotations
 
-import json
 import os
 
 import h5py
 import numpy as np
 
 from ..errors import ModelFormatError, brief
-from ..files import atomic_output
+from ..files import atomic_output, json_text
 from .h5audit import audit_hdf5, check_global_heaps
 from .ir import InputSpec, Network, Population, Projection
 from .limits import MAX_GRAPH_NODES, MAX_NEURONS, LimitExceeded, check_cap, load_json
@@ -48,7 +47,7 @@ def _write(f: h5py.File, net: Network, dtype: np.dtype) -> None:
     f.attrs["name"] = net.name
     f.attrs["timesteps"] = net.timesteps
     f.attrs["input_kind"] = net.input.kind
-    f.attrs["provenance"] = json.dumps(net.provenance, sort_keys=True)
+    f.attrs["provenance"] = json_text(net.provenance, what="model provenance", sort_keys=True)
     inp = f.create_group("input")
     inp.attrs["shape"] = np.asarray(net.input_shape, dtype=np.int64)
     inp.attrs["polarity"] = net.input.polarity

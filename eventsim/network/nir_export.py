@@ -23,12 +23,11 @@ sinabs' ``−θ``. eventsim's exact neuron definition is kept in each node's ``m
 
 from __future__ import annotations
 
-import json
-
 import h5py
 import numpy as np
 
 from ..errors import ModelFormatError
+from ..files import json_text
 from .ir import Network, Population, Projection
 
 NIR_VERSION_RESET = "1.0.6"  # first NIR release with v_reset datasets
@@ -119,8 +118,8 @@ def write_graph(f: h5py.File, net: Network, dt: float) -> dict:
             "input": {"kind": net.input.kind, "polarity": net.input.polarity,
                       "sensor": None if net.input.sensor is None else list(net.input.sensor)},
             "projection_names": names_map}
-    root.create_group("metadata").create_dataset("eventsim", data=json.dumps(meta, sort_keys=True),
-                                                 dtype=h5py.string_dtype())
+    text = json_text(meta, what="NIR metadata", sort_keys=True)
+    root.create_group("metadata").create_dataset("eventsim", data=text, dtype=h5py.string_dtype())
     group = root.create_group("nodes")
     for name, node in nodes.items():
         g = group.create_group(name)
@@ -143,8 +142,9 @@ def _population_node(p: Population, dt: float, spike_count_output: bool) -> dict
         if spike_count_output:
             return {"type": "Output", "shape": np.asarray(shape, np.int64)}
         return {"type": "I", "r": np.ones(shape)}  # dv/dt = R·I, one step adds I
-    exact = json.dumps({"kind": p.kind, "threshold": p.threshold, "decay": p.decay,
-                        "reset": p.reset, "v_min": p.v_min, "multi_spike": p.multi_spike})
+    exact = json_text({"kind": p.kind, "threshold": p.threshold, "decay": p.decay,
+                       "reset": p.reset, "v_min": p.v_min, "multi_spike": p.multi_spike},
+                      what=f"NIR metadata of {p.name}")
     theta = np.full(shape, p.threshold)
     if p.decay == 1.0:
         node = {"type": "IF", "r": np.ones(shape), "v_threshold": theta}
