@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..eval.sample import InputOptions
-from ..events.binning import BIN_METHODS, DOWNSCALE_MODES, MAX_STEPS
+from ..events.binning import BIN_METHODS, DOWNSCALE_MODES
 
 
 def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
@@ -21,7 +21,7 @@ def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
 
 
 _BINNING = [
-    click.option("--timesteps", "-T", type=click.IntRange(1, MAX_STEPS),
+    click.option("--timesteps", "-T", type=click.IntRange(min=1),
                  help="Number of time steps (default: the model's; with --bin-us: exactly T windows)."),
     click.option("--bin-us", type=click.IntRange(min=1), metavar="N",
                  help="Fixed time window of N microseconds per step, starting at the first event."),
