@@ -58,7 +58,7 @@ def _memory_costs(table: CostTable, memory: MemoryCosts | dict | None) -> Memory
     section of a user table, when the table carries one)."""
     if isinstance(memory, MemoryCosts):
         return memory
-    overrides = memory if memory is not None else getattr(table, "memory", None)
+    overrides = memory if memory is not None else table.memory
     return MemoryCosts.for_table(table, overrides, where=table.name)
 
 

@@ -6,8 +6,9 @@ membrane). Energy = ``mac_pJ`` · MACs + ``ac_pJ`` · SOPs (DESIGN.md, "Reports"
 
 The built-in tables are data with their citations; the figures were checked against the sources
 (see ``docs/energy.md`` for what each figure does and does not include). User tables come from a
-TOML or JSON file with the same fields; anything missing, negative or non-finite is a
-:class:`~eventsim.errors.ConfigError` naming the file and the field.
+TOML or JSON file with the same fields, plus an optional ``memory`` section that replaces the
+figures of the memory-aware model (``energy/memory.py``); anything missing, negative or
+non-finite is a :class:`~eventsim.errors.ConfigError` naming the file and the field.
 """
 
 from __future__ import annotations
@@ -49,12 +50,18 @@ class CostTable:
     memory_pJ_per_byte: float | None = None  # optional: one byte read from weight memory
     weight_bytes: float | None = None  # bytes read per weight when memory is priced
     notes: str = ""  # what the figures include, how they were derived
+    #: a user table's ``memory`` section: the memory-aware model's figures it replaces
+    #: (``add_pJ``, ``mul_pJ``, ``word_bits``, ``sram``, ``source``; see ``energy/memory.py``)
+    memory: dict | None = None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "citation": self.citation, "process": self.process,
-                "ac_pJ": self.ac_pJ, "mac_pJ": self.mac_pJ,
-                "memory_pJ_per_byte": self.memory_pJ_per_byte, "weight_bytes": self.weight_bytes,
-                "notes": self.notes}
+        doc = {"name": self.name, "citation": self.citation, "process": self.process,
+               "ac_pJ": self.ac_pJ, "mac_pJ": self.mac_pJ,
+               "memory_pJ_per_byte": self.memory_pJ_per_byte, "weight_bytes": self.weight_bytes,
+               "notes": self.notes}
+        if self.memory is not None:
+            doc["memory"] = self.memory
+        return doc
 
 
 def _horowitz(bits: str, mult: float, add: float, weight_bytes: int) -> CostTable:
@@ -99,7 +106,7 @@ MAX_WEIGHT_BYTES = 1024
 
 _REQUIRED = ("name", "citation", "process", "ac_pJ", "mac_pJ")
 _OPTIONAL_NUMBERS = ("memory_pJ_per_byte", "weight_bytes")
-_KNOWN = set(_REQUIRED) | set(_OPTIONAL_NUMBERS) | {"notes"}
+_KNOWN = set(_REQUIRED) | set(_OPTIONAL_NUMBERS) | {"notes", "memory"}
 
 
 def default_table() -> CostTable:
@@ -141,9 +148,17 @@ def table_from_dict(raw: dict, where: str = "energy table") -> CostTable:
     optional = {k: _energy(raw, k, where) for k in _OPTIONAL_NUMBERS if k in raw}
     if ("memory_pJ_per_byte" in optional) != ("weight_bytes" in optional):
         raise ConfigError(f"{where}: fields 'memory_pJ_per_byte' and 'weight_bytes' go together")
-    return CostTable(name=raw["name"].strip(), citation=raw["citation"].strip(),
-                     process=raw["process"].strip(), ac_pJ=_energy(raw, "ac_pJ", where),
-                     mac_pJ=_energy(raw, "mac_pJ", where), notes=raw.get("notes", ""), **optional)
+    table = CostTable(name=raw["name"].strip(), citation=raw["citation"].strip(),
+                      process=raw["process"].strip(), ac_pJ=_energy(raw, "ac_pJ", where),
+                      mac_pJ=_energy(raw, "mac_pJ", where), notes=raw.get("notes", ""),
+                      memory=raw.get("memory"), **optional)
+    if table.memory is not None:
+        # checked now, with the file's name, not when the first report is priced; a local import
+        # because the memory model builds on this module's tables
+        from .memory import MemoryCosts
+
+        MemoryCosts.for_table(table, table.memory, where=where)
+    return table
 
 
 def load_table_file(path: str | os.PathLike) -> CostTable:

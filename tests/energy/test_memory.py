@@ -5,7 +5,7 @@ import pytest
 from eventsim.energy.footprint import footprint
 from eventsim.energy.memory import TERMS, MemoryCosts
 from eventsim.energy.report import build_report
-from eventsim.energy.tables import get_table
+from eventsim.energy.tables import get_table, load_table_file
 from eventsim.errors import ConfigError
 from tests.energy.test_energy_report import event_inputs, event_net
 from tests.energy.wrap import reference_run
@@ -105,3 +105,18 @@ def test_footprint_hand_computed():
     assert integer["total"]["weights_bits"] == 8 * 16 and integer["total"]["membrane_bits"] == 4 * 32
     assert integer["bytes"] == -(-(128 + 128 + 22) // 8)
     assert doc["engines"]["float64"]["total"]["weights_bits"] == 8 * 64
+
+
+def test_a_user_table_file_sets_the_memory_costs(tmp_path):
+    good = tmp_path / "chip.toml"
+    good.write_text('name = "chip"\ncitation = "test"\nprocess = "7 nm"\nac_pJ = 0.1\nmac_pJ = 0.5\n'
+                    '[memory]\nword_bits = 8\nsram = [[1024, 1.0], [65536, 4.0]]\nadd_pJ = 0.05\n')
+    table = load_table_file(good)
+    mem = build_report(reference_run(event_net(), event_inputs()), table)["energy"]["memory"]
+    assert mem["costs"]["word_bits"] == 8 and mem["costs"]["add_pJ"] == 0.05
+    assert mem["costs"]["sram"] == [[1024.0, 1.0], [65536.0, 4.0]]
+    assert table.to_dict()["memory"]["word_bits"] == 8
+    bad = tmp_path / "bad.toml"
+    bad.write_text(good.read_text().replace("word_bits = 8", "word_bits = 0"))
+    with pytest.raises(ConfigError, match="bad.toml.*memory.word_bits"):
+        load_table_file(bad)
