@@ -58,6 +58,12 @@ def format_text(doc: dict) -> str:
                  else "accuracy: - (no sample could be evaluated)")
     if doc["errors"]:
         lines.append(f"unreadable or failed samples: {doc['errors']:,} (not counted in the accuracy)")
+    if doc.get("skipped"):
+        lines.append(f"skipped: {len(doc['skipped']):,} file(s) that are not samples (by extension and "
+                     f"content): {_names(doc['skipped'])}")
+    if doc.get("labels"):
+        lines.append(f"labels: {doc['labels']}: "
+                     + _names([f"{c['name']} -> {c['label']}" for c in doc["classes"]]))
     lines.append("")
     rows = [[str(c["label"]), c["name"], f"{c['samples']:,}", f"{c['correct']:,}",
              "-" if c["accuracy"] is None else f"{c['accuracy']:.4f}"] for c in doc["classes"]]
@@ -92,6 +98,10 @@ def format_text(doc: dict) -> str:
     if len(doc["failed"]) > 10:
         lines.append(f"... and {len(doc['failed']) - 10} more failed samples (see --json)")
     return "\n".join(lines)
+
+
+def _names(items: list[str], n: int = 10) -> str:
+    return ", ".join(items[:n]) + (f", ... ({len(items):,} in all)" if len(items) > n else "")
 
 
 def _confusion_lines(conf: dict) -> list[str]:

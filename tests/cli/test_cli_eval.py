@@ -74,18 +74,38 @@ def test_corrupt_sample_is_reported_and_counted(data, tmp_path):
         for f in os.listdir(os.path.join(ds, c))[:2]:
             (bad / c / f).write_bytes(open(os.path.join(ds, c, f), "rb").read())
     (bad / "beta" / "zz.aedat4").write_bytes(b"#!AER-DAT4.0\r\n" + b"\x07" * 64)
-    (bad / "beta" / "zz.txt").write_text("not events")
+    (bad / "beta" / "zz.npz").write_text("not events")
+    (bad / "beta" / "notes.txt").write_text("not a sample: skipped, not failed")
     res = _eval(model, bad, "--json", tmp_path / "e.json")
     assert res.exit_code == 0, res.output
     doc = json.loads((tmp_path / "e.json").read_text())
     assert (doc["samples"], doc["evaluated"], doc["errors"]) == (6, 4, 2)
-    assert sorted(f["path"] for f in doc["failed"]) == ["beta/zz.aedat4", "beta/zz.txt"]
+    assert sorted(f["path"] for f in doc["failed"]) == ["beta/zz.aedat4", "beta/zz.npz"]
+    assert doc["skipped"] == ["beta/notes.txt"]
     assert "unreadable or failed samples: 2" in res.output and "failed: beta/zz.aedat4:" in res.output
+    assert "skipped: 1 file(s) that are not samples (by extension and content): beta/notes.txt" in res.output
     only_bad = tmp_path / "bad2"
     (only_bad / "x").mkdir(parents=True)
-    (only_bad / "x" / "a.txt").write_text("no")
+    (only_bad / "x" / "a.aedat4").write_text("no")
     res = _eval(model, only_bad)
     assert res.exit_code == 2 and "error: " in res.output and "no sample could be evaluated" in res.output
+
+
+def test_integer_class_folders_are_the_labels(data, tmp_path):
+    # folders 0 and 2 hold alpha's and gamma's samples: labels 0 and 2, as the model's outputs
+    model, ds = data
+    for folder, c in (("0", "alpha"), ("2", "gamma")):
+        shutil.copytree(os.path.join(ds, c), tmp_path / "num" / folder)
+    res = _eval(model, tmp_path / "num", "--json", tmp_path / "num.json")
+    assert res.exit_code == 0, res.output
+    assert "labels: the class folder names (all integers): 0 -> 0, 2 -> 2" in res.output
+    recs = json.loads((tmp_path / "num.json").read_text())["results"]
+    ref = json.loads(_eval(model, ds, "--json", "-").output)["results"]
+    want = [(r["label"], r["prediction"]) for r in ref if r["label"] in (0, 2)]
+    assert [(r["label"], r["prediction"]) for r in recs] == want
+    assert [r["correct"] for r in recs] == [lab == pred for lab, pred in want]
+    assert "labels: class folders in sorted name order: alpha -> 0, beta -> 1, gamma -> 2" in \
+        _eval(model, ds).output
 
 
 def test_resume_after_kill_gives_every_sample_once(data, tmp_path):
