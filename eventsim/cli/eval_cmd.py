@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import closing
 
 import click
 from tqdm import tqdm
@@ -142,8 +143,9 @@ def _run(job, todo, records, writer, total, workers, scheduler, isolate) -> None
                disable=not sys.stderr.isatty() or not todo, dynamic_ncols=True)
     correct = sum(1 for r in records if r.get("correct"))
     errors = sum(1 for r in records if "error" in r)
-    with bar:
-        for rec in evaluate_all(job, todo, workers=workers, scheduler=scheduler, isolate=isolate):
+    # closing: the workers stop here, also when this loop is left by an exception
+    with bar, closing(evaluate_all(job, todo, workers=workers, scheduler=scheduler, isolate=isolate)) as recs:
+        for rec in recs:
             if writer:
                 writer.append(rec)
             records.append(rec)

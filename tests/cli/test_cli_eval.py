@@ -16,6 +16,9 @@ from click.testing import CliRunner
 from eventsim.cli import cli
 from eventsim.eval.sample import comparable
 from tests.eval.evaldata import CLASSES, write_dataset, write_model
+from tests.procs import psutil, wait_session
+
+pytestmark = pytest.mark.usefixtures("no_leftover_processes")
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +122,8 @@ def test_resume_after_kill_gives_every_sample_once(data, tmp_path):
            "--workers", "2"]
     # A folder named eventsim in the working directory must not shadow the package in the workers
     (tmp_path / "eventsim" / "data").mkdir(parents=True)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path,
+                            start_new_session=True)
     deadline = time.monotonic() + 60
     try:
         while time.monotonic() < deadline and proc.poll() is None:
@@ -127,9 +131,12 @@ def test_resume_after_kill_gives_every_sample_once(data, tmp_path):
                 break
             time.sleep(0.005)
         assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()}"
-        proc.send_signal(signal.SIGKILL)
+        proc.send_signal(signal.SIGKILL)  # only the eval process, as the out-of-memory killer would
     finally:
         proc.wait(30)
+        # its workers, forkserver and resource tracker notice and end by themselves
+        left = wait_session(proc.pid, grace=30)
+    assert psutil is None or not left, f"processes outlived the killed eval: {left}"
     _, before = _records(results)
     assert 3 <= len(before) < 30
     res = _eval(model, big, "--results", results, "--resume", "--precision", "float64", "--json", "-")

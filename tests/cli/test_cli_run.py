@@ -173,7 +173,7 @@ def test_run_static_npy_and_png_count_encoder_macs(tmp_path):
 
 
 def test_bench_command_loads_the_benchmark_and_checks_options():
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason="needs torch (pip install -e '.[dev]')")
     r = invoke("bench", "--no-kernel", "--no-e2e", "--json", "-")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from eventsim.cli import cli
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="needs torch (pip install -e '.[dev]')")
 
 from models.dvs import dvs_cnn  # noqa: E402
 
