@@ -19,7 +19,7 @@ from ..eval.runner import EvalJob, evaluate_all
 from ..eval.summary import sorted_records, summarize
 from ..files import refuse_overwriting_inputs, sha256_file, write_text_atomic
 from ..network.loading import load_network
-from .base import EventsimCommand, InputPath, Interrupted, OutputPath, emit_json
+from .base import EventsimCommand, InputPath, Interrupted, OutputPath, emit_json, say_written
 from .options import binning_options, input_options, precision_option
 
 
@@ -128,8 +128,11 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
         emit_json({**doc, "results": records}, json_out)
     if csv_out:
         write_text_atomic(csv_out, format_csv(records, list(net.order)))
+        say_written(csv_out)
     if plot:
         save_plot(doc, records, plot)
+        say_written(plot)
+    say_written(results_path)
     if "-" not in (json_out, csv_out):
         click.echo(format_text(doc))
     if not doc["evaluated"]:

@@ -20,7 +20,7 @@ from ..events.io import (
     write_events_stream,
 )
 from ..files import atomic_output
-from .base import EventsimCommand, InputPath, OutputPath, UserError, emit_json, format_table
+from .base import EventsimCommand, InputPath, OutputPath, UserError, emit_json, format_table, say_written
 
 # Metadata that is too long for a summary (whole header texts) stays out of `info`.
 _BULKY_META = ("header", "info_xml")
@@ -150,7 +150,7 @@ def convert(src: str, dst: str, sensor_opt: str | None, compression: str, chunk:
                 yield c
 
         n = write_events_stream(dst, chunks(), sensor, **extra)
-    click.echo(f"wrote {n:,} events ({meta.format} -> {exts[ext]}, sensor {sensor[0]}x{sensor[1]}) to {dst}")
+    say_written(dst, f"{n:,} events ({meta.format} -> {exts[ext]}, sensor {sensor[0]}x{sensor[1]})")
 
 
 def accumulate_frames(path: str, fmt: str, sensor: tuple[int, int], stats: EventStats,
@@ -237,4 +237,4 @@ def show(file: str, output: str, bins: int) -> None:
     frames = accumulate_frames(file, meta.format, sensor, stats, bins)
     _render(frames, stats, output, f"{os.path.basename(file)}: {stats.events:,} events, "
                                     f"{sensor[0]}x{sensor[1]}")
-    click.echo(f"wrote {output} ({bins} frame{'s' if bins > 1 else ''}, {stats.events:,} events)")
+    say_written(output, f"{bins} frame{'s' if bins > 1 else ''}, {stats.events:,} events")

@@ -52,11 +52,13 @@ def test_convert_nir_then_export_back(shared_data, tmp_path):
     res = runner.invoke(cli, ["convert", str(nir_path), "-o", str(tmp_path / "m.h5"),
                               "--dtype", "float64"])
     assert res.exit_code == 0, res.output
+    assert res.stderr.startswith(f"wrote {tmp_path / 'm.h5'} (") and "NIR graph 'cnn_sinabs'" in res.stderr
     net = load_nir(nir_path)
     assert_same_network(net, load_model(tmp_path / "m.h5"))
     res = runner.invoke(cli, ["export", str(tmp_path / "m.h5"), "-o", str(tmp_path / "back.nir"), "--json"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
+    assert res.stderr.startswith(f"wrote {tmp_path / 'back.nir'} (") and "13 nodes" in res.stderr
     # 13 nodes: Input, 5 IF, 3 Conv2d, Flatten + Affine, Affine, Output (the pools were composed)
     assert (summary["nodes"], summary["populations"], summary["projections"]) == (13, 7, 6)
     assert_same_network(net, load_nir(tmp_path / "back.nir"))
