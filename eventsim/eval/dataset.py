@@ -81,7 +81,8 @@ def discover(path: str | os.PathLike, limit: int | None = None,
         names, entries, rule = _from_folder(path, skipped)
     elif os.path.isfile(path):
         names, entries = _from_manifest(path)
-        rule = "manifest labels"
+        integers = all(n == str(k) for k, n in enumerate(names))
+        rule = "the manifest's labels (integers)" if integers else "manifest labels in sorted name order"
     else:
         raise InputFormatError(f"{path}: no such dataset folder or manifest file")
     if classes is not None:

@@ -86,7 +86,7 @@ def format_text(doc: dict) -> str:
         if (doc.get("neurobench") or {}).get(key):
             rows.append(_stat_row(label, doc["neurobench"][key]))
     lines += _table(["per sample", "mean", "std", "p5", "p50", "p95"], rows, "lrrrrr")
-    lines.append(f"multiplications: {doc['multiplications']:,}")
+    lines.append(f"multiplications after the encoder: {doc['multiplications']:,}")
     if doc.get("saturations"):
         lines.append(f"int32 saturations: {doc['saturations']:,}")
     if doc["slowest"]:

@@ -116,10 +116,12 @@ def test_readme_nir_run_output_is_current(shared_data):
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     section = readme.split("## NIR", 1)[1].split("\n## ", 1)[0]
-    block = section.split("$ eventsim run cnn_sinabs.nir", 1)[1].split("```", 1)[0]
-    want = [line for line in block.splitlines()[2:] if line.strip()]  # from "  (2 events..." on
-    res = CliRunner().invoke(cli, ["run", str(shared_data / "nir" / "cnn_sinabs.nir"), "--input",
-                                   str(shared_data / "nmnist" / "sample_nmnist.bin"), "--bin-us", "1000"])
+    command, *shown = section.split("```text\n$ ", 1)[1].split("```", 1)[0].rstrip().splitlines()
+    # the README runs from the repository root, with the data in ../shared/data
+    assert command == ("eventsim run ../shared/data/nir/cnn_sinabs.nir --input "
+                       "../shared/data/nmnist/sample_nmnist.bin --bin-us 1000")
+    args = [str(shared_data / a.removeprefix("../shared/data/")) if a.startswith("../shared/data/") else a
+            for a in command.split()[1:]]
+    res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
-    got = [line for line in res.stdout.splitlines() if line.strip()]
-    assert got[1:1 + len(want)] == want
+    assert res.stdout.rstrip().replace(str(shared_data) + "/", "../shared/data/").splitlines() == shown
