@@ -64,7 +64,7 @@ def test_json_stdout_manifest_classes_and_limit(data, tmp_path):
         f"{os.path.join(ds, c, f)},{c}\n" for c in CLASSES for f in sorted(os.listdir(os.path.join(ds, c)))))
     res = _eval(model, manifest, "--classes", "gamma,beta", "--limit", "2", "--json", "-")
     assert res.exit_code == 0, res.output
-    doc = json.loads(res.output)  # only JSON on stdout
+    doc = json.loads(res.stdout)  # only JSON on stdout
     assert [(r["label"], os.path.basename(r["path"])) for r in doc["results"]] == [
         (1, "s00.h5"), (1, "s01.aedat4"), (2, "s00.aedat4"), (2, "s01.npz")]
 
@@ -103,7 +103,7 @@ def test_integer_class_folders_are_the_labels(data, tmp_path):
     assert res.exit_code == 0, res.output
     assert "labels: the class folder names (all integers): 0 -> 0, 2 -> 2" in res.output
     recs = json.loads((tmp_path / "num.json").read_text())["results"]
-    ref = json.loads(_eval(model, ds, "--json", "-").output)["results"]
+    ref = json.loads(_eval(model, ds, "--json", "-").stdout)["results"]
     want = [(r["label"], r["prediction"]) for r in ref if r["label"] in (0, 2)]
     assert [(r["label"], r["prediction"]) for r in recs] == want
     assert [r["correct"] for r in recs] == [lab == pred for lab, pred in want]
@@ -145,8 +145,8 @@ def test_resume_after_kill_gives_every_sample_once(data, tmp_path):
     assert sorted(r["index"] for r in after) == list(range(30))  # every sample exactly once
     assert [comparable(r) for r in after[:len(before)]] == [comparable(r) for r in before]
     fresh = _eval(model, big, "--precision", "float64", "--json", "-")
-    fresh_recs = json.loads(fresh.output)["results"]
-    resumed = json.loads(res.output)["results"]
+    fresh_recs = json.loads(fresh.stdout)["results"]
+    resumed = json.loads(res.stdout)["results"]
     assert [comparable(r) for r in resumed] == [comparable(r) for r in fresh_recs]
     assert header["options"]["precision"] == "float64"
     # a different option is refused, with the reason
@@ -157,12 +157,12 @@ def test_resume_after_kill_gives_every_sample_once(data, tmp_path):
 def test_dask_scheduler_from_the_cli(data):
     distributed = pytest.importorskip("dask.distributed")
     model, ds = data
-    local = json.loads(_eval(model, ds, "--json", "-").output)["results"]
+    local = json.loads(_eval(model, ds, "--json", "-").stdout)["results"]
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                   dashboard_address=None) as cluster:
         res = _eval(model, ds, "--scheduler", cluster.scheduler_address, "--json", "-")
     assert res.exit_code == 0, res.output
-    assert [comparable(r) for r in json.loads(res.output)["results"]] == [comparable(r) for r in local]
+    assert [comparable(r) for r in json.loads(res.stdout)["results"]] == [comparable(r) for r in local]
 
 
 def test_usage_errors(data, tmp_path, monkeypatch):
@@ -197,7 +197,7 @@ def test_bundled_demo_digits_give_the_manifest_predictions(tmp_path):
     manifest.write_text(json.dumps([{"path": str(data / k), "label": v["label"]} for k, v in digits.items()]))
     res = _eval(data / "demo_model.h5", manifest, "--json", "-")
     assert res.exit_code == 0, res.output
-    recs = json.loads(res.output)["results"]
+    recs = json.loads(res.stdout)["results"]
     by_file = {os.path.relpath(str(data / r["path"]), str(data)): r for r in recs}
     assert len(recs) == len(digits) == 10
     # MANIFEST records each demo file's label, prediction and event count (tools/make_demo.py)
