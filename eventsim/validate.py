@@ -434,12 +434,21 @@ def check_kernel_audit(audit: KernelAudit, strict: bool) -> Check:
 
 # -- driver -------------------------------------------------------------------------------
 def validate(net: Network, inputs: Inputs | None = None, timesteps: int | None = None, strict: bool = False,
-             seed: int = 0, kernel_audit: bool = True, log=None) -> ValidationReport:
+             seed: int = 0, kernel_audit: bool = True, progress=None) -> ValidationReport:
     """Run every check on ``net`` (dynamic checks on ``inputs`` or a seeded random input).
 
-    ``log``, if given, is called with a short message before each slow stage.
+    ``progress``, if given, is called as ``progress(stage, done, total)`` before each slow stage
+    (``done`` stages of ``total`` finished) and once more at the end with ``done == total``.
     """
-    log = log or (lambda msg: None)
+    stages = ["static checks", "float64 reference", "float64 engine", "float32 engine",
+              "integer reference", "integer engine"] + (["LLVM IR audit"] if kernel_audit else [])
+    step = iter(range(len(stages) + 1))
+
+    def stage(name: str) -> None:
+        if progress is not None:
+            progress(name, next(step), len(stages))
+
+    stage("static checks")
     inputs = inputs or random_inputs(net, timesteps, seed)
     steps = int(inputs.pos.shape[0])
     report = ValidationReport(model=net.name, strict=strict, input=inputs.description)
@@ -449,19 +458,23 @@ def validate(net: Network, inputs: Inputs | None = None, timesteps: int | None =
                       check_decays(net, strict),
                       check_encoder(net, steps), check_quantisation(qnet)]
     neg = inputs.neg if net.input.kind == "events" else None
-    log("running the float64 reference and the float64/float32 engines ...")
+    stage("float64 reference")
     ref = forward(net, inputs.pos, neg)
+    stage("float64 engine")
     report.checks.append(check_float64(net, ref, _run(Simulator(net, "float64"), inputs)))
+    stage("float32 engine")
     report.checks.append(check_float32(net, ref, _run(Simulator(net, "float32"), inputs)))
     report.checks.append(check_observed(net, ref))
-    log("running the integer reference and the integer engine ...")
+    stage("integer reference")
     iref = forward_int(qnet, inputs.pos, neg)
+    stage("integer engine")
     report.checks.append(check_int_exact(net, iref, _run(Simulator(net, "int"), inputs)))
     report.checks.append(check_saturation(iref))
     report.checks.append(check_int_vs_float(net, ref, iref))
     if kernel_audit:
-        log("auditing the LLVM IR of the integer kernels ...")
+        stage("LLVM IR audit")
         audit = audit_int_kernels(net)
         report.kernel_audit = audit.to_dict()
         report.checks.append(check_kernel_audit(audit, strict))
+    stage("done")
     return report

@@ -32,6 +32,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -40,8 +41,12 @@ import tempfile
 import time
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:  # only the end-to-end comparison needs torch: --no-e2e runs without it
+    torch = F = None
 
 from eventsim.engine import kernels
 from eventsim.engine.plan import aligned_zeros, compile_plan
@@ -154,6 +159,15 @@ def with_thresholds(net: Network, thresholds: dict[str, float]) -> Network:
 
 
 # -- dense PyTorch twin ------------------------------------------------------------------------
+def no_grad(fn):
+    """``torch.no_grad()`` entered at call time, so that importing this file needs no torch."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with torch.no_grad():
+            return fn(*args, **kwargs)
+    return wrapper
+
+
 class TorchTwin:
     """The same IR network as dense PyTorch ops, multi-step (T in the batch dimension)."""
 
@@ -194,7 +208,7 @@ class TorchTwin:
             out[t] = s
         return out
 
-    @torch.no_grad()
+    @no_grad
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
         spikes = {"input": x}
         out = None
@@ -207,7 +221,7 @@ class TorchTwin:
         return out, spikes
 
 
-@torch.no_grad()
+@no_grad
 def calibrate(net: Network, x: torch.Tensor, density: float, iters: int = 14) -> Network:
     """Thresholds giving each ternary layer about ``density`` firing per neuron and step."""
     twin = TorchTwin(net)

@@ -12,6 +12,7 @@ One rule for every command, enforced here rather than in each command:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -168,6 +169,45 @@ def emit_json(doc, target: str | None) -> None:
     if target:
         what = "stdout" if target == "-" else target
         write_text_atomic(target, json_text(doc, what=what, indent=2) + "\n")
+        say_written(target)
+
+
+def say_written(path, detail: str = "") -> None:
+    """One line on stderr, ``wrote PATH (size)`` (``: detail`` after it); nothing for stdout (``-``)."""
+    if path is None or str(path) == "-":
+        return
+    click.echo(f"wrote {path} ({format_size(os.path.getsize(path))})" + (f": {detail}" if detail else ""),
+               err=True)
+
+
+def format_size(n: int) -> str:
+    """``812 B``, ``15.2 KB``, ``3.40 MB`` (powers of 1000)."""
+    if n < 1000:
+        return f"{n} B"
+    for unit in ("KB", "MB", "GB", "TB"):
+        n /= 1000
+        if n < 999.5 or unit == "TB":
+            return f"{n:.3g} {unit}" if n < 100 else f"{n:.0f} {unit}"
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def stage_bar(desc: str):
+    """A progress callback ``(stage, done, total)`` drawing a bar on stderr when it is a terminal;
+    None (no output at all) otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(desc=desc, unit="stage", file=sys.stderr, leave=False, dynamic_ncols=True) as bar:
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.total = total
+            bar.set_postfix_str(stage, refresh=False)
+            bar.update(done - bar.n)
+            bar.refresh()  # stages are seconds apart: draw each one, not only after tqdm's interval
+
+        yield progress
 
 
 def format_table(headers: list[str], rows: list[list], align: str | None = None) -> str:

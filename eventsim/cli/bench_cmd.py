@@ -14,9 +14,10 @@ from .base import EventsimCommand, OutputPath, emit_json
 BENCH_SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "bench.py"
 
 
-def load_bench_module():
-    """``tools/bench.py`` of this checkout as a module; ConfigError when torch or the file is missing."""
-    if importlib.util.find_spec("torch") is None:
+def load_bench_module(need_torch: bool = True):
+    """``tools/bench.py`` of this checkout as a module; ConfigError when torch (if needed: the
+    end-to-end comparison) or the file is missing."""
+    if need_torch and not _has_torch():
         raise ConfigError("eventsim bench compares against dense PyTorch and needs torch: "
                           "pip install 'eventsim[torch]'")
     if not BENCH_SCRIPT.is_file():
@@ -28,6 +29,34 @@ def load_bench_module():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _has_torch() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def estimate_seconds(densities, timesteps: int, repeat: int, kernel: bool, e2e: bool, cold: bool) -> float:
+    """A rough duration of ``run_all`` with these options: per-part costs measured on the project's
+    2-core machine (ResNet-19 at T = 10: ~5 s to build and calibrate, PyTorch ~1.3 s per run, the
+    engine ~(0.05 + 5.5 x density) s per run; both scale with T)."""
+    total = 3.0  # imports and the Numba cache load
+    if kernel:
+        total += 1.5
+    if e2e:
+        scale = timesteps / 10
+        for d in densities:
+            total += scale * (5.0 + 1.3 * (repeat + 2) + (0.05 + 5.5 * d) * (repeat + 1))
+    if cold:
+        total += 15.0  # a cold Numba compile in a fresh process
+    return total
+
+
+def _duration(seconds: float) -> str:
+    return f"~{seconds:.0f} s" if seconds < 90 else f"~{seconds / 60:.0f} min"
 
 
 def _densities(ctx, param, text: str) -> list[float]:
@@ -56,10 +85,12 @@ def bench(densities, timesteps, repeat, kernel, e2e, cold, json_out) -> None:
     """Benchmark the event engine: G SOP/s of the conv scatter kernel and the speed-up over
     dense PyTorch CPU inference of the same network at several spike densities (one thread).
 
-    Takes a few minutes; needs torch and the repository checkout (tools/bench.py).
+    Says how long it will take before it starts (about 1 min with the defaults on a 2-core
+    machine); needs the repository checkout (tools/bench.py), and torch unless --no-e2e.
     """
-    module = load_bench_module()
-    click.echo("running (this takes a few minutes) ...", err=True)
+    module = load_bench_module(need_torch=e2e)
+    click.echo(f"running: {_duration(estimate_seconds(densities, timesteps, repeat, kernel, e2e, cold))} "
+               "(estimated from the options) ...", err=True)
     doc = module.run_all(densities, timesteps, repeat, kernel, e2e, cold)
     if json_out:
         emit_json(doc, json_out)

@@ -10,7 +10,7 @@ from ..network.counts import parameter_count
 from ..network.h5io import save_model
 from ..network.nir import is_nir_file, load_nir
 from ..network.nir_nodes import DEFAULT_DT, SEMANTICS
-from .base import EventsimCommand, FiniteRange, InputPath, OutputPath, format_table
+from .base import EventsimCommand, FiniteRange, InputPath, OutputPath, format_table, say_written
 
 
 def _shape(text: str | None) -> tuple[int, int, int] | None:
@@ -79,9 +79,9 @@ def convert(checkpoint, arch, timesteps, input_shape, input_kind, polarity, neur
     if is_nir_file(checkpoint):  # a NIR graph (detected by content) needs no --arch
         net = load_nir(checkpoint, dt=nir_dt, semantics=nir_semantics, timesteps=timesteps)
         save_model(net, output, dtype=dtype)
-        click.echo(f"wrote {output}: NIR graph {net.name!r}, {len(net.populations)} populations, "
-                   f"{len(net.projections)} projections ({net.provenance['semantics']} semantics, "
-                   f"dt={net.provenance['dt']:g} s)")
+        say_written(output, f"NIR graph {net.name!r}, {len(net.populations)} populations, "
+                            f"{len(net.projections)} projections ({net.provenance['semantics']} semantics, "
+                            f"dt={net.provenance['dt']:g} s)")
         return
     missing = [name for name, v in (("--arch", arch), ("--timesteps", timesteps),
                                     ("--input-shape", input_shape)) if v is None]
@@ -97,8 +97,7 @@ def convert(checkpoint, arch, timesteps, input_shape, input_kind, polarity, neur
                "sha256": net.provenance["source"]["sha256"]}
     if as_json:
         click.echo(json_text(summary, what="stdout", indent=2))
-    else:
-        click.echo(f"wrote {output}: {arch}, {summary['populations']} populations, "
-                   f"{summary['projections']} projections, {summary['parameters']:,} parameters "
-                   f"({dtype}), input {net.input.kind} {','.join(map(str, net.input_shape))}, "
-                   f"T={net.timesteps}")
+    say_written(output, f"{arch}, {summary['populations']} populations, "
+                        f"{summary['projections']} projections, {summary['parameters']:,} parameters "
+                        f"({dtype}), input {net.input.kind} {','.join(map(str, net.input_shape))}, "
+                        f"T={net.timesteps}")

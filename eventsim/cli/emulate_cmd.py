@@ -6,7 +6,7 @@ import click
 
 from ..events.emulator import EmulatorConfig, emulate_sequence, read_images
 from ..events.io import write_events
-from .base import EventsimCommand, FiniteRange, InputPath, OutputPath, emit_json
+from .base import EventsimCommand, FiniteRange, InputPath, OutputPath, emit_json, say_written
 
 
 @click.command(cls=EventsimCommand)
@@ -48,6 +48,5 @@ def emulate(images, output, seed, threshold, threshold_sigma, refractory_us, noi
     emit_json({"schema": "eventsim.emulate/1", "output": output, "events": int(events.size),
                "sensor": list(config.sensor),
                "windows_us": [[int(a), int(b)] for a, b in windows]}, json_out)
-    if json_out != "-":
-        click.echo(f"wrote {events.size:,} events ({len(windows)} image(s), sensor "
-                   f"{config.sensor[0]}x{config.sensor[1]}) to {output}", err=True)
+    say_written(output, f"{events.size:,} events ({len(windows)} image(s), sensor "
+                        f"{config.sensor[0]}x{config.sensor[1]})")

@@ -10,7 +10,7 @@ from ..energy.plots import check_plot_path, save_plot
 from ..energy.render import format_energy, render
 from ..energy.tables import BUILTIN_TABLES, DEFAULT_TABLE, get_table
 from ..files import write_text_atomic
-from .base import EventsimCommand, InputPath, OutputPath, emit_json
+from .base import EventsimCommand, InputPath, OutputPath, emit_json, say_written
 
 
 @click.command(cls=EventsimCommand)
@@ -88,11 +88,13 @@ def emit_report(doc: dict, fmt: str | None, report_out: str | None, plot: str | 
     """Write the rendered report (file or stdout) and the figure; True if stdout was used."""
     if plot:
         save_plot(doc, plot)
+        say_written(plot)
     if not fmt:
         return False
     text = render(doc, fmt)
     if report_out and report_out != "-":
         write_text_atomic(report_out, text)
+        say_written(report_out)
         return False
     click.echo(text, nl=False)
     return True

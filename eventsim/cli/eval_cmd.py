@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import closing
 
 import click
 from tqdm import tqdm
@@ -18,7 +19,7 @@ from ..eval.runner import EvalJob, evaluate_all
 from ..eval.summary import sorted_records, summarize
 from ..files import refuse_overwriting_inputs, sha256_file, write_text_atomic
 from ..network.loading import load_network
-from .base import EventsimCommand, InputPath, Interrupted, OutputPath, emit_json
+from .base import EventsimCommand, InputPath, Interrupted, OutputPath, emit_json, say_written
 from .options import binning_options, input_options, precision_option
 
 
@@ -71,10 +72,14 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
              resume, json_out, csv_out, plot, slowest) -> None:
     """Evaluate MODEL on every sample of DATASET: accuracy, spikes, SOPs and energy per sample.
 
-    DATASET is a folder with one sub-folder per class (N-MNIST / N-Caltech101 layout; class k is
-    the k-th sub-folder in sorted order) or a .csv/.json manifest of path,label (relative paths
-    are relative to the manifest). Samples are event files in any supported format or .npy/.png
-    frames for frame-input models; one unreadable sample is reported and counted, never fatal.
+    DATASET is a folder with one sub-folder per class (N-MNIST / N-Caltech101 layout) or a
+    .csv/.json manifest of path,label (relative paths are relative to the manifest). Labels of
+    class folders: when every folder name is an integer, that integer is the label (folders 0
+    and 4 are classes 0 and 4); otherwise class k is the k-th folder in sorted name order. The
+    summary prints the mapping. Samples are event files in any supported format or .npy/.png
+    frames for frame-input models; files with other extensions whose content is not recognised
+    (notes.txt, .DS_Store) are skipped and counted. One unreadable sample is reported and
+    counted, never fatal.
 
     Prints the accuracy, per-class accuracy, the confusion matrix, mean/std/percentiles of spikes
     and SOPs per layer and of energy per sample, and the slowest samples. Results per sample are
@@ -117,13 +122,17 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
     records = sorted_records(records)
     doc = {"model": model, "model_name": net.name, "model_sha256": header.model_sha256,
            "dataset": dataset, "precision": precision, "energy_table": table.name,
-           "options": options.to_dict(), **summarize(records, data.classes, n_outputs, slowest)}
+           "options": options.to_dict(), "labels": data.label_rule, "skipped": list(data.skipped),
+           **summarize(records, data.classes, n_outputs, slowest)}
     if json_out:
         emit_json({**doc, "results": records}, json_out)
     if csv_out:
         write_text_atomic(csv_out, format_csv(records, list(net.order)))
+        say_written(csv_out)
     if plot:
         save_plot(doc, records, plot)
+        say_written(plot)
+    say_written(results_path)
     if "-" not in (json_out, csv_out):
         click.echo(format_text(doc))
     if not doc["evaluated"]:
@@ -137,8 +146,9 @@ def _run(job, todo, records, writer, total, workers, scheduler, isolate) -> None
                disable=not sys.stderr.isatty() or not todo, dynamic_ncols=True)
     correct = sum(1 for r in records if r.get("correct"))
     errors = sum(1 for r in records if "error" in r)
-    with bar:
-        for rec in evaluate_all(job, todo, workers=workers, scheduler=scheduler, isolate=isolate):
+    # closing: the workers stop here, also when this loop is left by an exception
+    with bar, closing(evaluate_all(job, todo, workers=workers, scheduler=scheduler, isolate=isolate)) as recs:
+        for rec in recs:
             if writer:
                 writer.append(rec)
             records.append(rec)

@@ -21,7 +21,7 @@ from ..events.io import (
     write_events_stream,
 )
 from ..files import atomic_output
-from .base import EventsimCommand, InputPath, OutputPath, UserError, emit_json, format_table
+from .base import EventsimCommand, InputPath, OutputPath, UserError, emit_json, format_table, say_written
 
 # Metadata that is too long for a summary (whole header texts) stays out of `info`.
 _BULKY_META = ("header", "info_xml")
@@ -159,7 +159,7 @@ def convert(src: str, dst: str, sensor_opt: str | None, compression: str, chunk:
                 yield c
 
         n = write_events_stream(dst, chunks(), sensor, **extra)
-    click.echo(f"wrote {n:,} events ({meta.format} -> {exts[ext]}, sensor {sensor[0]}x{sensor[1]}) to {dst}")
+    say_written(dst, f"{n:,} events ({meta.format} -> {exts[ext]}, sensor {sensor[0]}x{sensor[1]})")
 
 
 def accumulate_frames(path: str, fmt: str, sensor: tuple[int, int], stats: EventStats,
@@ -191,6 +191,20 @@ def _require_matplotlib():
     return matplotlib
 
 
+_DPI = 100
+_PANEL_MIN_PX = 320  # small sensors (34x34) are enlarged to this many image pixels across
+_PANEL_MAX_PX = 1800  # the width of all panels of a row together, in image pixels
+
+
+def block_sum(frames: np.ndarray, factor: int) -> np.ndarray:
+    """Sum ``factor x factor`` pixel blocks of ``(bins, 2, H, W)`` counts (edges padded with 0)."""
+    bins, c, h, w = frames.shape
+    hh, ww = -(-h // factor) * factor, -(-w // factor) * factor
+    padded = np.zeros((bins, c, hh, ww), frames.dtype)
+    padded[..., :h, :w] = frames
+    return padded.reshape(bins, c, hh // factor, factor, ww // factor, factor).sum(axis=(3, 5))
+
+
 def _render(frames: np.ndarray, stats: EventStats, out: str, title: str) -> None:
     _require_matplotlib().use("Agg")
     import matplotlib.pyplot as plt
@@ -198,7 +212,16 @@ def _render(frames: np.ndarray, stats: EventStats, out: str, title: str) -> None
     bins, _, h, w = frames.shape
     cols = min(bins, 5)
     rows = -(-bins // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows * h / w + 0.6), squeeze=False)
+    # A panel shows up to _PANEL_MAX_PX sensor pixels across (a 1280-wide sensor in 5 panels of
+    # 320 image pixels each would lose 3 of every 4 columns to resampling): larger sensors are
+    # block-summed down first, so every event still counts in the panel.
+    factor = -(-w // max(_PANEL_MIN_PX, _PANEL_MAX_PX // cols))
+    if factor > 1:
+        frames = block_sum(frames, factor)
+        bins, _, h, w = frames.shape
+    panel_in = max(_PANEL_MIN_PX, w) / _DPI
+    fig, axes = plt.subplots(rows, cols, figsize=(panel_in * cols, panel_in * rows * h / w + 0.8),
+                             squeeze=False)
     # White background; ON events tint towards blue, OFF towards red (saturating at the
     # 99th percentile of the non-zero counts, so a few hot pixels do not wash out the rest).
     nz = frames[frames > 0]
@@ -218,7 +241,8 @@ def _render(frames: np.ndarray, stats: EventStats, out: str, title: str) -> None
     fig.suptitle(title, fontsize=10)
     try:
         with atomic_output(out) as tmp:
-            fig.savefig(tmp, dpi=100, format=(Path(out).suffix[1:] or "png").lower())
+            # tight: the title is never cut off, whatever the panel size
+            fig.savefig(tmp, dpi=_DPI, format=(Path(out).suffix[1:] or "png").lower(), bbox_inches="tight")
     except ValueError as exc:
         raise UserError(f"{out}: cannot write this image format ({exc})") from None
     finally:
@@ -244,6 +268,6 @@ def show(file: str, output: str, bins: int) -> None:
         raise InputFormatError(f"{file}: no events to show")
     sensor = meta.sensor or (stats.x_max + 1, stats.y_max + 1)
     frames = accumulate_frames(file, meta.format, sensor, stats, bins)
-    _render(frames, stats, output, f"{os.path.basename(file)}: {stats.events:,} events, "
-                                    f"{sensor[0]}x{sensor[1]}")
-    click.echo(f"wrote {output} ({bins} frame{'s' if bins > 1 else ''}, {stats.events:,} events)")
+    _render(frames, stats, output, f"{os.path.basename(file)}\n{stats.events:,} events, "
+                                    f"sensor {sensor[0]}x{sensor[1]}")
+    say_written(output, f"{bins} frame{'s' if bins > 1 else ''}, {stats.events:,} events")

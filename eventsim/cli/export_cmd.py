@@ -8,7 +8,7 @@ from ..files import json_text
 from ..network.loading import load_network
 from ..network.nir import save_nir
 from ..network.nir_nodes import DEFAULT_DT
-from .base import EventsimCommand, FiniteRange, InputPath, OutputPath
+from .base import EventsimCommand, FiniteRange, InputPath, OutputPath, say_written
 
 
 @click.command("export", cls=EventsimCommand)
@@ -39,8 +39,6 @@ def export(model: str, output: str, dt: float, as_json: bool) -> None:
                "projections": len(net.projections)}
     if as_json:
         click.echo(json_text(summary, what="stdout", indent=2))
-    else:
-        click.echo(f"wrote {output}: NIR {written['nir_version']}, {written['nodes']} nodes, "
-                   f"{written['edges']} edges "
-                   f"(from {len(net.populations)} populations, {len(net.projections)} projections, "
-                   f"dt={dt:g} s)")
+    say_written(output, f"NIR {written['nir_version']}, {written['nodes']} nodes, {written['edges']} edges "
+                        f"(from {len(net.populations)} populations, {len(net.projections)} projections, "
+                        f"dt={dt:g} s)")

@@ -73,8 +73,8 @@ def format_summary(report: dict, top_k: int = 5) -> str:
     ratio = f" ({tot['sops'] / dense:.3g} of the {_fmt_count(dense)} dense MACs over T)" if dense else ""
     lines.append("")
     lines.append(f"total SOPs: {_fmt_count(tot['sops'])}{ratio}")
-    lines.append(f"encoder MACs: {_fmt_count(tot['macs'])}")
-    lines.append(f"multiplications: {_fmt_count(tot['multiplications'])}")
+    lines.append(f"encoder MACs: {_fmt_count(tot['macs'])}; "
+                 f"multiplications after the encoder: {_fmt_count(tot['multiplications'])}")
     return "\n".join(lines)
 
 

@@ -8,7 +8,7 @@ import click
 
 from ..network.loading import load_network
 from ..validate import FAIL, INFO, PASS, WARN, inputs_from_file, random_inputs, validate
-from .base import EventsimCommand, InputPath, OutputPath, emit_json, format_table
+from .base import EventsimCommand, InputPath, OutputPath, emit_json, format_table, stage_bar
 
 _MARK = {PASS: "PASS", FAIL: "FAIL", WARN: "WARN", INFO: "info"}
 
@@ -70,8 +70,8 @@ def validate_cmd(model, input_path, timesteps, bin_us, strict, seed, no_kernel_a
     net = load_network(model)
     inputs = (inputs_from_file(net, input_path, timesteps, bin_us) if input_path
               else random_inputs(net, timesteps, seed))
-    log = (lambda msg: click.echo(msg, err=True)) if sys.stderr.isatty() else None
-    report = validate(net, inputs, strict=strict, kernel_audit=not no_kernel_audit, log=log)
+    with stage_bar("validating") as progress:
+        report = validate(net, inputs, strict=strict, kernel_audit=not no_kernel_audit, progress=progress)
     if json_out:
         emit_json(report.to_dict(), json_out)
     if json_out != "-":

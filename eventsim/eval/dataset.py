@@ -2,9 +2,13 @@
 
 Two layouts are understood:
 
-- a **folder** with one sub-folder per class (N-MNIST, N-Caltech101). Class ``k`` is the
-  ``k``-th sub-folder in sorted name order (so ``0``..``9`` map to 0..9 and N-Caltech101's names
-  to their sorted index, as tonic does); every non-hidden file inside (recursively) is a sample;
+- a **folder** with one sub-folder per class (N-MNIST, N-Caltech101). When every class folder
+  is named by a non-negative integer, that integer is the label (folders ``0`` and ``4`` are
+  classes 0 and 4, so a model's output index matches whatever folders are present); otherwise
+  class ``k`` is the ``k``-th sub-folder in sorted name order (N-Caltech101's names, as tonic
+  does). A file inside (recursively) is a sample when its extension is one of
+  :data:`SAMPLE_EXTENSIONS` or, for any other extension, its content is a known event or frame
+  format; anything else (``notes.txt``, ``.DS_Store``) is skipped and listed in ``skipped``;
 - a **manifest**, ``.csv`` (columns ``path,label``; or a header row naming the columns
   ``path`` (or ``file``) and ``label``, in any position, among others) or
   ``.json`` (a list of ``{"path": ..., "label": ...}`` objects or ``[path, label]`` pairs).
@@ -25,9 +29,16 @@ import json
 import os
 from dataclasses import dataclass
 
-from ..errors import InputFormatError, brief
+from ..errors import EventsimError, InputFormatError, brief
+from ..events.frames import frame_kind
+from ..events.io import detect_format
 from ..network.limits import MAX_CLASSES, MAX_DEPTH, check_depth
 from ..network.sources import require_regular_file
+
+#: extensions of the event and frame files eventsim reads; a file with another extension in a
+#: class folder is a sample only when its content is recognised (see _is_sample)
+SAMPLE_EXTENSIONS = frozenset({".aedat", ".aedat3", ".aedat4", ".dat", ".raw", ".bin", ".npz", ".h5",
+                               ".hdf5", ".npy", ".png"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,8 @@ class Dataset:
     root: str  # the folder or manifest given
     classes: list[str]  # class names; class k is classes[k]
     samples: list[Sample]  # in index order
+    skipped: tuple[str, ...] = ()  # files in class folders that are not samples (relative names)
+    label_rule: str = ""  # how labels were assigned, for the reports
 
     def digest(self) -> str:
         """SHA-256 of the sample list (names and labels): identifies the set for --resume."""
@@ -65,11 +78,14 @@ def discover(path: str | os.PathLike, limit: int | None = None,
     class (in path order), which keeps a quick run balanced over the classes.
     """
     path = os.fspath(path)
+    skipped: list[str] = []
     if os.path.isdir(path):
-        names, entries = _from_folder(path)
+        names, entries, rule = _from_folder(path, skipped)
     elif os.path.exists(path):
         require_regular_file(path, "a dataset manifest", InputFormatError)
         names, entries = _from_manifest(path)
+        integers = all(n == str(k) for k, n in enumerate(names))
+        rule = "the manifest's labels (integers)" if integers else "manifest labels in sorted name order"
     else:
         raise InputFormatError(f"{path}: no such dataset folder or manifest file")
     if n_outputs is not None and entries:
@@ -98,26 +114,58 @@ def discover(path: str | os.PathLike, limit: int | None = None,
         raise InputFormatError(f"{path}: the dataset has no samples"
                                + (" in the selected classes" if classes else ""))
     samples = [Sample(i, full, label, name) for i, (full, name, label) in enumerate(entries)]
-    return Dataset(root=path, classes=names, samples=samples)
+    return Dataset(root=path, classes=names, samples=samples, skipped=tuple(skipped), label_rule=rule)
 
 
 def _short_list(names: list[str], n: int = 12) -> str:
     return ", ".join(names[:n]) + (f", ... ({len(names)} in all)" if len(names) > n else "")
 
 
-def _from_folder(root: str) -> tuple[list[str], list[tuple[str, str, int]]]:
-    names = sorted(d.name for d in os.scandir(root) if d.is_dir() and not d.name.startswith("."))
-    if not names:
+def _from_folder(root: str, skipped: list[str]) -> tuple[list[str], list[tuple[str, str, int]], str]:
+    folders = sorted(d.name for d in os.scandir(root) if d.is_dir() and not d.name.startswith("."))
+    if not folders:
         raise InputFormatError(f"{root}: expected one sub-folder per class, found none")
+    labels, names, rule = _folder_labels(root, folders)
     entries = []
-    for label, name in enumerate(names):
-        for dirpath, dirnames, filenames in os.walk(os.path.join(root, name)):
+    for label, folder in zip(labels, folders):
+        for dirpath, dirnames, filenames in os.walk(os.path.join(root, folder)):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for f in sorted(filenames):
-                if not f.startswith("."):
-                    full = os.path.join(dirpath, f)
-                    entries.append((os.path.abspath(full), os.path.relpath(full, root), label))
-    return names, entries
+                full = os.path.join(dirpath, f)
+                rel = os.path.relpath(full, root)
+                if _is_sample(full):
+                    entries.append((os.path.abspath(full), rel, label))
+                else:
+                    skipped.append(rel)
+    return names, entries, rule
+
+
+def _folder_labels(root: str, folders: list[str]) -> tuple[list[int], list[str], str]:
+    """Labels of the class folders (in ``folders`` order), class names by label, and the rule."""
+    if all(f.isascii() and f.isdigit() for f in folders):
+        labels = [int(f) for f in folders]
+        by_label: dict[int, str] = {}
+        for label, folder in zip(labels, folders):
+            if label in by_label:
+                raise InputFormatError(f"{root}: class folders {by_label[label]!r} and {folder!r} "
+                                       f"are both label {label}")
+            by_label[label] = folder
+        names = [by_label.get(k, str(k)) for k in range(max(labels) + 1)]
+        return labels, names, "the class folder names (all integers)"
+    return list(range(len(folders))), folders, "class folders in sorted name order"
+
+
+def _is_sample(path: str) -> bool:
+    """A known extension, or content eventsim recognises; hidden files never are."""
+    name = os.path.basename(path)
+    if name.startswith("."):
+        return False
+    if os.path.splitext(name)[1].lower() in SAMPLE_EXTENSIONS:
+        return True
+    try:
+        return frame_kind(path) is not None or bool(detect_format(path))
+    except (EventsimError, OSError):
+        return False
 
 
 def _from_manifest(path: str) -> tuple[list[str], list[tuple[str, str, int]]]:

@@ -58,6 +58,12 @@ def format_text(doc: dict) -> str:
                  else "accuracy: - (no sample could be evaluated)")
     if doc["errors"]:
         lines.append(f"unreadable or failed samples: {doc['errors']:,} (not counted in the accuracy)")
+    if doc.get("skipped"):
+        lines.append(f"skipped: {len(doc['skipped']):,} file(s) that are not samples (by extension and "
+                     f"content): {_names(doc['skipped'])}")
+    if doc.get("labels"):
+        lines.append(f"labels: {doc['labels']}: "
+                     + _names([f"{c['name']} -> {c['label']}" for c in doc["classes"]]))
     lines.append("")
     rows = [[str(c["label"]), c["name"], f"{c['samples']:,}", f"{c['correct']:,}",
              "-" if c["accuracy"] is None else f"{c['accuracy']:.4f}"] for c in doc["classes"]]
@@ -80,7 +86,7 @@ def format_text(doc: dict) -> str:
         if (doc.get("neurobench") or {}).get(key):
             rows.append(_stat_row(label, doc["neurobench"][key]))
     lines += _table(["per sample", "mean", "std", "p5", "p50", "p95"], rows, "lrrrrr")
-    lines.append(f"multiplications: {doc['multiplications']:,}")
+    lines.append(f"multiplications after the encoder: {doc['multiplications']:,}")
     if doc.get("saturations"):
         lines.append(f"int32 saturations: {doc['saturations']:,}")
     if doc["slowest"]:
@@ -92,6 +98,10 @@ def format_text(doc: dict) -> str:
     if len(doc["failed"]) > 10:
         lines.append(f"... and {len(doc['failed']) - 10} more failed samples (see --json)")
     return "\n".join(lines)
+
+
+def _names(items: list[str], n: int = 10) -> str:
+    return ", ".join(items[:n]) + (f", ... ({len(items):,} in all)" if len(items) > n else "")
 
 
 def _confusion_lines(conf: dict) -> list[str]:
@@ -133,6 +143,32 @@ def format_csv(records, layer_names: list[str]) -> str:
     return buf.getvalue()
 
 
+#: above this many classes the cells are too small for their counts and the ticks for every name
+_MAX_ANNOTATED = 30
+
+
+def _confusion_axes(fig, ax, conf: dict) -> None:
+    """The confusion matrix with every class named on both axes and each cell's count in it."""
+    import numpy as np
+
+    m = np.asarray(conf["matrix"])
+    names = conf["labels"]
+    im = ax.imshow(m, cmap="Blues", vmin=0)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    k = len(names)
+    if k > _MAX_ANNOTATED:
+        return
+    ax.set_xticks(range(k), names, rotation=90 if max(map(len, names)) > 2 else 0, fontsize=8)
+    ax.set_yticks(range(k), names, fontsize=8)
+    half = m.max() / 2 if m.size else 0
+    for (i, j), v in np.ndenumerate(m):
+        if v:  # zeros stay blank so that the errors stand out
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=7 if k > 12 else 9,
+                    color="white" if v > half else "black")
+
+
 def save_plot(doc: dict, records, path: str | os.PathLike, dpi: int = 120) -> None:
     """Confusion matrix and the per-sample SOP histogram, written atomically (png/svg/pdf)."""
     path = Path(path)
@@ -141,11 +177,7 @@ def save_plot(doc: dict, records, path: str | os.PathLike, dpi: int = 120) -> No
 
     fig = Figure(figsize=(10, 4.2))
     ax1, ax2 = fig.subplots(1, 2)
-    m = doc["confusion"]["matrix"]
-    im = ax1.imshow(m, cmap="Blues")
-    fig.colorbar(im, ax=ax1, fraction=0.046)
-    ax1.set_xlabel("predicted class")
-    ax1.set_ylabel("true class")
+    _confusion_axes(fig, ax1, doc["confusion"])
     acc = doc["accuracy"]
     ax1.set_title("confusion" + (f" (accuracy {acc:.3f})" if acc is not None else ""))
     sops = [r["sops"] for r in records if "error" not in r]

@@ -82,12 +82,13 @@ def evaluate_all(job: EvalJob, samples: Iterable[Sample], workers: int = 1,
                  scheduler: str | None = None, isolate: bool = True) -> Iterator[dict]:
     """Records of ``samples`` in completion order: in ``workers`` child processes (``isolate``,
     the default, also for one worker), in this process (``isolate=False``, one worker), or on the
-    Dask cluster whose scheduler is at ``scheduler``."""
+    Dask cluster whose scheduler is at ``scheduler``. A generator: ``close()`` (or
+    ``contextlib.closing``) stops the workers at once, also when the caller stops early."""
     samples = list(samples)
     if scheduler is not None:
         return _dask(job, samples, scheduler)
     if not samples:
-        return iter(())
+        return (r for r in ())  # a generator as in every other case: callers close() it
     if not isolate and workers <= 1:
         return (evaluate_one(job, s) for s in samples)
     return _supervised(job, samples, max(1, min(workers, len(samples))))

@@ -16,6 +16,9 @@ from click.testing import CliRunner
 from eventsim.cli import cli
 from eventsim.eval.sample import comparable
 from tests.eval.evaldata import CLASSES, write_dataset, write_model
+from tests.procs import psutil, wait_session
+
+pytestmark = pytest.mark.usefixtures("no_leftover_processes")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +64,7 @@ def test_json_stdout_manifest_classes_and_limit(data, tmp_path):
         f"{os.path.join(ds, c, f)},{c}\n" for c in CLASSES for f in sorted(os.listdir(os.path.join(ds, c)))))
     res = _eval(model, manifest, "--classes", "gamma,beta", "--limit", "2", "--json", "-")
     assert res.exit_code == 0, res.output
-    doc = json.loads(res.output)  # only JSON on stdout
+    doc = json.loads(res.stdout)  # only JSON on stdout
     assert [(r["label"], os.path.basename(r["path"])) for r in doc["results"]] == [
         (1, "s00.h5"), (1, "s01.aedat4"), (2, "s00.aedat4"), (2, "s01.npz")]
 
@@ -74,18 +77,38 @@ def test_corrupt_sample_is_reported_and_counted(data, tmp_path):
         for f in os.listdir(os.path.join(ds, c))[:2]:
             (bad / c / f).write_bytes(open(os.path.join(ds, c, f), "rb").read())
     (bad / "beta" / "zz.aedat4").write_bytes(b"#!AER-DAT4.0\r\n" + b"\x07" * 64)
-    (bad / "beta" / "zz.txt").write_text("not events")
+    (bad / "beta" / "zz.npz").write_text("not events")
+    (bad / "beta" / "notes.txt").write_text("not a sample: skipped, not failed")
     res = _eval(model, bad, "--json", tmp_path / "e.json")
     assert res.exit_code == 0, res.output
     doc = json.loads((tmp_path / "e.json").read_text())
     assert (doc["samples"], doc["evaluated"], doc["errors"]) == (6, 4, 2)
-    assert sorted(f["path"] for f in doc["failed"]) == ["beta/zz.aedat4", "beta/zz.txt"]
+    assert sorted(f["path"] for f in doc["failed"]) == ["beta/zz.aedat4", "beta/zz.npz"]
+    assert doc["skipped"] == ["beta/notes.txt"]
     assert "unreadable or failed samples: 2" in res.output and "failed: beta/zz.aedat4:" in res.output
+    assert "skipped: 1 file(s) that are not samples (by extension and content): beta/notes.txt" in res.output
     only_bad = tmp_path / "bad2"
     (only_bad / "x").mkdir(parents=True)
-    (only_bad / "x" / "a.txt").write_text("no")
+    (only_bad / "x" / "a.aedat4").write_text("no")
     res = _eval(model, only_bad)
     assert res.exit_code == 2 and "error: " in res.output and "no sample could be evaluated" in res.output
+
+
+def test_integer_class_folders_are_the_labels(data, tmp_path):
+    # folders 0 and 2 hold alpha's and gamma's samples: labels 0 and 2, as the model's outputs
+    model, ds = data
+    for folder, c in (("0", "alpha"), ("2", "gamma")):
+        shutil.copytree(os.path.join(ds, c), tmp_path / "num" / folder)
+    res = _eval(model, tmp_path / "num", "--json", tmp_path / "num.json")
+    assert res.exit_code == 0, res.output
+    assert "labels: the class folder names (all integers): 0 -> 0, 2 -> 2" in res.output
+    recs = json.loads((tmp_path / "num.json").read_text())["results"]
+    ref = json.loads(_eval(model, ds, "--json", "-").stdout)["results"]
+    want = [(r["label"], r["prediction"]) for r in ref if r["label"] in (0, 2)]
+    assert [(r["label"], r["prediction"]) for r in recs] == want
+    assert [r["correct"] for r in recs] == [lab == pred for lab, pred in want]
+    assert "labels: class folders in sorted name order: alpha -> 0, beta -> 1, gamma -> 2" in \
+        _eval(model, ds).output
 
 
 @pytest.mark.slow
@@ -100,7 +123,8 @@ def test_resume_after_kill_gives_every_sample_once(data, tmp_path):
            "--workers", "2"]
     # A folder named eventsim in the working directory must not shadow the package in the workers
     (tmp_path / "eventsim" / "data").mkdir(parents=True)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path,
+                            start_new_session=True)
     deadline = time.monotonic() + 60
     try:
         while time.monotonic() < deadline and proc.poll() is None:
@@ -108,9 +132,12 @@ def test_resume_after_kill_gives_every_sample_once(data, tmp_path):
                 break
             time.sleep(0.005)
         assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()}"
-        proc.send_signal(signal.SIGKILL)
+        proc.send_signal(signal.SIGKILL)  # only the eval process, as the out-of-memory killer would
     finally:
         proc.wait(30)
+        # its workers, forkserver and resource tracker notice and end by themselves
+        left = wait_session(proc.pid, grace=30)
+    assert psutil is None or not left, f"processes outlived the killed eval: {left}"
     _, before = _records(results)
     assert 3 <= len(before) < 30
     res = _eval(model, big, "--results", results, "--resume", "--precision", "float64", "--json", "-")
@@ -119,8 +146,8 @@ def test_resume_after_kill_gives_every_sample_once(data, tmp_path):
     assert sorted(r["index"] for r in after) == list(range(30))  # every sample exactly once
     assert [comparable(r) for r in after[:len(before)]] == [comparable(r) for r in before]
     fresh = _eval(model, big, "--precision", "float64", "--json", "-")
-    fresh_recs = json.loads(fresh.output)["results"]
-    resumed = json.loads(res.output)["results"]
+    fresh_recs = json.loads(fresh.stdout)["results"]
+    resumed = json.loads(res.stdout)["results"]
     assert [comparable(r) for r in resumed] == [comparable(r) for r in fresh_recs]
     assert header["options"]["precision"] == "float64"
     # a different option is refused, with the reason
@@ -132,12 +159,12 @@ def test_resume_after_kill_gives_every_sample_once(data, tmp_path):
 def test_dask_scheduler_from_the_cli(data):
     distributed = pytest.importorskip("dask.distributed")
     model, ds = data
-    local = json.loads(_eval(model, ds, "--json", "-").output)["results"]
+    local = json.loads(_eval(model, ds, "--json", "-").stdout)["results"]
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                   dashboard_address=None) as cluster:
         res = _eval(model, ds, "--scheduler", cluster.scheduler_address, "--json", "-")
     assert res.exit_code == 0, res.output
-    assert [comparable(r) for r in json.loads(res.output)["results"]] == [comparable(r) for r in local]
+    assert [comparable(r) for r in json.loads(res.stdout)["results"]] == [comparable(r) for r in local]
 
 
 def test_usage_errors(data, tmp_path, monkeypatch):
@@ -172,7 +199,7 @@ def test_bundled_demo_digits_give_the_manifest_predictions(tmp_path):
     manifest.write_text(json.dumps([{"path": str(data / k), "label": v["label"]} for k, v in digits.items()]))
     res = _eval(data / "demo_model.h5", manifest, "--json", "-")
     assert res.exit_code == 0, res.output
-    recs = json.loads(res.output)["results"]
+    recs = json.loads(res.stdout)["results"]
     by_file = {os.path.relpath(str(data / r["path"]), str(data)): r for r in recs}
     assert len(recs) == len(digits) == 10
     # MANIFEST records each demo file's label, prediction and event count (tools/make_demo.py)

@@ -72,7 +72,7 @@ def test_convert_round_trip(tmp_path, ext):
     out = tmp_path / f"c{ext}"
     r = run("events", "convert", path, out)
     assert r.exit_code == 0, r.output
-    assert f"wrote {len(ev)} events" in r.output
+    assert r.stderr.startswith(f"wrote {out} (") and f"): {len(ev)} events" in r.stderr and r.stdout == ""
     back, sensor = read_events(out)
     assert sensor == (40, 30) and np.array_equal(back, ev)
 

@@ -52,11 +52,13 @@ def test_convert_nir_then_export_back(shared_data, tmp_path):
     res = runner.invoke(cli, ["convert", str(nir_path), "-o", str(tmp_path / "m.h5"),
                               "--dtype", "float64"])
     assert res.exit_code == 0, res.output
+    assert res.stderr.startswith(f"wrote {tmp_path / 'm.h5'} (") and "NIR graph 'cnn_sinabs'" in res.stderr
     net = load_nir(nir_path)
     assert_same_network(net, load_model(tmp_path / "m.h5"))
     res = runner.invoke(cli, ["export", str(tmp_path / "m.h5"), "-o", str(tmp_path / "back.nir"), "--json"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
+    assert res.stderr.startswith(f"wrote {tmp_path / 'back.nir'} (") and "13 nodes" in res.stderr
     # 13 nodes: Input, 5 IF, 3 Conv2d, Flatten + Affine, Affine, Output (the pools were composed)
     assert (summary["nodes"], summary["populations"], summary["projections"]) == (13, 7, 6)
     assert_same_network(net, load_nir(tmp_path / "back.nir"))
@@ -114,10 +116,12 @@ def test_readme_nir_run_output_is_current(shared_data):
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     section = readme.split("## NIR", 1)[1].split("\n## ", 1)[0]
-    block = section.split("$ eventsim run cnn_sinabs.nir", 1)[1].split("```", 1)[0]
-    want = [line for line in block.splitlines()[2:] if line.strip()]  # from "  (2 events..." on
-    res = CliRunner().invoke(cli, ["run", str(shared_data / "nir" / "cnn_sinabs.nir"), "--input",
-                                   str(shared_data / "nmnist" / "sample_nmnist.bin"), "--bin-us", "1000"])
+    command, *shown = section.split("```text\n$ ", 1)[1].split("```", 1)[0].rstrip().splitlines()
+    # the README runs from the repository root, with the data in ../shared/data
+    assert command == ("eventsim run ../shared/data/nir/cnn_sinabs.nir --input "
+                       "../shared/data/nmnist/sample_nmnist.bin --bin-us 1000")
+    args = [str(shared_data / a.removeprefix("../shared/data/")) if a.startswith("../shared/data/") else a
+            for a in command.split()[1:]]
+    res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
-    got = [line for line in res.stdout.splitlines() if line.strip()]
-    assert got[1:1 + len(want)] == want
+    assert res.stdout.rstrip().replace(str(shared_data) + "/", "../shared/data/").splitlines() == shown

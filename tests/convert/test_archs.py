@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="needs torch (pip install -e '.[dev]')")
 
 from eventsim.convert import convert_checkpoint  # noqa: E402
 from eventsim.network.ir import InputSpec  # noqa: E402

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from eventsim.convert.checkpoint import load_state_dict
 from eventsim.errors import ConversionError
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="needs torch (pip install -e '.[dev]')")
 
 
 def _zip_checkpoint(path, pkl: bytes, extra: dict | None = None) -> None:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from eventsim.cli import cli
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="needs torch (pip install -e '.[dev]')")
 
 from models.dvs import dvs_cnn  # noqa: E402
 
@@ -50,7 +50,8 @@ def test_list_archs_text_and_json():
 def test_json_summary(tmp_path, state):
     res, out = _convert(tmp_path, state, "--json")
     assert res.exit_code == 0, res.output
-    doc = json.loads(res.output)
+    doc = json.loads(res.stdout)  # the "wrote PATH (size)" line goes to stderr
+    assert res.stderr.startswith(f"wrote {out} (")
     assert doc["populations"] == 4 and doc["projections"] == 3 and doc["dtype"] == "float32"
     assert out.exists()
 

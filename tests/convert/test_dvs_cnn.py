@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="needs torch (pip install -e '.[dev]')")
 
 from click.testing import CliRunner  # noqa: E402
 

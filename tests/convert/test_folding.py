@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="needs torch (pip install -e '.[dev]')")
 
 from eventsim.convert import convert_state_dict  # noqa: E402
 from eventsim.errors import ConversionError  # noqa: E402

@@ -84,7 +84,7 @@ def test_run_without_arguments_shows_the_demo():
     assert "prediction" in out
     assert "sops" in out
     assert "pj" in out or "nj" in out or "energy" in out
-    assert "multiplications: 0" in out
+    assert "multiplications after the encoder: 0" in out
 
 
 def test_run_json_on_every_demo_digit(manifest):

@@ -20,7 +20,7 @@ def test_readme_energy_table_is_current(tmp_path):
     if not (resources.files("eventsim") / "data" / "demo_model.h5").is_file():
         pytest.skip("the bundled demo is not installed")
     section = README.read_text(encoding="utf-8").split("## Energy report", 1)[1]
-    assert "eventsim run --report md --plot layers.png" in section
+    assert "eventsim run --report md --plot scratch/layers.png" in section
     r = CliRunner().invoke(cli, ["run", "--report", "md", "--plot", str(tmp_path / "layers.png")])
     assert r.exit_code == 0, r.output
     want = _section_table(README.read_text(encoding="utf-8"))

@@ -11,7 +11,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
+pytest.importorskip("torch", reason="needs torch (pip install -e '.[dev]')")
 pytest.importorskip("snntorch")
 pytest.importorskip("neurobench")
 

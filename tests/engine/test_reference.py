@@ -85,7 +85,7 @@ def test_readout_bias_every_step():
 
 
 def test_conv_matches_torch():
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="needs torch (pip install -e '.[dev]')")
     rng = np.random.default_rng(0)
     for _ in range(20):
         groups = int(rng.choice([1, 2]))

@@ -24,6 +24,41 @@ def test_folder_layout_labels_are_sorted_folder_indices(tmp_path):
         ("a/z.bin", 0), ("b/1.bin", 1), ("b/2.bin", 1), ("c/sub/q.bin", 2)]
     assert [s.index for s in ds.samples] == [0, 1, 2, 3]
     assert all(s.path.startswith(str(tmp_path)) for s in ds.samples)
+    assert ds.skipped == ("c/.hidden",) and ds.label_rule == "class folders in sorted name order"
+
+
+def test_integer_class_folders_are_their_own_labels(tmp_path):
+    # folders 0, 4 and 10: sorted by position they would be classes 0, 2, 1 ("10" < "4")
+    for rel in ["4/a.bin", "0/a.bin", "10/b.bin", "10/a.bin"]:
+        _touch(tmp_path / rel)
+    ds = discover(tmp_path)
+    assert [(s.name, s.label) for s in ds.samples] == [
+        ("0/a.bin", 0), ("4/a.bin", 4), ("10/a.bin", 10), ("10/b.bin", 10)]
+    assert len(ds.classes) == 11 and (ds.classes[0], ds.classes[4], ds.classes[10]) == ("0", "4", "10")
+    assert ds.label_rule == "the class folder names (all integers)"
+    assert [s.label for s in discover(tmp_path, classes=["4"]).samples] == [4]
+    # one non-integer folder: back to sorted positions for all
+    _touch(tmp_path / "x" / "a.bin")
+    assert sorted({s.label for s in discover(tmp_path).samples}) == [0, 1, 2, 3]
+    (tmp_path / "x" / "a.bin").unlink()
+    (tmp_path / "x").rmdir()
+    _touch(tmp_path / "04" / "a.bin")
+    with pytest.raises(InputFormatError, match="'04' and '4' are both label 4"):
+        discover(tmp_path)
+
+
+def test_files_that_are_not_samples_are_skipped_by_extension_and_content(tmp_path):
+    from eventsim.events.io import write_events
+    from tests.eval.evaldata import SENSOR, sample_events
+
+    for rel in ["0/notes.txt", "0/.DS_Store", "0/a.npz", "1/README", "1/b.bin"]:
+        _touch(tmp_path / rel)
+    # an event recording under an unusual extension is recognised by its content
+    write_events(tmp_path / "1" / "rec.aedat4", sample_events(1, 0), SENSOR)
+    (tmp_path / "1" / "rec.aedat4").rename(tmp_path / "1" / "rec.data")
+    ds = discover(tmp_path)
+    assert [s.name for s in ds.samples] == ["0/a.npz", "1/b.bin", "1/rec.data"]
+    assert sorted(ds.skipped) == ["0/.DS_Store", "0/notes.txt", "1/README"]
 
 
 def test_limit_is_per_class_and_classes_keep_their_index(tmp_path):

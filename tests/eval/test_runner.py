@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,14 @@ from eventsim.eval.sample import InputOptions, comparable
 from eventsim.events.io import read_events
 from eventsim.network.loading import load_network
 from tests.eval.evaldata import write_dataset, write_model
+
+pytestmark = pytest.mark.usefixtures("no_leftover_processes")
+
+
+def _all(job, samples, **kw) -> list[dict]:
+    """Every record of evaluate_all; its workers stop even when the test fails half-way."""
+    with closing(evaluate_all(job, samples, **kw)) as records:
+        return list(records)
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +42,9 @@ def _by_index(records):
 def test_local_processes_and_reversed_order_agree(data, precision):
     model, ds = data
     job = EvalJob(model=model, precision=precision, options=InputOptions(timesteps=5))
-    local = _by_index(evaluate_all(job, ds.samples))
+    local = _by_index(_all(job, ds.samples))
     backwards = _by_index(evaluate_one(job, s) for s in reversed(ds.samples))  # reused Simulator
-    procs = _by_index(evaluate_all(job, ds.samples, workers=2))
+    procs = _by_index(_all(job, ds.samples, workers=2))
     assert local == backwards == procs
     assert len(local) == len(ds.samples)
     bad = [r for r in local if "error" in r]
@@ -65,8 +75,8 @@ def test_dask_local_cluster_agrees(data):
     job = EvalJob(model=model, precision="float64", options=InputOptions(timesteps=5))
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                   dashboard_address=None) as cluster:
-        on_dask = _by_index(evaluate_all(job, ds.samples, scheduler=cluster.scheduler_address))
-    assert on_dask == _by_index(evaluate_all(job, ds.samples))
+        on_dask = _by_index(_all(job, ds.samples, scheduler=cluster.scheduler_address))
+    assert on_dask == _by_index(_all(job, ds.samples))
 
 
 def test_static_npy_samples_of_a_frame_model(tmp_path):
@@ -82,7 +92,7 @@ def test_static_npy_samples_of_a_frame_model(tmp_path):
             np.save(tmp_path / "ds" / c / f"{k}.npy", rng.random(net.input_shape))
     ds = discover(tmp_path / "ds")
     job = EvalJob(model=str(tmp_path / "frames.h5"), precision="float64")
-    recs = sorted(evaluate_all(job, ds.samples), key=lambda r: r["index"])
+    recs = sorted(_all(job, ds.samples), key=lambda r: r["index"])
     sim = Simulator(load_network(tmp_path / "frames.h5"), "float64")
     for s, rec in zip(ds.samples, recs):
         res = sim.run(np.load(s.path))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +18,9 @@ import pytest
 from eventsim.eval.runner import death_reason
 from eventsim.events.io import write_events
 from tests.eval.evaldata import sample_events, write_dataset, write_model
+from tests.procs import run_session
+
+pytestmark = pytest.mark.usefixtures("no_leftover_processes")
 
 pytestmark = pytest.mark.slow  # child processes that crash on purpose
 
@@ -42,8 +44,11 @@ _sample.run_file = run_file
 
 def _eval(args, hook: Path, cwd: Path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hook), str(ROOT)]))
-    return subprocess.run([sys.executable, "-m", "eventsim", "eval", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, env=env, timeout=300)
+    # its own session: a timeout kills the workers too, and none may outlive the command
+    out = run_session([sys.executable, "-m", "eventsim", "eval", *map(str, args)], cwd=cwd, env=env,
+                      timeout=300)
+    out.stdout, out.stderr = out.stdout.decode(), out.stderr.decode()
+    return out
 
 
 @pytest.fixture()

@@ -158,7 +158,7 @@ def test_polarity_channels():
 
 
 def test_nearest_matches_torch_grid():
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="needs torch (pip install -e '.[dev]')")
     # a frame with a unique value per pixel, resized by torch NEAREST, shows which sources survive
     w_in, w_out = 34, 16
     img = torch.arange(w_in, dtype=torch.float32).reshape(1, 1, 1, w_in)

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.procs import run_session
+
 #: address-space cap of the child (numba + LLVM + h5py need ~1 GB of it just to import)
 MEMORY_MB = 2048
 #: wall-clock limit of one CLI call (a Numba compile of the engine on a cold cache included)
@@ -51,9 +53,9 @@ def run_cli(args: list[str], cwd: str | os.PathLike | None = None, *, memory_mb:
         child_env.update(env)
     start = time.monotonic()
     try:
-        proc = subprocess.run([sys.executable, "-m", "eventsim", *map(str, args)], cwd=cwd,
-                              input=stdin if stdin is not None else b"", capture_output=True,
-                              timeout=timeout, env=child_env, preexec_fn=_limits(memory_mb))
+        # its own session: a timeout kills the processes it started too, and none may outlive it
+        proc = run_session([sys.executable, "-m", "eventsim", *map(str, args)], cwd=cwd, input=stdin,
+                           timeout=timeout, env=child_env, preexec_fn=_limits(memory_mb))
     except subprocess.TimeoutExpired as exc:
         return Outcome(list(map(str, args)), -999, (exc.stdout or b"").decode(errors="replace"),
                        (exc.stderr or b"").decode(errors="replace"), time.monotonic() - start, True)

@@ -345,7 +345,7 @@ def test_resume_drops_torn_lines_with_one_warning(tmp_path, evalset):
     results.write_text(lines[0] + lines[1] + lines[2][:20] + "".join(lines[3:-1]) + lines[-1][:9])
     r = invoke("eval", *evalset, "--results", results, "--resume", "--json", "-")
     assert r.exit_code == 0, r.output
-    warnings = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    warnings = [ln for ln in r.stderr.splitlines() if ln.strip() and not ln.startswith("wrote ")]
     assert len(warnings) == 1 and warnings[0].startswith("warning: ")
     assert f"line(s) 3, {n} " in warnings[0], warnings[0]  # the glued line and the tail
     indices = [json.loads(x)["index"] for x in results.read_text().splitlines()[1:]]

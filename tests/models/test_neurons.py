@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="needs torch (pip install -e '.[dev]')")
 
 from models.dvs import dvs_cnn  # noqa: E402
 from models.layers import _plain_name, load_paper_state_dict  # noqa: E402

@@ -31,7 +31,7 @@ def test_validation_and_pooled_shape():
 
 
 def test_linear_matches_torch_avgpool_then_conv():
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="needs torch (pip install -e '.[dev]')")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 10, 9))
     w = rng.normal(size=(4, 2, 3, 3))
