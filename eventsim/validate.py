@@ -50,6 +50,7 @@ from .errors import ValidationError
 from .events.binning import bin_events, check_fit, dense_counts
 from .events.frames import frame_kind, read_frames
 from .events.io import read_events
+from .events.sensor import extent, resolve_sensor
 from .network.counts import dense_macs
 from .network.ir import Network
 
@@ -245,9 +246,8 @@ def inputs_from_file(net: Network, path: str | os.PathLike, timesteps: int | Non
         return Inputs(x, None, {"kind": "file", "path": path, "timesteps": int(x.shape[0])})
     if net.input.kind != "events":
         raise ValidationError(f"{path}: an event recording, but model {net.name!r} takes frame input")
-    events, sensor = read_events(path)
-    if sensor is None:
-        sensor = net.input.sensor or (net.input_shape[2], net.input_shape[1])
+    events, stated = read_events(path)
+    sensor, _ = resolve_sensor(stated, extent(events), net.sensor_size)
     check_fit(sensor, net.input_shape, net.input.polarity, None, None, where=path)
     if bin_us is None:
         binned = bin_events(events, sensor, net.input_shape, net.input.polarity, steps)

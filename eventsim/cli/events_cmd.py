@@ -20,6 +20,7 @@ from ..events.io import (
     writable_extensions,
     write_events_stream,
 )
+from ..events.sensor import STATED, resolve_sensor
 from ..files import atomic_output
 from .base import EventsimCommand, InputPath, OutputPath, UserError, emit_json, format_table, say_written
 
@@ -47,14 +48,22 @@ def _parse_sensor(value: str | None) -> tuple[int, int] | None:
     return w, h
 
 
+def _sensor(info, stats: EventStats) -> tuple[tuple[int, int] | None, str]:
+    """The file's sensor size, or its events' extent (the rule of eventsim.events.sensor)."""
+    span = None if stats.x_max is None else (int(stats.x_max) + 1, int(stats.y_max) + 1)
+    return resolve_sensor(info.sensor, span)
+
+
 def info_doc(path: str, info, stats: EventStats) -> dict:
     """The JSON document of ``events info`` (schema ``eventsim.events-info/1``)."""
     meta = {k: v for k, v in info.metadata.items() if k not in _BULKY_META and k != "camera"}
+    sensor, sensor_from = _sensor(info, stats)
     return {
         "schema": "eventsim.events-info/1",
         "path": path,
         "format": info.format,
-        "sensor": None if info.sensor is None else list(info.sensor),
+        "sensor": None if sensor is None else list(sensor),
+        "sensor_from": sensor_from,
         "camera": info.metadata.get("camera"),
         "events": stats.events,
         "on": stats.on,
@@ -104,7 +113,10 @@ def info(file: str, json_out: str | None) -> None:
         emit_json(doc, json_out)
         if json_out == "-":
             return
-    sensor = "unknown" if meta.sensor is None else f"{meta.sensor[0]} x {meta.sensor[1]}"
+    size, size_from = _sensor(meta, stats)
+    sensor = "unknown (no events)" if size is None else f"{size[0]} x {size[1]}"
+    if size is not None and size_from != STATED:
+        sensor += f" (from {size_from})"
     rows = [
         ["file", file],
         ["format", meta.format],
@@ -146,9 +158,15 @@ def convert(src: str, dst: str, sensor_opt: str | None, compression: str, chunk:
         raise UserError(f"{dst}: cannot write a {ext or 'extension-less'} file; "
                         f"choose one of {', '.join(sorted(exts))}")
     meta = read_info(src)
-    sensor = _parse_sensor(sensor_opt) or meta.sensor
-    if sensor is None:
-        raise UserError(f"{src}: the file does not state its sensor size; pass --sensor W,H")
+    sensor, sensor_from = _parse_sensor(sensor_opt), "given by --sensor"
+    if sensor is None and meta.sensor is None:
+        with _progress("measuring", src) as bar:
+            sensor, sensor_from = _sensor(meta, scan_events(src, fmt=meta.format, progress=bar.update))
+        if sensor is None:
+            raise UserError(f"{src}: the file has no events and does not state its sensor size; "
+                            "pass --sensor W,H")
+        click.echo(f"{src}: sensor {sensor[0]}x{sensor[1]} from {sensor_from}", err=True)
+    sensor = sensor or meta.sensor
     extra = {"camera": meta.metadata.get("camera")}
     if exts[ext] == "aedat4":
         extra["compression"] = compression
@@ -266,7 +284,7 @@ def show(file: str, output: str, bins: int) -> None:
         stats = scan_events(file, fmt=meta.format, progress=bar.update)
     if not stats.events:
         raise InputFormatError(f"{file}: no events to show")
-    sensor = meta.sensor or (stats.x_max + 1, stats.y_max + 1)
+    sensor, _ = _sensor(meta, stats)
     frames = accumulate_frames(file, meta.format, sensor, stats, bins)
     _render(frames, stats, output, f"{os.path.basename(file)}\n{stats.events:,} events, "
                                     f"sensor {sensor[0]}x{sensor[1]}")

@@ -16,6 +16,7 @@ from ..engine.simulator import Simulator
 from ..errors import InputFormatError
 from ..eval.sample import InputOptions, run_file
 from ..events.frames import frame_kind, read_frames
+from ..events.sensor import STATED
 from ..network.loading import load_network
 from .base import EventsimCommand, InputPath, OutputPath, emit_json, format_table
 from .energy_cmd import emit_report, energy_line, report_format, report_options
@@ -52,6 +53,8 @@ def format_summary(report: dict, top_k: int = 5) -> str:
     what = (f"{_fmt_count(inp['events'])} events" if "events" in inp else
             f"{inp.get('frames', '?')} frame(s)")
     extra = f", sensor {inp['sensor'][0]}x{inp['sensor'][1]}" if inp.get("sensor") else ""
+    if inp.get("sensor") and inp.get("sensor_from", STATED) != STATED:
+        extra += f" (from {inp['sensor_from']})"
     fmt = f" [{inp['format']}]" if inp.get("format") else ""
     lines.append(f"model {report['model']!r} on {src}{fmt}: {what}{extra}, "
                  f"{report['timesteps']} time steps, {report.get('precision', '')}")

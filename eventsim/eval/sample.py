@@ -20,6 +20,7 @@ from ..engine.result import RunResult
 from ..engine.simulator import Simulator
 from ..events.frames import frame_kind, read_frames
 from ..events.io import detect_format, read_events
+from ..events.sensor import extent, resolve_sensor
 from .dataset import Sample
 
 
@@ -45,8 +46,9 @@ def run_file(path: str, sim: Simulator, options: InputOptions = InputOptions(), 
              record: bool = False) -> RunResult:
     """Read ``path`` (events by content, or a static .npy/.png) and run ``sim`` on it.
 
-    An event file without a sensor size gets the model's sensor when its events fit in it,
-    else the extent of its events.
+    An event file without a sensor size gets one by the rule of :mod:`eventsim.events.sensor`
+    (the model's sensor when its events fit in it, else the extent of its events); the result's
+    ``input_info["sensor_from"]`` says which.
     """
     info: dict = {"path": path}
     kind = frame_kind(path)
@@ -58,12 +60,8 @@ def run_file(path: str, sim: Simulator, options: InputOptions = InputOptions(), 
         return sim.run(frames, timesteps=options.timesteps, input_info=info, progress=progress,
                        record=record)
     info["format"] = detect_format(path)
-    events, sensor = read_events(path)
-    if sensor is None and events.size:
-        model_sensor = sim.network.input.sensor
-        extent = (int(events["x"].max()) + 1, int(events["y"].max()) + 1)
-        fits = model_sensor and extent[0] <= model_sensor[0] and extent[1] <= model_sensor[1]
-        sensor = tuple(model_sensor) if fits else extent
+    events, stated = read_events(path)
+    sensor, info["sensor_from"] = resolve_sensor(stated, extent(events), sim.network.sensor_size)
     return sim.run(events, timesteps=options.timesteps, bin_us=options.bin_us, sensor=sensor,
                    method=options.method, keep_partial=options.keep_partial,
                    polarity=options.polarity, crop=options.crop, downscale=options.downscale,

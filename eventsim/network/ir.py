@@ -375,6 +375,14 @@ class Network:
     def input_shape(self) -> tuple[int, ...]:
         return self.population("input").shape
 
+    @property
+    def sensor_size(self) -> tuple[int, int] | None:
+        """(W, H) of the camera the model expects: its stated sensor, else its input map's size."""
+        if self.input.sensor is not None:
+            return self.input.sensor
+        shape = self.input_shape
+        return (int(shape[2]), int(shape[1])) if len(shape) == 3 else None
+
     def ordered_populations(self) -> list[Population]:
         return [self.population(n) for n in self.order]
 
