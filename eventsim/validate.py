@@ -45,7 +45,7 @@ from .engine.quantize import DECAY_MULTIPLY, decay_code, quantize
 from .engine.reference import forward
 from .engine.reference_int import forward_int
 from .engine.simulator import Simulator
-from .engine.simulator_int import IntPlan, compile_int_plan
+from .engine.modes import IntPlan, compile_int_plan
 from .errors import ValidationError
 from .events.binning import bin_events, check_fit, dense_counts
 from .events.frames import frame_kind, read_frames

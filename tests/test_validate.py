@@ -223,7 +223,7 @@ def test_audit_integer_negative_control(fn, flagged):
 
 
 def test_weights_only_reads_the_plan():
-    from eventsim.engine.simulator_int import compile_int_plan
+    from eventsim.engine.modes import compile_int_plan
     from eventsim.validate import check_weights_only
 
     iplan = compile_int_plan(quantize(ternary_net()))

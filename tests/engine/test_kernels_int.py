@@ -5,26 +5,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventsim.engine.plan import to_internal
 from eventsim.engine.quantize import quantize
 from eventsim.engine.reference_int import forward_int
 from eventsim.engine.simulator import Simulator
-from eventsim.engine.simulator_int import run_int
 from eventsim.network.ir import InputSpec, Network, Population, Projection
 from tests.randnet import random_inputs, random_network
-
-
-def _event_lists(net, pos, neg):
-    """Dense (T, C, H, W) counts -> the engine's per-step spike lists (as Simulator.run_counts)."""
-    perm = to_internal(net.input_shape)
-    ptr = np.zeros(len(pos) + 1, np.int64)
-    idx, val = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-    for t in range(len(pos)):
-        ip, ineg = np.flatnonzero(pos[t].ravel()), np.flatnonzero(neg[t].ravel())
-        idx += [perm[ip], perm[ineg]]
-        val += [pos[t].ravel()[ip].astype(np.int64), -neg[t].ravel()[ineg].astype(np.int64)]
-        ptr[t + 1] = ptr[t] + ip.size + ineg.size
-    return ptr, np.concatenate(idx).astype(np.int64), np.concatenate(val)
 
 
 def assert_bit_exact(net, pos, neg=None):
@@ -46,10 +31,7 @@ def assert_bit_exact(net, pos, neg=None):
     np.testing.assert_array_equal(got.output, want.output_float)  # V * 2**-k: exact, so V equal
     assert got.prediction == want.prediction
     assert got.precision == "int"
-    # hidden membranes too (through the driver, which returns them)
-    neg0 = np.zeros_like(pos) if neg is None else neg
-    lists = (None, None, None) if frames else _event_lists(net, pos, neg0)
-    _, membranes = run_int(sim.int_plan, len(pos), *lists, pos if frames else None, False, None)
+    membranes = sim.membranes()  # hidden membranes too, after the run
     for name, v in want.membranes.items():
         np.testing.assert_array_equal(membranes[name], v, err_msg=name)
     return got, want
