@@ -41,11 +41,11 @@ from numba import types as nbt
 
 from .engine import kernels, kernels_int
 from .engine.kernel_audit import KernelAudit, audit_dispatcher
+from .engine.modes import IntPlan, compile_int_plan
 from .engine.quantize import DECAY_MULTIPLY, decay_code, quantize
 from .engine.reference import forward
 from .engine.reference_int import forward_int
 from .engine.simulator import Simulator
-from .engine.modes import IntPlan, compile_int_plan
 from .errors import ValidationError
 from .events.binning import bin_events, check_fit, dense_counts
 from .events.frames import frame_kind, read_frames

@@ -260,7 +260,7 @@ class Simulator:
         ws.finish()
         result = RunResult(
             network=self.network, timesteps=steps,
-            output=mode.output(self.membranes()[plan.output.name].ravel()),
+            output=mode.output(ws.v[plan.index[plan.output.name]][to_internal(plan.output.shape)]),
             spike_counts={p.name: counts[i, :, :2] for i, p in enumerate(pops)},
             sops={q.name: sops[k] for k, q in enumerate(projs)},
             macs={q.name: macs[k] for k, q in enumerate(projs)},
@@ -307,6 +307,7 @@ class Simulator:
         bounds = kernels_steps.neuron_blocks(pop.size, self.threads)
         nout = np.zeros((bounds.size - 1, steps), np.int64)
         block_counts = np.zeros((bounds.size - 1, steps, counts.shape[1]), np.int64)
+        ws.v[pi].fill(0)
         mults = self.mode.update(pi, ws.v[pi], cur, steps, bounds, ws.sidx, ws.sval, nout, block_counts)
         counts += block_counts.sum(axis=0)
         if pop.kind == POP_READOUT:

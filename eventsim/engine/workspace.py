@@ -45,7 +45,9 @@ class Workspace:
         self._dirty = False
 
     def prepare(self, steps: int) -> None:
-        """Size the per-step buffers for ``steps``; clear what an interrupted run left behind."""
+        """Size the per-step buffers for ``steps``; clear what an interrupted run left behind.
+
+        Membranes are cleared by the driver when their population starts (while in cache)."""
         if steps > self.steps:
             self.steps = steps
             self._cur = {dt: _aligned_rows(steps, self.largest, dt) for dt in self._cur}
@@ -55,8 +57,6 @@ class Workspace:
             for cur in self._cur.values():
                 cur.fill(0)
         self._dirty = True
-        for v in self.v:
-            v.fill(0)
 
     def finish(self) -> None:
         self._dirty = False
