@@ -176,50 +176,6 @@ def scatter_conv(idx, val, n, geom, wt, cur, sops):
 
 
 @kernel
-def order_for_conv(idx, val, n, cin, w, band_rows, counts, keys, out_idx, out_val):
-    """Reorder a spike list by (band of ``band_rows`` source rows, input channel, position).
-
-    Cache blocking for large convolutions: the spikes of one channel in one band reuse the same
-    ``kh·kw`` weight rows (kept in L1/L2 instead of re-read from L3 per spike) while their
-    targets stay inside one band of the target map. A stable counting sort, O(n + keys).
-    Only the order of additions changes, never which additions are made.
-
-    Sizing contract: ``counts`` has ``bands·Cin + 1`` entries; ``keys`` and ``out_*`` at least
-    ``n`` — the caller sizes them by the spike list, never by the source population (one input
-    step can carry more events than the input has pixels). Checked per call; each key is checked
-    against ``counts`` per spike.
-    """
-    _check_list(idx, val, n)
-    if keys.size < n or out_idx.size < n or out_val.size < n:
-        raise ValueError("order_for_conv: scratch smaller than the spike list")
-    nkeys = counts.size - 1
-    for k in range(nkeys + 1):
-        counts[k] = 0
-    band_pixels = w * band_rows
-    cin_shift = -1  # as in scatter_conv: a shift instead of a division for power-of-two Cin
-    if cin & (cin - 1) == 0:
-        cin_shift = 0
-        while (1 << cin_shift) < cin:
-            cin_shift += 1
-    for e in range(n):
-        i = idx[e]
-        pix = i >> cin_shift if cin_shift >= 0 else i // cin
-        k = (pix // band_pixels) * cin + (i - pix * cin)
-        if i < 0 or k >= nkeys:
-            raise IndexError("order_for_conv: spike index outside the source population")
-        keys[e] = k
-        counts[k + 1] += 1
-    for k in range(nkeys):
-        counts[k + 1] += counts[k]
-    for e in range(n):
-        k = keys[e]
-        pos = counts[k]
-        out_idx[pos] = idx[e]
-        out_val[pos] = val[e]
-        counts[k] = pos + 1
-
-
-@kernel
 def scatter_sumpool(idx, val, n, geom, cur, sops):
     """Scatter spikes through a sum-pool: +s into every window (target pixel) covering them.
 

@@ -17,9 +17,9 @@ neuron indices) and ``val[...]`` (signed values).
 Sizing contract (checked here, serially, before any parallel loop, because an error raised on a
 worker thread cannot be reported cleanly): ``ptr`` holds T + 1 non-decreasing offsets within
 ``idx`` and ``val``; every index lies in the source population (one comparison per spike); the
-per-step buffers have at least T rows as long as the target; scratch of the cache-blocking
-reorder and of the pooled trains is sized by the train (``ptr[T]`` entries, times the pool's
-fan-out), never by the population — a step may carry any number of spikes.
+per-step buffers have at least T rows as long as the target; the pooled trains are sized by the
+train (``ptr[T]`` entries times the pool's fan-out), never by the population — a step may carry
+any number of spikes.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from numba import prange
 
 from .jit import kernel, parallel_kernel
 from .kernels import (
-    order_for_conv,
     pool_spikes,
     scatter_conv,
     scatter_dense,
@@ -81,28 +80,6 @@ def scatter_conv_steps(ptr, idx, val, geom, wt, cur, sops):
     for t in prange(steps):
         a, b = ptr[t], ptr[t + 1]
         scatter_conv(idx[a:b], val[a:b], b - a, geom, wt, cur[t], sops[t])
-
-
-@parallel_kernel
-def scatter_conv_blocked_steps(ptr, idx, val, geom, wt, band_rows, counts, keys, bidx, bval, cur, sops):
-    """As ``scatter_conv_steps``, each step's list first reordered by ``kernels.order_for_conv``.
-
-    Scratch: ``counts`` (T, bands·Cin + 1); ``keys``, ``bidx``, ``bval`` at least ``ptr[T]``
-    entries (step t uses entries ``ptr[t]:ptr[t+1]``).
-    """
-    n_src, n_tgt = _conv_sizes(geom, wt)
-    steps = check_train(ptr, idx, val, n_src)
-    _check_rows(cur, sops, steps, n_tgt)
-    bands = (geom[1] + band_rows - 1) // band_rows if band_rows > 0 else 0
-    if band_rows < 1 or counts.shape[0] < steps or counts.shape[1] != bands * geom[0] + 1:
-        raise ValueError("blocked conv: count scratch does not fit the bands")
-    if keys.size < ptr[steps] or bidx.size < ptr[steps] or bval.size < ptr[steps]:
-        raise ValueError("blocked conv: scratch smaller than the spike train")
-    for t in prange(steps):
-        a, b = ptr[t], ptr[t + 1]
-        order_for_conv(idx[a:b], val[a:b], b - a, geom[0], geom[2], band_rows, counts[t], keys[a:b],
-                       bidx[a:b], bval[a:b])
-        scatter_conv(bidx[a:b], bval[a:b], b - a, geom, wt, cur[t], sops[t])
 
 
 @parallel_kernel
@@ -271,9 +248,14 @@ def gather_spikes(bounds, nout, sidx, sval, ptr, out_idx, out_val):
             p += nout[b, t]
 
 
-def neuron_blocks(size: int, threads: int, min_block: int = 2048) -> np.ndarray:
-    """Bounds of about ``4·threads`` neuron blocks (at least ``min_block`` neurons each, multiples
-    of 16 so blocks start on a cache line) covering ``size`` neurons."""
-    per = max(min_block, -(-size // (4 * threads)))
+#: smallest neuron block of the parallel update (small populations run as one block)
+MIN_BLOCK = 2048
+
+
+def neuron_blocks(size: int, threads: int) -> np.ndarray:
+    """Bounds of about ``4·threads`` neuron blocks (at least ``MIN_BLOCK`` neurons each, multiples
+    of 16 so blocks start on a cache line) covering ``size`` neurons. Results do not depend on the
+    split; it only balances the threads."""
+    per = max(MIN_BLOCK, -(-size // (4 * threads)), 1)
     per = -(-per // 16) * 16
     return np.append(np.arange(0, size, per, dtype=np.int64), np.int64(size))

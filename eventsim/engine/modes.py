@@ -29,7 +29,6 @@ from ..network.ir import Network
 from ..network.linear import apply_projection
 from . import kernels_steps
 from .plan import (
-    CACHE_BYTES,
     POP_INPUT,
     POP_TERNARY,
     PROJ_CONV,
@@ -66,9 +65,9 @@ class FloatMode:
 
     counts_width = 2  # per step: + units, − units
 
-    def __init__(self, network: Network, precision: str, cache_bytes: int = CACHE_BYTES):
+    def __init__(self, network: Network, precision: str):
         self.network = network
-        self.plan: Plan = compile_plan(network, precision, cache_bytes)
+        self.plan: Plan = compile_plan(network, precision)
         self.v_dtype = self.plan.dtype
         self.kinds = [q.kind for q in self.plan.projections]
         self.weights = [q.weight.ravel() for q in self.plan.projections]
@@ -124,13 +123,13 @@ class IntPlan:
     mult: list[int]  # per population decay multiplier L (0: no multiplying decay)
 
 
-def compile_int_plan(qnet: QuantizedNetwork, cache_bytes: int = CACHE_BYTES) -> IntPlan:
+def compile_int_plan(qnet: QuantizedNetwork) -> IntPlan:
     """Lay out the integer parameters of ``qnet`` for the kernels."""
     net = qnet.network
     # the integer-valued float64 twin of the network gives the layout of every weight array
     twin = Network(net.name, net.populations, [integer_projection(p, qnet) for p in net.projections],
                    net.order, net.timesteps, net.input, net.provenance)
-    plan = compile_plan(twin, "float64", cache_bytes)
+    plan = compile_plan(twin, "float64")
     kinds, weights = [], []
     for q, proj in zip(plan.projections, net.projections):
         if q.kind == PROJ_SUMPOOL:
@@ -167,9 +166,9 @@ class IntMode:
 
     counts_width = 3  # per step: + units, − units, saturated updates
 
-    def __init__(self, network: Network, cache_bytes: int = CACHE_BYTES):
+    def __init__(self, network: Network):
         self.network = network
-        self.int_plan = compile_int_plan(quantize(network), cache_bytes)
+        self.int_plan = compile_int_plan(quantize(network))
         self.plan: Plan = self.int_plan.plan
         self.v_dtype = np.dtype(np.int32)
         self.kinds, self.weights = self.int_plan.kinds, self.int_plan.weights

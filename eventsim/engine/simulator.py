@@ -14,8 +14,7 @@ only), then the neuron update runs through the T steps (``update_*_steps``: neur
 parallel) and the population's own spike train is gathered in step and neuron order. Every
 current element receives its additions in the same order as when stepping the whole network one
 step at a time on one thread, so results (float32 included) do not depend on the number of
-threads. Large convolutions get their spike lists reordered for cache blocking
-(``kernels.order_for_conv``).
+threads.
 
 What differs between precisions (weights, neuron update, encoder arithmetic, output scale) is in
 ``modes.py``; the buffers are in ``workspace.py``. Frame input reaches the network through the
@@ -40,7 +39,6 @@ from . import kernels_steps
 from .jit import resolve_threads, using_threads
 from .modes import FloatMode, IntMode, decay_multiplications
 from .plan import (
-    CACHE_BYTES,
     POP_INPUT,
     POP_READOUT,
     PROJ_CONV,
@@ -74,16 +72,14 @@ class Simulator:
     cores or ``NUMBA_NUM_THREADS``). Results are identical whatever the number.
     """
 
-    def __init__(self, network: Network, precision: str = "float32", cache_bytes: int = CACHE_BYTES,
-                 threads: int | None = None):
+    def __init__(self, network: Network, precision: str = "float32", threads: int | None = None):
         self.network = network
         self.precision = precision
         try:
             self.threads = resolve_threads(threads)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        self.mode = IntMode(network, cache_bytes) if precision == "int" else FloatMode(network, precision,
-                                                                                       cache_bytes)
+        self.mode = IntMode(network) if precision == "int" else FloatMode(network, precision)
         self.plan = self.mode.plan
         self.workspace = Workspace(self.plan, self.mode.v_dtype)
 
@@ -287,10 +283,7 @@ class Simulator:
         if q.pool_geom is not None:
             train = self.workspace.pooled(qi, q, train)
         kind, wt = mode.kinds[qi], mode.weights[qi]
-        if kind == PROJ_CONV and q.band_rows:
-            scratch = self.workspace.blocking(qi, q, len(cur), int(train[0][-1]))
-            kernels_steps.scatter_conv_blocked_steps(*train, q.geom, wt, q.band_rows, *scratch, cur, sops)
-        elif kind == PROJ_CONV:
+        if kind == PROJ_CONV:
             kernels_steps.scatter_conv_steps(*train, q.geom, wt, cur, sops)
         elif kind == PROJ_DENSE:
             kernels_steps.scatter_dense_steps(*train, tgt.size, wt, cur, sops)

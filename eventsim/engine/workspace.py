@@ -2,7 +2,7 @@
 
 Created with the simulator (membranes, one per population) and sized for a run by
 :meth:`Workspace.prepare` (per-step buffers for T steps); the buffers that depend on how many
-spikes arrive (spike stores, pooled trains, cache-blocking scratch) are grown by doubling when a
+spikes arrive (spike stores, pooled trains) are grown by doubling when a
 run needs more and kept for the next run. Nothing is sized by "one spike per neuron per step" on
 the input side: a step can carry any number of events.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels_steps
-from .plan import ALIGN_BYTES, G_CIN, G_H, Plan, aligned_zeros
+from .plan import ALIGN_BYTES, Plan, aligned_zeros
 
 _EMPTY = np.zeros(0, np.int64)
 
@@ -41,7 +41,6 @@ class Workspace:
         self.sidx = self.sval = np.zeros((0, 0), np.int64)  # (steps, largest) per-block spike lists
         self._stores = [(_EMPTY, _EMPTY) for _ in plan.populations]
         self._pooled: dict[int, tuple] = {}
-        self._blocked: dict[int, tuple] = {}
         self._dirty = False
 
     def prepare(self, steps: int) -> None:
@@ -87,16 +86,3 @@ class Workspace:
         self._pooled[qi] = (out_ptr, out_idx, out_val)
         kernels_steps.pool_train(ptr, idx, val, q.pool_geom, out_ptr[:steps + 1], out_idx, out_val)
         return out_ptr[:steps + 1], out_idx, out_val
-
-    def blocking(self, qi: int, q, steps: int, spikes: int):
-        """Scratch ``(counts, keys, idx, val)`` of the cache-blocked conv ``q`` for a train of
-        ``spikes`` spikes over ``steps``: counts per step and band, the rest per spike."""
-        g = q.geom
-        width = -(-int(g[G_H]) // q.band_rows) * int(g[G_CIN]) + 1
-        counts, keys, bidx, bval = self._blocked.get(qi, (np.zeros((0, width), np.int64), _EMPTY, _EMPTY,
-                                                          _EMPTY))
-        if counts.shape[0] < steps:
-            counts = np.zeros((steps, width), np.int64)
-        keys, bidx, bval = (_grown(a, max(1, spikes)) for a in (keys, bidx, bval))
-        self._blocked[qi] = (counts, keys, bidx, bval)
-        return counts[:steps], keys, bidx, bval

@@ -12,8 +12,8 @@ from eventsim.network.ir import InputSpec, Network, Population, Projection
 from tests.randnet import random_inputs, random_network
 
 
-def assert_bit_exact(net, pos, neg=None):
-    sim = Simulator(net, precision="int")
+def assert_bit_exact(net, pos, neg=None, threads=None):
+    sim = Simulator(net, precision="int", threads=threads)
     frames = net.input.kind == "frames"
     q = quantize(net)
     want = forward_int(q, pos, neg)
