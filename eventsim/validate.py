@@ -369,18 +369,20 @@ def _arr(dtype) -> nbt.Array:
 
 
 def int_kernel_signatures(net: Network) -> list[tuple]:
-    """(dispatcher, [signature]) of the integer kernels that run ``net`` (see simulator_int)."""
-    i64, a64 = nbt.int64, _arr(nbt.int64)
+    """(dispatcher, [signature]) of the integer kernels that run ``net`` (see engine/modes.py):
+    currents are int32 when a step cannot overflow them, else int64; both variants are audited."""
+    i64, a64, a16 = nbt.int64, _arr(nbt.int64), _arr(nbt.int16)
+    curs = (_arr(nbt.int32), a64)
     kinds = {q.kind for q in net.projections if not (net.input.kind == "frames" and q.source == "input")}
     out = []
     if kinds & {"conv2d", "sumpool2d"}:
-        out.append((kernels.scatter_conv, [(a64, a64, i64, a64, _arr(nbt.int16), a64, a64)]))
+        out.append((kernels.scatter_conv, [(a64, a64, i64, a64, a16, c, a64) for c in curs]))
     if "dense" in kinds:
-        out.append((kernels.scatter_dense, [(a64, a64, i64, i64, _arr(nbt.int16), a64, a64)]))
+        out.append((kernels.scatter_dense, [(a64, a64, i64, i64, a16, c, a64) for c in curs]))
     if "identity" in kinds:
-        out.append((kernels.scatter_identity, [(a64, a64, i64, i64, _arr(nbt.int16), a64, a64)]))
+        out.append((kernels.scatter_identity, [(a64, a64, i64, i64, a16, c, a64) for c in curs]))
     out.append((kernels_int.update_neurons_int,
-                [(_arr(nbt.int32), a64, a64, nbt.boolean, i64, a64, a64, a64, a64, a64)]))
+                [(_arr(nbt.int32), c, a64, nbt.boolean, i64, a64, a64, a64, a64, a64) for c in curs]))
     if any(p.spiking and decay_code(p.decay)[0] == DECAY_MULTIPLY for p in net.populations):
         out.append((kernels_int.decay_multiply, [(_arr(nbt.int32), i64, i64)]))
     return out

@@ -136,6 +136,25 @@ def pool_train(ptr, idx, val, pgeom, out_ptr, out_idx, out_val):
 
 
 @kernel
+def max_units(ptr, idx, val, scratch):
+    """Largest number of spike units (Σ|val|) any one neuron sends in one step of the train.
+
+    ``scratch``: zeros, one per source neuron (left zero). A list may repeat an index (several
+    events at one input pixel), so units are summed per neuron and step. Sizing contract: every
+    index in ``[0, len(scratch))`` (checked by ``check_train``).
+    """
+    steps = check_train(ptr, idx, val, scratch.size)
+    most = 0
+    for t in range(steps):
+        for e in range(ptr[t], ptr[t + 1]):
+            scratch[idx[e]] += abs(val[e])
+            most = max(most, scratch[idx[e]])
+        for e in range(ptr[t], ptr[t + 1]):
+            scratch[idx[e]] = 0
+    return most
+
+
+@kernel
 def _check_update_steps(v, cur, bias, bounds, steps, sidx, sval, nout, counts):
     """Shapes of the update dispatchers: blocks cover ``v`` exactly, buffers hold T rows of it."""
     nb = bounds.size - 1

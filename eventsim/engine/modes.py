@@ -161,6 +161,20 @@ def compile_int_plan(qnet: QuantizedNetwork) -> IntPlan:
     return IntPlan(plan, qnet, kinds, weights, params, flags, bias, mult)
 
 
+def _fan_in_l1(proj, qq) -> int:
+    """Largest Σ|w| (stored integers) over the fan-in of one target neuron of ``proj``, per unit
+    of source spike (a pre-pool adds up to kh·kw source values into one pooled input)."""
+    if proj.kind == "conv2d":
+        w = np.abs(qq.weight.astype(np.int64))
+        pool = 1 if proj.pre_pool is None else proj.pre_pool[0][0] * proj.pre_pool[0][1]
+        return int(w.reshape(w.shape[0], -1).sum(axis=1).max(initial=0)) * pool
+    if proj.kind == "dense":
+        return int(np.abs(qq.weight.astype(np.int64)).sum(axis=1).max(initial=0))
+    if proj.kind == "identity":
+        return int(np.abs(qq.scale.astype(np.int64)).max(initial=0))
+    return proj.kernel_size[0] * proj.kernel_size[1] * abs(int(qq.unit))
+
+
 class IntMode:
     """Fixed-point arithmetic (see module docstring)."""
 
@@ -174,11 +188,28 @@ class IntMode:
         self.kinds, self.weights = self.int_plan.kinds, self.int_plan.weights
         self.bias = self.int_plan.bias
         self.mults_per_step = sum(p.size for p, m in zip(self.plan.populations, self.int_plan.mult) if m)
+        self._fan_in_l1 = [_fan_in_l1(p, self.int_plan.qnet.projections[p.name]) for p in network.projections]
         self._frames_q = None
         self._frame_bits = 0
 
     def current_dtype(self, pi: int, trains) -> np.dtype:
-        return np.dtype(np.int64)
+        """int32 currents (the width of the weights' sums on a chip, and half the memory traffic
+        of int64) when no step can exceed the int32 range, else int64.
+
+        Bound of one neuron's current in one step: Σ over its projections of (most spike units one
+        source neuron sends in a step) × (largest Σ|w| over one target's fan-in), plus max|bias|.
+        Unit spikes always fit (the scale rule of ``quantize`` keeps such a step within int32);
+        bursts of input events or multi-spikes may not, and then the population runs in int64.
+        """
+        bound = int(np.abs(self.bias[pi]).max(initial=0))
+        for qi in self.plan.populations[pi].incoming:
+            q = self.plan.projections[qi]
+            if q.encoder:
+                return np.dtype(np.int64)
+            ptr, idx, val = trains[q.source]
+            scratch = np.zeros(self.plan.populations[q.source].size, np.int64)
+            bound += int(kernels_steps.max_units(ptr, idx, val, scratch)) * self._fan_in_l1[qi]
+        return np.dtype(np.int32 if bound <= MEMBRANE_MAX else np.int64)
 
     def update(self, pi: int, v, cur, steps: int, bounds, sidx, sval, nout, counts) -> int:
         pop, ip = self.plan.populations[pi], self.int_plan
@@ -207,4 +238,4 @@ class IntMode:
                                 if p.kind != POP_INPUT}}
 
 
-__all__ = ["FloatMode", "IntMode", "IntPlan", "compile_int_plan", "decay_multiplications", "MEMBRANE_MAX"]
+__all__ = ["FloatMode", "IntMode", "IntPlan", "compile_int_plan", "decay_multiplications"]

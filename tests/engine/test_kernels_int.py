@@ -111,3 +111,21 @@ def test_multiply_decay_counted():
     net = _chain(kind="lif", w=0.3, threshold=1.0, decay=0.5)
     got, _ = assert_bit_exact(net, np.ones((4, 1, 1, 2), np.int64))
     assert got.multiplications == 0
+
+
+def test_current_width_follows_the_bound(monkeypatch):
+    """int32 currents when no step can overflow them, int64 for a burst that could: bit-exact both."""
+    from eventsim.engine.workspace import Workspace
+
+    seen = []
+    real = Workspace.current
+    monkeypatch.setattr(Workspace, "current", lambda self, dtype, steps: seen.append(np.dtype(dtype))
+                        or real(self, dtype, steps))
+    net = _chain(kind="if", w=1.0, threshold=1.0, reset="subtract")
+    assert_bit_exact(net, np.ones((2, 1, 1, 2), np.int64))
+    assert set(seen) == {np.dtype(np.int32)}
+    seen.clear()
+    pos = np.zeros((2, 1, 1, 2), np.int64)
+    pos[0, 0, 0, 0] = 300_000  # 300000 units * 2**14 per unit exceed int32
+    assert_bit_exact(net, pos)
+    assert np.dtype(np.int64) in seen
