@@ -383,6 +383,9 @@ def int_kernel_signatures(net: Network) -> list[tuple]:
         out.append((kernels.scatter_identity, [(a64, a64, i64, i64, a16, c, a64) for c in curs]))
     out.append((kernels_int.update_neurons_int,
                 [(_arr(nbt.int32), c, a64, nbt.boolean, i64, a64, a64, a64, a64, a64) for c in curs]))
+    if any(p.kind == "ternary_lif" and p.v_min is None for p in net.populations):
+        out.append((kernels_int.update_ternary_int,
+                    [(_arr(nbt.int32), c, a64, nbt.boolean, a64, a64, a64, a64, a64) for c in curs]))
     if any(p.spiking and decay_code(p.decay)[0] == DECAY_MULTIPLY for p in net.populations):
         out.append((kernels_int.decay_multiply, [(_arr(nbt.int32), i64, i64)]))
     return out

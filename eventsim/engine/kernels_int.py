@@ -52,6 +52,17 @@ def _ternary_pass_int(v, cur, bias, has_bias, th, code, shift, reset_sub, out_va
 
 
 @kernel
+def update_ternary_int(v, cur, bias, has_bias, params, flags, out_idx, out_val, counts):
+    """``update_neurons_int`` for the flagship case, a ``ternary_lif`` without floor: a branch-free
+    pass (``_ternary_pass_int``), then the compaction into a spike list; returns its length.
+    Same arithmetic, same sizing contract as ``update_neurons_int``."""
+    _check_update(v, cur, bias, has_bias, out_idx, out_val)
+    counts[2] += _ternary_pass_int(v, cur, bias, has_bias, params[0], params[1], params[2], flags[0] != 0,
+                                   out_val)
+    return _compact_spikes(out_idx, out_val, v.size, counts)
+
+
+@kernel
 def update_neurons_int(v, cur, bias, has_bias, kind, params, flags, out_idx, out_val, counts):
     """Integrate, saturate, fire and reset one population; emit its spike list; clear ``cur``.
 
@@ -74,9 +85,6 @@ def update_neurons_int(v, cur, bias, has_bias, kind, params, flags, out_idx, out
     reset_sub = flags[0] != 0
     has_vmin = flags[1] != 0
     multi = flags[2] != 0
-    if kind == _POP_TERNARY and not has_vmin:
-        counts[2] += _ternary_pass_int(v, cur, bias, has_bias, th, code, shift, reset_sub, out_val)
-        return _compact_spikes(out_idx, out_val, v.size, counts)
     n = 0
     npos = 0
     nneg = 0

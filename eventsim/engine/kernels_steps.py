@@ -37,7 +37,7 @@ from .kernels import (
     update_neurons,
     update_ternary,
 )
-from .kernels_int import decay_multiply, update_neurons_int
+from .kernels_int import decay_multiply, update_neurons_int, update_ternary_int
 
 
 @kernel
@@ -205,11 +205,12 @@ def update_float_steps(v, cur, bias, has_bias, kind, params, flags, fast, bounds
 
 
 @parallel_kernel
-def update_int_steps(v, cur, bias, has_bias, kind, params, flags, mult, bits, bounds, steps, sidx, sval,
-                     nout, counts):
+def update_int_steps(v, cur, bias, has_bias, kind, params, flags, fast, mult, bits, bounds, steps, sidx,
+                     sval, nout, counts):
     """Integer twin of ``update_float_steps``: per block and step, ``kernels_int.decay_multiply``
     (only when ``mult`` is not 0: a decay that is not a power of two) then
-    ``kernels_int.update_neurons_int``; ``counts[b, t] = [+, −, saturations]``."""
+    ``kernels_int.update_ternary_int`` (``fast``) or ``update_neurons_int``;
+    ``counts[b, t] = [+, −, saturations]``."""
     nb = _check_update_steps(v, cur, bias, bounds, steps, sidx, sval, nout, counts)
     if counts.shape[2] < 3 or params.size < 4 or flags.size < 3:
         raise ValueError("update: counts, params or flags too short")
@@ -218,8 +219,12 @@ def update_int_steps(v, cur, bias, has_bias, kind, params, flags, mult, bits, bo
         for t in range(steps):
             if mult != 0:
                 decay_multiply(v[lo:hi], mult, bits)
-            n = update_neurons_int(v[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias, kind, params, flags,
-                                   sidx[t, lo:hi], sval[t, lo:hi], counts[b, t])
+            if fast:
+                n = update_ternary_int(v[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias, params, flags,
+                                       sidx[t, lo:hi], sval[t, lo:hi], counts[b, t])
+            else:
+                n = update_neurons_int(v[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias, kind, params, flags,
+                                       sidx[t, lo:hi], sval[t, lo:hi], counts[b, t])
             for j in range(n):
                 sidx[t, lo + j] += lo
             nout[b, t] = n

@@ -213,9 +213,10 @@ class IntMode:
 
     def update(self, pi: int, v, cur, steps: int, bounds, sidx, sval, nout, counts) -> int:
         pop, ip = self.plan.populations[pi], self.int_plan
+        fast = pop.kind == POP_TERNARY and not pop.has_v_min
         kernels_steps.update_int_steps(v, cur, ip.bias[pi], pop.has_bias, pop.kind, ip.params[pi],
-                                       ip.flags[pi], ip.mult[pi], DECAY_MULT_BITS, bounds, steps, sidx, sval,
-                                       nout, counts)
+                                       ip.flags[pi], fast, ip.mult[pi], DECAY_MULT_BITS, bounds, steps, sidx,
+                                       sval, nout, counts)
         return 0
 
     def set_frames(self, frames: np.ndarray | None) -> None:
