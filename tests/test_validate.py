@@ -65,7 +65,7 @@ def test_multiplication_free_net_passes():
     assert audit["data_multiplications"] == []
     assert all(n > 0 for n in audit["data_stores"].values())  # the audit saw every kernel's data
     audited = {k.split("(")[0] for k in audit["kernels"]}
-    assert audited == {"scatter_conv", "scatter_dense", "update_neurons_int"}
+    assert audited == {"scatter_conv", "scatter_dense", "update_neurons_int", "update_ternary_int"}
     # the input really produced activity, so the dynamic checks compared something
     assert "0 SOPs" not in rep.check("float64-vs-reference").summary
     doc = rep.to_dict()
