@@ -71,7 +71,11 @@ def using_threads(threads: int):
     """Run the parallel kernels of the calling thread on ``threads`` threads, then restore."""
     before = numba.get_num_threads()
     numba.set_num_threads(threads)
+    # dynamic scheduling, one item at a time: steps and neuron blocks differ in work (early steps
+    # carry fewer spikes), so a static split would leave a thread idle
+    chunk = numba.set_parallel_chunksize(1)
     try:
         yield
     finally:
+        numba.set_parallel_chunksize(chunk)
         numba.set_num_threads(before)
