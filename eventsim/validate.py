@@ -439,10 +439,12 @@ def check_kernel_audit(audit: KernelAudit, strict: bool) -> Check:
 
 # -- driver -------------------------------------------------------------------------------
 def validate(net: Network, inputs: Inputs | None = None, timesteps: int | None = None, strict: bool = False,
-             seed: int = 0, kernel_audit: bool = True, log=None) -> ValidationReport:
+             seed: int = 0, kernel_audit: bool = True, log=None,
+             threads: int | None = None) -> ValidationReport:
     """Run every check on ``net`` (dynamic checks on ``inputs`` or a seeded random input).
 
-    ``log``, if given, is called with a short message before each slow stage.
+    ``log``, if given, is called with a short message before each slow stage; ``threads``: of the
+    engines (default all cores).
     """
     log = log or (lambda msg: None)
     inputs = inputs or random_inputs(net, timesteps, seed)
@@ -456,12 +458,12 @@ def validate(net: Network, inputs: Inputs | None = None, timesteps: int | None =
     neg = inputs.neg if net.input.kind == "events" else None
     log("running the float64 reference and the float64/float32 engines ...")
     ref = forward(net, inputs.pos, neg)
-    report.checks.append(check_float64(net, ref, _run(Simulator(net, "float64"), inputs)))
-    report.checks.append(check_float32(net, ref, _run(Simulator(net, "float32"), inputs)))
+    report.checks.append(check_float64(net, ref, _run(Simulator(net, "float64", threads=threads), inputs)))
+    report.checks.append(check_float32(net, ref, _run(Simulator(net, "float32", threads=threads), inputs)))
     report.checks.append(check_observed(net, ref))
     log("running the integer reference and the integer engine ...")
     iref = forward_int(qnet, inputs.pos, neg)
-    report.checks.append(check_int_exact(net, iref, _run(Simulator(net, "int"), inputs)))
+    report.checks.append(check_int_exact(net, iref, _run(Simulator(net, "int", threads=threads), inputs)))
     report.checks.append(check_saturation(iref))
     report.checks.append(check_int_vs_float(net, ref, iref))
     if kernel_audit:

@@ -59,11 +59,17 @@ def resolve_threads(threads: int | None) -> int:
 
 
 def threads_per_worker(workers: int, threads: int | None = None) -> int:
-    """Threads each of ``workers`` processes may use so that together they do not oversubscribe
-    the machine: ``threads`` when given (checked), else ``max(1, max_threads() // workers)``."""
-    if threads is not None:
-        return resolve_threads(threads)
-    return max(1, max_threads() // max(1, int(workers)))
+    """Threads each of ``workers`` processes on this machine may use so that together they do not
+    oversubscribe it: ``max(1, max_threads() // workers)``, or ``threads`` when given (refused when
+    ``workers · threads`` exceeds :func:`max_threads`)."""
+    workers = max(1, int(workers))
+    if threads is None:
+        return max(1, max_threads() // workers)
+    threads = resolve_threads(threads)
+    if workers * threads > max_threads():
+        raise ValueError(f"{workers} workers x {threads} threads would oversubscribe the {max_threads()} "
+                         "threads available; lower --threads or --workers")
+    return threads
 
 
 @contextlib.contextmanager
