@@ -41,11 +41,11 @@ from numba import types as nbt
 
 from .engine import kernels, kernels_int
 from .engine.kernel_audit import KernelAudit, audit_dispatcher
+from .engine.modes import IntPlan, compile_int_plan
 from .engine.quantize import DECAY_MULTIPLY, decay_code, quantize
 from .engine.reference import forward
 from .engine.reference_int import forward_int
 from .engine.simulator import Simulator
-from .engine.simulator_int import IntPlan, compile_int_plan
 from .errors import ValidationError
 from .events.binning import bin_events, check_fit, dense_counts
 from .events.frames import frame_kind, read_frames
@@ -369,18 +369,23 @@ def _arr(dtype) -> nbt.Array:
 
 
 def int_kernel_signatures(net: Network) -> list[tuple]:
-    """(dispatcher, [signature]) of the integer kernels that run ``net`` (see simulator_int)."""
-    i64, a64 = nbt.int64, _arr(nbt.int64)
+    """(dispatcher, [signature]) of the integer kernels that run ``net`` (see engine/modes.py):
+    currents are int32 when a step cannot overflow them, else int64; both variants are audited."""
+    i64, a64, a16 = nbt.int64, _arr(nbt.int64), _arr(nbt.int16)
+    curs = (_arr(nbt.int32), a64)
     kinds = {q.kind for q in net.projections if not (net.input.kind == "frames" and q.source == "input")}
     out = []
     if kinds & {"conv2d", "sumpool2d"}:
-        out.append((kernels.scatter_conv, [(a64, a64, i64, a64, _arr(nbt.int16), a64, a64)]))
+        out.append((kernels.scatter_conv, [(a64, a64, i64, a64, a16, c, a64) for c in curs]))
     if "dense" in kinds:
-        out.append((kernels.scatter_dense, [(a64, a64, i64, i64, _arr(nbt.int16), a64, a64)]))
+        out.append((kernels.scatter_dense, [(a64, a64, i64, i64, a16, c, a64) for c in curs]))
     if "identity" in kinds:
-        out.append((kernels.scatter_identity, [(a64, a64, i64, i64, _arr(nbt.int16), a64, a64)]))
+        out.append((kernels.scatter_identity, [(a64, a64, i64, i64, a16, c, a64) for c in curs]))
     out.append((kernels_int.update_neurons_int,
-                [(_arr(nbt.int32), a64, a64, nbt.boolean, i64, a64, a64, a64, a64, a64)]))
+                [(_arr(nbt.int32), c, a64, nbt.boolean, i64, a64, a64, a64, a64, a64) for c in curs]))
+    if any(p.kind == "ternary_lif" and p.v_min is None for p in net.populations):
+        out.append((kernels_int.update_ternary_int,
+                    [(_arr(nbt.int32), c, a64, nbt.boolean, a64, a64, a64, a64, a64) for c in curs]))
     if any(p.spiking and decay_code(p.decay)[0] == DECAY_MULTIPLY for p in net.populations):
         out.append((kernels_int.decay_multiply, [(_arr(nbt.int32), i64, i64)]))
     return out
@@ -434,11 +439,13 @@ def check_kernel_audit(audit: KernelAudit, strict: bool) -> Check:
 
 # -- driver -------------------------------------------------------------------------------
 def validate(net: Network, inputs: Inputs | None = None, timesteps: int | None = None, strict: bool = False,
-             seed: int = 0, kernel_audit: bool = True, progress=None) -> ValidationReport:
+             seed: int = 0, kernel_audit: bool = True, progress=None,
+             threads: int | None = None) -> ValidationReport:
     """Run every check on ``net`` (dynamic checks on ``inputs`` or a seeded random input).
 
     ``progress``, if given, is called as ``progress(stage, done, total)`` before each slow stage
     (``done`` stages of ``total`` finished) and once more at the end with ``done == total``.
+    ``threads``: of the engines (default all cores).
     """
     stages = ["static checks", "float64 reference", "float64 engine", "float32 engine",
               "integer reference", "integer engine"] + (["LLVM IR audit"] if kernel_audit else [])
@@ -461,14 +468,14 @@ def validate(net: Network, inputs: Inputs | None = None, timesteps: int | None =
     stage("float64 reference")
     ref = forward(net, inputs.pos, neg)
     stage("float64 engine")
-    report.checks.append(check_float64(net, ref, _run(Simulator(net, "float64"), inputs)))
+    report.checks.append(check_float64(net, ref, _run(Simulator(net, "float64", threads=threads), inputs)))
     stage("float32 engine")
-    report.checks.append(check_float32(net, ref, _run(Simulator(net, "float32"), inputs)))
+    report.checks.append(check_float32(net, ref, _run(Simulator(net, "float32", threads=threads), inputs)))
     report.checks.append(check_observed(net, ref))
     stage("integer reference")
     iref = forward_int(qnet, inputs.pos, neg)
     stage("integer engine")
-    report.checks.append(check_int_exact(net, iref, _run(Simulator(net, "int"), inputs)))
+    report.checks.append(check_int_exact(net, iref, _run(Simulator(net, "int", threads=threads), inputs)))
     report.checks.append(check_saturation(iref))
     report.checks.append(check_int_vs_float(net, ref, iref))
     if kernel_audit:

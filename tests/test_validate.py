@@ -65,7 +65,7 @@ def test_multiplication_free_net_passes():
     assert audit["data_multiplications"] == []
     assert all(n > 0 for n in audit["data_stores"].values())  # the audit saw every kernel's data
     audited = {k.split("(")[0] for k in audit["kernels"]}
-    assert audited == {"scatter_conv", "scatter_dense", "update_neurons_int"}
+    assert audited == {"scatter_conv", "scatter_dense", "update_neurons_int", "update_ternary_int"}
     # the input really produced activity, so the dynamic checks compared something
     assert "0 SOPs" not in rep.check("float64-vs-reference").summary
     doc = rep.to_dict()
@@ -223,7 +223,7 @@ def test_audit_integer_negative_control(fn, flagged):
 
 
 def test_weights_only_reads_the_plan():
-    from eventsim.engine.simulator_int import compile_int_plan
+    from eventsim.engine.modes import compile_int_plan
     from eventsim.validate import check_weights_only
 
     iplan = compile_int_plan(quantize(ternary_net()))

@@ -1,12 +1,10 @@
-"""Engine benchmark (issue 5): the scatter kernel figure and end-to-end speed-up vs dense PyTorch.
+"""Engine benchmark: the scatter kernel figure and end-to-end speed-up vs dense PyTorch.
 
 (a) Kernel: one 128-channel 3x3 conv (padding 1) at 32x32, a random input spike map of 5%
     density (signed +/-1), float32: SOPs per second on one core of ``kernels.scatter_conv`` on
-    the spike list in the order neurons emit it (pixel-major), and of the engine's path for this
-    layer, which first reorders the spikes for cache blocking (``kernels.order_for_conv``; the
-    plan blocks every conv above 256 KiB). Best of 500 calls each (~1 s in all, so that a burst of
-    load from other processes on the shared L3 does not decide the figure), alternating; the SOP
-    count is the kernel's own. Weight and current buffers are 64-byte aligned, as the engine
+    the spike list in the order neurons emit it (pixel-major). Best of 500 calls (~1 s in all, so
+    that a burst of load from other processes on the shared L3 does not decide the figure); the
+    SOP count is the kernel's own. Weight and current buffers are 64-byte aligned, as the engine
     allocates them (``plan.aligned_zeros``).
 (b) End to end: a Ternary-Spike ResNet-19-style network built directly in the IR with random
     (He-normal) weights -- stem conv 128, stages of 3/3/2 basic blocks at 128/256/512 channels
@@ -15,16 +13,18 @@
     (decay 0.25, hard reset). Per target density d the thresholds are calibrated layer by layer
     (bisection on the dense PyTorch model) so that every layer fires on about a fraction d of
     its neurons per step; the input has density d too. Both sides run the same network:
-    eventsim ``Simulator(float32)`` vs PyTorch CPU dense inference in multi-step mode (T folded
-    into the batch for every convolution, as the Ternary Spike reference code does; batch 1),
-    both on one thread. Times are the best of ``--repeat`` runs after a warm-up, the two sides
-    alternating (so that load from other processes affects both alike); the first
-    engine run (Numba compile or cache load) is reported separately, as is a cold compile in a
-    fresh process with an empty Numba cache (``--cold``).
+    eventsim ``Simulator`` (float32, and the int engine) vs PyTorch CPU dense inference, batch 1,
+    the faster of two modes: all T steps in one convolution per layer (T folded into the batch,
+    as the Ternary Spike reference code does) and step by step. Two tables: both tools on all
+    cores (``--threads``, default all; PyTorch with ``torch.set_num_threads``), then both on one
+    thread; the thread scaling of the engine is the ratio of the two. Times are the best of
+    ``--repeat`` runs after a warm-up, the sides alternating (so that load from other processes
+    affects both alike); the first engine run (Numba compile or cache load) is reported
+    separately, as is a cold compile in a fresh process with an empty Numba cache (``--cold``).
 
 Usage::
 
-    python tools/bench.py                       # everything, prints the table
+    python tools/bench.py                       # everything, prints the tables
     python tools/bench.py --densities 0.05 --repeat 2 --json bench.json
     eventsim bench                              # the same through the CLI
 """
@@ -49,12 +49,16 @@ except ImportError:  # only the end-to-end comparison needs torch: --no-e2e runs
     torch = F = None
 
 from eventsim.engine import kernels
+from eventsim.engine.jit import max_threads, resolve_threads
 from eventsim.engine.plan import aligned_zeros, compile_plan
 from eventsim.engine.simulator import Simulator
 from eventsim.network.compose import compose_pool
 from eventsim.network.ir import InputSpec, Network, Population, Projection
 
-TARGETS = {0.01: 10.0, 0.05: 3.0, 0.10: 1.5, 0.20: 1.0}  # issue 5: minimum speed-ups
+DENSITIES = (0.01, 0.05, 0.10, 0.20, 0.30, 0.50)
+TARGETS = {0.01: 12.0, 0.05: 4.0, 0.10: 2.0, 0.20: 1.25}  # issue 17: all cores, minimum speed-ups
+TARGETS_ONE_THREAD = {0.01: 10.0, 0.05: 3.0, 0.10: 1.5, 0.20: 1.0}  # issue 5: one thread each
+SCALING_TARGET = (0.10, 1.7)  # issue 17: engine 1 -> 2 threads at 10% density
 
 
 # -- (a) kernel ------------------------------------------------------------------------------
@@ -76,37 +80,22 @@ def kernel_bench(channels: int = 128, size: int = 32, density: float = 0.05, rep
     cur = aligned_zeros(n, np.float32)  # as the engine allocates its current buffer
     sops = np.zeros(2, np.int64)
     wt = q.weight.ravel()
-    # the engine's path for this layer: the cache-blocking reorder (timed too), then the scatter
-    bands = -(-h // max(q.band_rows, 1))
-    scratch = (np.zeros(bands * c + 1, np.int64), *(np.zeros(idx.size, np.int64) for _ in range(3)))
 
-    def propagate():
-        if q.band_rows:
-            kernels.order_for_conv(idx, val, idx.size, c, w, q.band_rows, *scratch)
-            kernels.scatter_conv(scratch[2], scratch[3], idx.size, q.geom, wt, cur, sops)
-        else:
-            kernels.scatter_conv(idx, val, idx.size, q.geom, wt, cur, sops)
-
-    def scatter_only():
+    def scatter():
         kernels.scatter_conv(idx, val, idx.size, q.geom, wt, cur, sops)
 
     t0 = time.perf_counter()
-    propagate()
+    scatter()
     first = time.perf_counter() - t0
-    best = best_engine = float("inf")
-    for _ in range(repeat):  # alternate, so that machine load hits both figures alike
+    best = float("inf")
+    for _ in range(repeat):
         sops[:] = 0
         t0 = time.perf_counter()
-        scatter_only()
+        scatter()
         best = min(best, time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        propagate()
-        best_engine = min(best_engine, time.perf_counter() - t0)
-    total = int(sops.sum()) // 2
+    total = int(sops.sum())
     return {"channels": c, "size": size, "density": density, "spikes": int(idx.size), "sops": total,
-            "band_rows": int(q.band_rows),
-            "seconds": best, "gsops": total / best / 1e9, "engine_path_seconds": best_engine,
-            "engine_path_gsops": total / best_engine / 1e9, "first_call_s": first}
+            "seconds": best, "gsops": total / best / 1e9, "first_call_s": first}
 
 
 # -- (b) the network ---------------------------------------------------------------------------
@@ -220,6 +209,25 @@ class TorchTwin:
                 spikes[pop.name] = self.lif(pop, cur)
         return out, spikes
 
+    @torch.no_grad()
+    def forward_stepwise(self, x: torch.Tensor) -> torch.Tensor:
+        """The same network one time step at a time (batch 1 per convolution); the readout."""
+        pops = self.net.ordered_populations()[1:]
+        v = {p.name: None for p in pops}
+        out = None
+        for t in range(x.shape[0]):
+            spikes = {"input": x[t:t + 1]}
+            for pop in pops:
+                cur = self.current(pop.name, spikes)
+                if pop.kind == "readout":
+                    out = cur if out is None else out + cur
+                    continue
+                mem = cur if v[pop.name] is None else pop.decay * v[pop.name] + cur
+                s = (mem >= pop.threshold).float() - (mem <= -pop.threshold).float()
+                v[pop.name] = torch.where(s != 0, torch.zeros_like(mem), mem)
+                spikes[pop.name] = s
+        return out[0]
+
 
 @no_grad
 def calibrate(net: Network, x: torch.Tensor, density: float, iters: int = 14) -> Network:
@@ -252,8 +260,11 @@ def best_time(fn, repeat: int) -> float:
     return best
 
 
-def end_to_end(densities, timesteps: int = 10, repeat: int = 3, seed: int = 0) -> list[dict]:
-    torch.set_num_threads(1)
+def end_to_end(densities=DENSITIES, threads: int | None = None, timesteps: int = 10, repeat: int = 3,
+               seed: int = 0, int_engine: bool = True) -> list[dict]:
+    """One row per density: eventsim (float32 and int) and PyTorch, both on ``threads`` threads."""
+    threads = resolve_threads(threads)
+    torch.set_num_threads(threads)
     base = resnet19_ir(seed)
     rows = []
     rng = np.random.default_rng(seed + 1)
@@ -262,28 +273,39 @@ def end_to_end(densities, timesteps: int = 10, repeat: int = 3, seed: int = 0) -
         x = torch.from_numpy(pos.astype(np.float32))
         net = calibrate(base, x, d)
         twin = TorchTwin(net)
-        sim = Simulator(net, "float32")
+        sims = {"float32": Simulator(net, "float32", threads=threads)}
+        if int_engine:
+            sims["int"] = Simulator(net, "int", threads=threads)
         t0 = time.perf_counter()
-        result = sim.run_counts(pos)
+        result = sims["float32"].run_counts(pos)
         first = time.perf_counter() - t0
-        twin.forward(x)  # warm-up
-        # alternate the two sides so that load from other processes hits both alike
-        t_engine = t_torch = float("inf")
+        for sim in sims.values():
+            sim.run_counts(pos)  # warm-up (the int engine's first run too)
+        twin.forward(x)
+        twin.forward_stepwise(x)
+        # alternate the sides so that load from other processes hits both alike
+        best = {k: float("inf") for k in [*sims, "torch_batched", "torch_stepwise"]}
         for _ in range(repeat):
-            t_engine = min(t_engine, best_time(lambda: sim.run_counts(pos), 1))  # noqa: B023
-            t_torch = min(t_torch, best_time(lambda: twin.forward(x), 1))  # noqa: B023
+            for name, sim in sims.items():
+                best[name] = min(best[name], best_time(lambda: sim.run_counts(pos), 1))  # noqa: B023
+            best["torch_batched"] = min(best["torch_batched"], best_time(lambda: twin.forward(x), 1))  # noqa: B023
+            best["torch_stepwise"] = min(best["torch_stepwise"],
+                                         best_time(lambda: twin.forward_stepwise(x), 1))  # noqa: B023
         out_t, spk_t = twin.forward(x)
         spiking = [p for p in net.populations if p.spiking]
         fired = sum(int(result.spike_counts[p.name].sum()) for p in spiking)
         neurons = sum(p.size for p in spiking) * timesteps
         torch_fired = sum(int(spk_t[p.name].abs().sum()) for p in spiking)
         totals = result.totals()
+        t_torch = min(best["torch_batched"], best["torch_stepwise"])
         rows.append({
-            "target_density": d, "density": fired / neurons, "input_density": float(pos.mean()),
-            "sops": totals["sops"], "dense_macs": totals["dense_macs"] * timesteps,
-            "engine_s": t_engine, "torch_s": t_torch, "speedup": t_torch / t_engine,
-            "target_speedup": TARGETS.get(d), "engine_first_s": first,
-            "gsops": totals["sops"] / t_engine / 1e9, "multiplications": totals["multiplications"],
+            "threads": threads, "target_density": d, "density": fired / neurons,
+            "input_density": float(pos.mean()), "sops": totals["sops"],
+            "dense_macs": totals["dense_macs"] * timesteps, "engine_s": best["float32"],
+            "engine_int_s": best.get("int"), "torch_s": t_torch,
+            "torch_batched_s": best["torch_batched"], "torch_stepwise_s": best["torch_stepwise"],
+            "speedup": t_torch / best["float32"], "engine_first_s": first,
+            "gsops": totals["sops"] / best["float32"] / 1e9, "multiplications": totals["multiplications"],
             "spikes_engine": fired, "spikes_torch": torch_fired,
             "same_prediction": int(result.prediction) == int(torch.argmax(out_t)),
         })
@@ -305,57 +327,93 @@ def cold_compile_seconds() -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def format_table(kernel: dict | None, rows: list[dict], cold: float | None) -> str:
+def _rows_table(rows: list[dict], targets: dict) -> list[str]:
+    threads = rows[0]["threads"]
+    lines = [f"end to end: ResNet-19-style ternary SNN, 2x48x48 events, T=10, batch 1, "
+             f"both tools on {threads} thread{'s' if threads > 1 else ''}"]
+    head = (f"{'density':>8} {'measured':>8} {'SOPs':>14} {'eventsim':>9} {'int':>8} {'PyTorch':>9} "
+            f"{'speed-up':>8} {'target':>7}  status")
+    lines += [head, "-" * len(head)]
+    for r in rows:
+        tgt = targets.get(r["target_density"])
+        status = "" if tgt is None else ("met" if r["speedup"] >= tgt else "MISSED")
+        t_int = "-" if r["engine_int_s"] is None else f"{r['engine_int_s']:.3f}s"
+        lines.append(f"{r['target_density']:>8.0%} {r['density']:>8.2%} {r['sops']:>14,} "
+                     f"{r['engine_s']:>8.3f}s {t_int:>8} {r['torch_s']:>8.3f}s "
+                     f"{r['speedup']:>7.2f}x {'' if tgt is None else f'{tgt:g}x':>7}  {status}")
+    return lines
+
+
+def thread_scaling(all_cores: list[dict], one: list[dict]) -> list[dict]:
+    """Engine time on one thread over its time on all threads, per density in both tables."""
+    single = {r["target_density"]: r for r in one}
+    return [{"density": r["target_density"], "threads": r["threads"],
+             "scaling": single[r["target_density"]]["engine_s"] / r["engine_s"],
+             "torch_scaling": single[r["target_density"]]["torch_s"] / r["torch_s"]}
+            for r in all_cores if r["target_density"] in single]
+
+
+def format_table(kernel: dict | None, rows: list[dict], one: list[dict], cold: float | None) -> str:
     lines = []
     if kernel:
         ok = "met" if kernel["gsops"] >= 8 else "MISSED"
         lines.append(f"kernel: 128-ch 3x3 conv at {kernel['size']}x{kernel['size']}, "
                      f"{kernel['density']:.0%} input spikes, float32, 1 core: "
                      f"{kernel['gsops']:.2f} G SOP/s (target >= 8: {ok}; {kernel['sops']:,} SOPs "
-                     f"in {kernel['seconds'] * 1e3:.2f} ms); with the engine's cache-blocking "
-                     f"reorder: {kernel['engine_path_gsops']:.2f} G SOP/s")
-    if rows:
-        lines.append("end to end: ResNet-19-style ternary SNN, 2x48x48 events, T=10, batch 1, 1 thread")
-        head = (f"{'density':>8} {'measured':>8} {'SOPs':>14} {'dense MACs':>14} {'eventsim':>9} "
-                f"{'PyTorch':>9} {'speed-up':>8} {'target':>7}  status")
-        lines.append(head)
-        lines.append("-" * len(head))
-        for r in rows:
-            tgt = r["target_speedup"]
-            status = "" if tgt is None else ("met" if r["speedup"] >= tgt else "MISSED")
-            lines.append(f"{r['target_density']:>8.0%} {r['density']:>8.2%} {r['sops']:>14,} "
-                         f"{r['dense_macs']:>14,} {r['engine_s']:>8.3f}s {r['torch_s']:>8.3f}s "
-                         f"{r['speedup']:>7.2f}x {'' if tgt is None else f'{tgt:g}x':>7}  {status}")
-        first = max(r["engine_first_s"] - r["engine_s"] for r in rows)
+                     f"in {kernel['seconds'] * 1e3:.2f} ms)")
+    for table, targets in ((rows, TARGETS), (one, TARGETS_ONE_THREAD)):
+        if table:
+            lines += _rows_table(table, targets)
+    if rows and one:
+        scaling = thread_scaling(rows, one)
+        d, goal = SCALING_TARGET
+        per = ", ".join(f"{s['density']:.0%} {s['scaling']:.2f}x / {s['torch_scaling']:.2f}x"
+                        for s in scaling)
+        lines.append(f"thread scaling 1 -> {rows[0]['threads']} threads (eventsim / PyTorch): {per}")
+        at = [s for s in scaling if abs(s["density"] - d) < 1e-9]
+        if at and rows[0]["threads"] >= 2:
+            status = "met" if at[0]["scaling"] >= goal else "MISSED"
+            lines.append(f"scaling target at {d:.0%}: >= {goal}x: {status}")
+    every = rows + one
+    if every:
+        first = max(r["engine_first_s"] - r["engine_s"] for r in every)
         lines.append(f"first engine run overhead (compile or cache load): {first:.2f} s; "
-                     f"multiplications after the encoder: {max(r['multiplications'] for r in rows)}")
+                     f"multiplications after the encoder: {max(r['multiplications'] for r in every)}")
     if cold is not None:
         lines.append(f"cold Numba compile of all engine kernels (empty cache, fresh process): {cold:.1f} s")
     return "\n".join(lines)
 
 
-def run_all(densities=(0.01, 0.05, 0.10, 0.20), timesteps: int = 10, repeat: int = 3,
-            kernel: bool = True, e2e: bool = True, cold: bool = False) -> dict:
-    doc = {"kernel": kernel_bench() if kernel else None,
-           "end_to_end": end_to_end(densities, timesteps, repeat) if e2e else [],
+def run_all(densities=DENSITIES, timesteps: int = 10, repeat: int = 3, kernel: bool = True,
+            e2e: bool = True, cold: bool = False, threads: int | None = None,
+            one_thread: bool = True) -> dict:
+    threads = resolve_threads(threads)
+    doc = {"kernel": kernel_bench() if kernel else None, "threads": threads, "max_threads": max_threads(),
+           "end_to_end": end_to_end(densities, threads, timesteps, repeat) if e2e else [],
+           "end_to_end_one_thread": (end_to_end(densities, 1, timesteps, repeat)
+                                     if e2e and one_thread and threads > 1 else []),
            "cold_compile_s": cold_compile_seconds() if cold else None}
-    doc["table"] = format_table(doc["kernel"], doc["end_to_end"], doc["cold_compile_s"])
+    if doc["end_to_end"] and doc["end_to_end_one_thread"]:
+        doc["thread_scaling"] = thread_scaling(doc["end_to_end"], doc["end_to_end_one_thread"])
+    doc["table"] = format_table(doc["kernel"], doc["end_to_end"], doc["end_to_end_one_thread"],
+                                doc["cold_compile_s"])
     return doc
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--densities", type=lambda s: [float(v) for v in s.split(",")],
-                    default=[0.01, 0.05, 0.10, 0.20])
+    ap.add_argument("--densities", type=lambda s: [float(v) for v in s.split(",")], default=list(DENSITIES))
     ap.add_argument("--timesteps", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None, help="threads of both tools (default: all cores)")
+    ap.add_argument("--no-one-thread", action="store_true", help="skip the one-thread table")
     ap.add_argument("--no-kernel", action="store_true")
     ap.add_argument("--no-e2e", action="store_true")
     ap.add_argument("--cold", action="store_true", help="also time a cold compile in a fresh process")
     ap.add_argument("--json", help="write the results as JSON to this path")
     args = ap.parse_args(argv)
     doc = run_all(args.densities, args.timesteps, args.repeat, not args.no_kernel, not args.no_e2e,
-                  args.cold)
+                  args.cold, args.threads, not args.no_one_thread)
     print(doc["table"])
     if args.json:
         with open(args.json, "w") as f:

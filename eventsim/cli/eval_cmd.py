@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from ..energy.plots import check_plot_path
 from ..energy.tables import get_table
+from ..engine.jit import threads_per_worker
 from ..errors import InputFormatError
 from ..eval.dataset import discover
 from ..eval.render import format_csv, format_text, save_plot
@@ -20,7 +21,7 @@ from ..eval.summary import sorted_records, summarize
 from ..files import refuse_overwriting_inputs, sha256_file, write_text_atomic
 from ..network.loading import load_network
 from .base import EventsimCommand, InputPath, Interrupted, OutputPath, emit_json, say_written
-from .options import binning_options, input_options, precision_option
+from .options import binning_options, input_options, precision_option, threads_option
 
 
 def _classes(text: str | None) -> list[str] | None:
@@ -50,6 +51,7 @@ def _classes(text: str | None) -> list[str] | None:
                    "its process (segfault, abort, out-of-memory kill) is recorded as failed and "
                    "a new worker goes on. --no-isolate runs one worker in this process (for "
                    "debugging and profiling).")
+@threads_option
 @click.option("--scheduler", metavar="ADDRESS",
               help="Run on an existing Dask distributed cluster (e.g. tcp://host:8786); the "
                    "workers must see MODEL and the samples at the same paths. Needs eventsim[dask].")
@@ -68,8 +70,8 @@ def _classes(text: str | None) -> list[str] | None:
 @click.option("--slowest", type=click.IntRange(min=0), default=5, show_default=True,
               help="How many of the slowest samples to list.")
 def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, crop, downscale,
-             precision, energy_table, limit, classes, workers, isolate, scheduler, results_path,
-             resume, json_out, csv_out, plot, slowest) -> None:
+             precision, energy_table, limit, classes, workers, isolate, threads, scheduler,
+             results_path, resume, json_out, csv_out, plot, slowest) -> None:
     """Evaluate MODEL on every sample of DATASET: accuracy, spikes, SOPs and energy per sample.
 
     DATASET is a folder with one sub-folder per class (N-MNIST / N-Caltech101 layout) or a
@@ -83,7 +85,11 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
 
     Prints the accuracy, per-class accuracy, the confusion matrix, mean/std/percentiles of spikes
     and SOPs per layer and of energy per sample, and the slowest samples. Results per sample are
-    identical whatever --workers / --scheduler, and always listed in sample order.
+    identical whatever --workers / --threads / --scheduler, and always listed in sample order.
+
+    Threads: each of the --workers processes runs the engine on cores // workers threads (at
+    least 1) unless --threads is given; workers x threads may not exceed the cores. On a Dask
+    cluster every task runs on --threads threads (default 1: Dask runs one task per worker thread).
     """
     if resume and not results_path:
         raise click.UsageError("--resume needs --results FILE")
@@ -93,6 +99,12 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
         raise click.UsageError("--json - and --csv - both write to stdout; give a file to one")
     if plot:
         check_plot_path(plot)  # before hours of work, not after
+    try:
+        threads = threads if scheduler is not None else threads_per_worker(workers, threads)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if scheduler is not None and threads is None:
+        threads = 1
     options = input_options(timesteps, bin_us, method, keep_partial, polarity, crop, downscale)
     table = get_table(energy_table)  # a bad table fails before the run
     net = load_network(model)  # a bad model fails here, not in every worker
@@ -103,7 +115,7 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
                            dataset_sha256=data.digest(), samples=len(data.samples),
                            options={**options.to_dict(), "precision": precision, "energy_table": table.name})
     job = EvalJob(model=os.path.abspath(model), precision=precision, options=options,
-                  energy_table=energy_table)
+                  energy_table=energy_table, threads=threads)
     writer = ResultsWriter(results_path, header, resume) if results_path else None
     if writer and writer.dropped:
         click.echo(f"warning: {results_path}: dropped torn line(s) {', '.join(map(str, writer.dropped))} "

@@ -1,4 +1,4 @@
-"""Option decorators shared by the commands that run a model on input files (run, eval)."""
+"""Option decorators shared by the commands that run a model (run, eval, validate, bench)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,12 @@ precision_option = click.option(
     show_default=True,
     help="Arithmetic of membranes and weights; int: fixed point (int16 weights, int32 "
          "membranes, power-of-two decays as shifts), as a digital chip runs it.")
+
+
+threads_option = click.option(
+    "--threads", type=click.IntRange(min=1), metavar="N",
+    help="Threads of the event engine (default: all cores, or NUMBA_NUM_THREADS when set). "
+         "Results are identical whatever N.")
 
 
 def binning_options(f):

@@ -20,7 +20,7 @@ from ..events.sensor import STATED
 from ..network.loading import load_network
 from .base import EventsimCommand, InputPath, OutputPath, emit_json, format_table
 from .energy_cmd import emit_report, energy_line, report_format, report_options
-from .options import binning_options, parse_crop, precision_option
+from .options import binning_options, parse_crop, precision_option, threads_option
 
 DEMO_MODEL = "demo_model.h5"
 DEMO_INPUT = "demo.aedat4"
@@ -96,13 +96,14 @@ def load_input(path: str, sim: Simulator, *, timesteps, bin_us, method, keep_par
                    ".npy (C,H,W)/(T,C,H,W) array or .png image for frame-input models.")
 @binning_options
 @precision_option
+@threads_option
 @click.option("--json", "json_out", type=OutputPath(), metavar="PATH|-",
               help="Write the JSON report to PATH ('-' = stdout, and no human summary).")
 @click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True,
               help="How many of the highest outputs to list.")
 @report_options
 def run(model, input_path, timesteps, bin_us, method, keep_partial, polarity, crop, downscale,
-        precision, json_out, top_k, report_fmt, report_out, plot, energy_table) -> None:
+        precision, threads, json_out, top_k, report_fmt, report_out, plot, energy_table) -> None:
     """Run MODEL (model.h5) on --input FILE event by event and count every operation.
 
     Prints the prediction, the top outputs and per layer the +/- spikes, synaptic operations
@@ -118,7 +119,7 @@ def run(model, input_path, timesteps, bin_us, method, keep_partial, polarity, cr
     if json_out == "-" and fmt and report_out in (None, "-"):
         raise click.UsageError("--json - and --report both write to stdout; give -o FILE")
     table = get_table(energy_table)  # a bad table file fails before the run
-    sim = Simulator(load_network(model), precision=precision)
+    sim = Simulator(load_network(model), precision=precision, threads=threads)
     result = _run_with_progress(sim, input_path, timesteps=timesteps, bin_us=bin_us, method=method,
                                 keep_partial=keep_partial, polarity=polarity, crop=parse_crop(crop),
                                 downscale=downscale, record=bool(fmt or plot or json_out))

@@ -9,6 +9,7 @@ import click
 from ..network.loading import load_network
 from ..validate import FAIL, INFO, PASS, WARN, inputs_from_file, random_inputs, validate
 from .base import EventsimCommand, InputPath, OutputPath, emit_json, format_table, stage_bar
+from .options import threads_option
 
 _MARK = {PASS: "PASS", FAIL: "FAIL", WARN: "WARN", INFO: "info"}
 
@@ -56,8 +57,9 @@ def format_report(report, verbose: bool = False) -> str:
 @click.option("--json", "json_out", type=OutputPath(), metavar="PATH|-",
               help="Write the report as JSON to PATH ('-' = stdout, and no table).")
 @click.option("--verbose", "-v", is_flag=True, help="Show the details of every check.")
+@threads_option
 def validate_cmd(model, input_path, timesteps, bin_us, strict, seed, no_kernel_audit, json_out,
-                 verbose) -> None:
+                 verbose, threads) -> None:
     """Prove that MODEL needs no multiplications, and that the engines agree.
 
     Static checks of the compiled model (spike values in {-1, 0, +1}; every projection applied
@@ -71,7 +73,8 @@ def validate_cmd(model, input_path, timesteps, bin_us, strict, seed, no_kernel_a
     inputs = (inputs_from_file(net, input_path, timesteps, bin_us) if input_path
               else random_inputs(net, timesteps, seed))
     with stage_bar("validating") as progress:
-        report = validate(net, inputs, strict=strict, kernel_audit=not no_kernel_audit, progress=progress)
+        report = validate(net, inputs, strict=strict, kernel_audit=not no_kernel_audit, progress=progress,
+                          threads=threads)
     if json_out:
         emit_json(report.to_dict(), json_out)
     if json_out != "-":

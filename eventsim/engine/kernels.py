@@ -176,50 +176,6 @@ def scatter_conv(idx, val, n, geom, wt, cur, sops):
 
 
 @kernel
-def order_for_conv(idx, val, n, cin, w, band_rows, counts, keys, out_idx, out_val):
-    """Reorder a spike list by (band of ``band_rows`` source rows, input channel, position).
-
-    Cache blocking for large convolutions: the spikes of one channel in one band reuse the same
-    ``kh·kw`` weight rows (kept in L1/L2 instead of re-read from L3 per spike) while their
-    targets stay inside one band of the target map. A stable counting sort, O(n + keys).
-    Only the order of additions changes, never which additions are made.
-
-    Sizing contract: ``counts`` has ``bands·Cin + 1`` entries; ``keys`` and ``out_*`` at least
-    ``n`` — the caller sizes them by the spike list, never by the source population (one input
-    step can carry more events than the input has pixels). Checked per call; each key is checked
-    against ``counts`` per spike.
-    """
-    _check_list(idx, val, n)
-    if keys.size < n or out_idx.size < n or out_val.size < n:
-        raise ValueError("order_for_conv: scratch smaller than the spike list")
-    nkeys = counts.size - 1
-    for k in range(nkeys + 1):
-        counts[k] = 0
-    band_pixels = w * band_rows
-    cin_shift = -1  # as in scatter_conv: a shift instead of a division for power-of-two Cin
-    if cin & (cin - 1) == 0:
-        cin_shift = 0
-        while (1 << cin_shift) < cin:
-            cin_shift += 1
-    for e in range(n):
-        i = idx[e]
-        pix = i >> cin_shift if cin_shift >= 0 else i // cin
-        k = (pix // band_pixels) * cin + (i - pix * cin)
-        if i < 0 or k >= nkeys:
-            raise IndexError("order_for_conv: spike index outside the source population")
-        keys[e] = k
-        counts[k + 1] += 1
-    for k in range(nkeys):
-        counts[k + 1] += counts[k]
-    for e in range(n):
-        k = keys[e]
-        pos = counts[k]
-        out_idx[pos] = idx[e]
-        out_val[pos] = val[e]
-        counts[k] = pos + 1
-
-
-@kernel
 def scatter_sumpool(idx, val, n, geom, cur, sops):
     """Scatter spikes through a sum-pool: +s into every window (target pixel) covering them.
 
@@ -334,39 +290,59 @@ def _check_update(v, cur, bias, has_bias, out_idx, out_val):
 
 
 @kernel
-def update_ternary(v, cur, bias, has_bias, params, reset_sub, out_idx, out_val, counts):
-    """``update_neurons`` for the flagship case, a ``ternary_lif`` without floor: one tight loop.
+def _compact_spikes(out_idx, out_val, n, counts):
+    """Turn ``out_val[0:n]`` (one spike value per neuron, 0 = none) into a spike list in place.
 
-    Same arithmetic as the general kernel (``1·v`` is exactly ``v``, so λ = 1 needs no branch);
-    returns ``(n_spikes, 0)``. Sizing contract: as ``update_neurons``.
+    The list's k-th entry is written at position k <= the neuron's own position, so reading ahead
+    of the writes is safe. Adds the + and − units to ``counts``; returns the list's length.
     """
-    _check_update(v, cur, bias, has_bias, out_idx, out_val)
-    th = params[0]
-    lam = params[1]
-    zero = params[3]
-    n = 0
+    m = 0
     npos = 0
     nneg = 0
+    for i in range(n):
+        s = out_val[i]
+        if s != 0:
+            out_idx[m] = i
+            out_val[m] = s
+            m += 1
+            if s > 0:
+                npos += s
+            else:
+                nneg -= s
+    counts[0] += npos
+    counts[1] += nneg
+    return m
+
+
+@kernel
+def _ternary_pass(v, cur, bias, has_bias, th, lam, zero, reset_sub, out_val):
+    """Branch-free integrate, fire and reset of a ``ternary_lif`` (vectorised by LLVM); writes each
+    neuron's spike value (−1, 0, +1) to ``out_val[i]`` and clears ``cur``."""
     for i in range(v.size):
         c = cur[i] + bias[i] if has_bias else cur[i]
         cur[i] = zero
         x = lam * v[i] + c
-        if x >= th:
-            x = x - th if reset_sub else zero
-            out_idx[n] = i
-            out_val[n] = 1
-            n += 1
-            npos += 1
-        elif x <= -th:
-            x = x + th if reset_sub else zero
-            out_idx[n] = i
-            out_val[n] = -1
-            n += 1
-            nneg += 1
-        v[i] = x
-    counts[0] += npos
-    counts[1] += nneg
-    return n, 0
+        up = x >= th
+        down = x <= -th
+        out_val[i] = np.int64(up) - np.int64(down)
+        if reset_sub:
+            v[i] = x - th if up else (x + th if down else x)
+        else:
+            v[i] = zero if up or down else x
+
+
+@kernel
+def update_ternary(v, cur, bias, has_bias, params, reset_sub, out_idx, out_val, counts):
+    """``update_neurons`` for the flagship case, a ``ternary_lif`` without floor.
+
+    Same arithmetic as the general kernel (``1·v`` is exactly ``v``, so λ = 1 needs no branch),
+    in two passes: a branch-free pass over the neurons (spike value per neuron into ``out_val``),
+    then the compaction into a spike list. Returns ``(n_spikes, 0)``. Sizing contract: as
+    ``update_neurons``.
+    """
+    _check_update(v, cur, bias, has_bias, out_idx, out_val)
+    _ternary_pass(v, cur, bias, has_bias, params[0], params[1], params[3], reset_sub, out_val)
+    return _compact_spikes(out_idx, out_val, v.size, counts), 0
 
 
 @kernel

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .jit import kernel
-from .kernels import _check_update
+from .kernels import _check_update, _compact_spikes
 
 # population kind codes (mirrors plan.POP_*)
 _POP_TERNARY, _POP_BINARY, _POP_READOUT = 1, 2, 4
@@ -24,6 +24,42 @@ _POP_TERNARY, _POP_BINARY, _POP_READOUT = 1, 2, 4
 _DECAY_SHIFT, _DECAY_ZERO = 1, 2
 _INT32_MAX = 2147483647
 _INT32_MIN = -2147483648
+
+
+@kernel
+def _ternary_pass_int(v, cur, bias, has_bias, th, code, shift, reset_sub, out_val):
+    """Branch-free ``update_neurons_int`` of a ``ternary_lif`` without floor (vectorised by LLVM):
+    each neuron's spike value (−1, 0, +1) into ``out_val[i]``; returns the saturated updates."""
+    keep = code != _DECAY_ZERO
+    nsat = 0
+    for i in range(v.size):
+        c = np.int64(cur[i]) + bias[i] if has_bias else np.int64(cur[i])
+        cur[i] = 0
+        x = np.int64(v[i]) >> shift if keep else np.int64(0)  # shift 0 when there is no decay
+        x += c
+        high = x > _INT32_MAX
+        low = x < _INT32_MIN
+        nsat += np.int64(high) + np.int64(low)
+        x = _INT32_MAX if high else (_INT32_MIN if low else x)
+        up = x >= th
+        down = x <= -th
+        out_val[i] = np.int64(up) - np.int64(down)
+        if reset_sub:
+            v[i] = x - th if up else (x + th if down else x)
+        else:
+            v[i] = 0 if up or down else x
+    return nsat
+
+
+@kernel
+def update_ternary_int(v, cur, bias, has_bias, params, flags, out_idx, out_val, counts):
+    """``update_neurons_int`` for the flagship case, a ``ternary_lif`` without floor: a branch-free
+    pass (``_ternary_pass_int``), then the compaction into a spike list; returns its length.
+    Same arithmetic, same sizing contract as ``update_neurons_int``."""
+    _check_update(v, cur, bias, has_bias, out_idx, out_val)
+    counts[2] += _ternary_pass_int(v, cur, bias, has_bias, params[0], params[1], params[2], flags[0] != 0,
+                                   out_val)
+    return _compact_spikes(out_idx, out_val, v.size, counts)
 
 
 @kernel

@@ -46,14 +46,6 @@ _PROJ_CODES = {"conv2d": PROJ_CONV, "dense": PROJ_DENSE, "identity": PROJ_IDENTI
 (G_CIN, G_H, G_W, G_COUT, G_HO, G_WO, G_KH, G_KW, G_SH, G_SW, G_PH, G_PW, G_DH, G_DW,
  G_CING, G_COUTG) = range(16)
 PRECISIONS = {"float32": np.float32, "float64": np.float64}
-#: conv projections whose weights plus target map exceed this are cache-blocked (kernels.order_for_conv).
-#: Measured on the benchmark ResNet (tools/bench.py): blocking every layer above 256 KiB beats a
-#: 2 MiB threshold by 5-25% end to end, although one 128-channel layer alone, hot in cache, runs
-#: faster in the natural pixel-major order. With the channel-major weight layout (below) blocking and
-#: no blocking measured the same within noise (20% density: 1.35 s vs 1.36 s; 5%: 0.41 vs 0.41 s).
-CACHE_BYTES = 256 * 1024
-#: target-map bytes per band of a cache-blocked conv (half of a 512 KiB L2; weights use the rest)
-BAND_BYTES = 128 * 1024
 #: byte alignment of weight and current buffers: with Cout a multiple of 8, every float32 row the
 #: scatter kernels add then starts on a 32-byte boundary, so no AVX load or store splits a cache
 #: line (measured: a 48-byte-offset current buffer costs the 128-channel conv kernel ~15%)
@@ -124,7 +116,6 @@ class PlannedProjection:
     geom: np.ndarray  # (16,) int64, columns G_* (conv / sumpool); zeros for dense/identity
     weight: np.ndarray  # conv [Cin,kh,kw reversed,Cout_g]; dense [N_in,N_out]; identity (C,); sumpool (0,)
     encoder: bool  # frame input -> this projection is the dense analog encoder (MACs, not SOPs)
-    band_rows: int = 0  # conv2d: reorder spikes in bands of this many source rows (0 = no reordering)
     pool_geom: np.ndarray | None = None  # conv2d with pre_pool: pool_geometry(); geom: the pooled map
     pool_fan: int = 0  # most pooled cells one source pixel lands in (ceil(kh/sh)·ceil(kw/sw))
 
@@ -191,20 +182,8 @@ def _weight(proj, src_shape, tgt_shape, dtype) -> np.ndarray:
     return np.zeros(0, dtype=dtype)
 
 
-def _band_rows(geom: np.ndarray, weight: np.ndarray, cache_bytes: int) -> int:
-    """Source rows per cache block of a conv, or 0 when weights and target fit the cache."""
-    item = weight.dtype.itemsize
-    target_row = int(geom[G_WO] * geom[G_COUT]) * item
-    if weight.nbytes + target_row * int(geom[G_HO]) <= cache_bytes:
-        return 0
-    return max(1, min(BAND_BYTES, cache_bytes // 2) // target_row) * int(geom[G_SH])
-
-
-def compile_plan(net: Network, precision: str = "float32", cache_bytes: int = CACHE_BYTES) -> Plan:
-    """Compile ``net`` for the kernels in ``precision`` (``float32`` or ``float64``).
-
-    ``cache_bytes`` sets which convolutions are cache-blocked (see ``kernels.order_for_conv``).
-    """
+def compile_plan(net: Network, precision: str = "float32") -> Plan:
+    """Compile ``net`` for the kernels in ``precision`` (``float32`` or ``float64``)."""
     if precision not in PRECISIONS:
         raise ModelFormatError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})")
     dtype = np.dtype(PRECISIONS[precision])
@@ -220,12 +199,9 @@ def compile_plan(net: Network, precision: str = "float32", cache_bytes: int = CA
         if proj.pre_pool is not None:
             pool_geom = pool_geometry(proj, src.shape)
             fan = int(-(-pool_geom[5] // pool_geom[7]) * -(-pool_geom[6] // pool_geom[8]))
-        # pooled spike lists are not cache-blocked (order_for_conv's scratch is sized to the source)
-        blocked = proj.kind == "conv2d" and pool_geom is None
         projections.append(PlannedProjection(
             name=proj.name, kind=_PROJ_CODES[proj.kind], source=index[src.name],
             target=index[tgt.name], geom=geom, weight=weight, encoder=frames and src.kind == "input",
-            band_rows=_band_rows(geom, weight, cache_bytes) if blocked else 0,
             pool_geom=pool_geom, pool_fan=fan))
     populations = []
     for pop in net.ordered_populations():

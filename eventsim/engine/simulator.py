@@ -1,92 +1,92 @@
-"""The event engine's driver: bins the input, steps the network, collects exact counts.
+"""The event engine's driver, one for every precision: bins the input, steps the network, counts.
 
->>> sim = Simulator(network, precision="float32")
+>>> sim = Simulator(network, precision="float32", threads=2)
 >>> result = sim.run(events, sensor=(128, 128), timesteps=10)     # EVENT_DTYPE array
 >>> result = sim.run(frame)                                        # (C,H,W) or (T,C,H,W) floats
+>>> batch = sim.run_batch(list_of_inputs, timesteps=10)            # many samples; samples/s
 >>> result.output, result.prediction, result.layers()
 
-Each step runs the populations in network order. A population's input current is the sum of
-its incoming projections, each scattering its source's spike list of the same step
-(``kernels.scatter_*``: additions of weight rows only), plus the bias; then
-``kernels.update_neurons`` integrates, fires and resets and writes the population's own spike
-list. Because networks are feed-forward, the driver runs one population through all T steps
-before the next (layer-major; each population's spike lists of all steps are kept), which keeps
-a projection's weights in cache across steps and gives exactly the same arithmetic as stepping
-the whole network one step at a time. Large convolutions get their spike lists reordered for
-cache blocking first (``kernels.order_for_conv``).
+Layer-major stepping: the network is feed-forward, so a population's step-t current needs only
+its sources' step-t spikes. The driver runs one population through all T steps before the next:
+every incoming projection scatters its source's whole spike train, each step into its own
+current buffer (``kernels_steps.scatter_*_steps``: steps in parallel, additions of weight rows
+only), then the neuron update runs through the T steps (``update_*_steps``: neuron blocks in
+parallel) and the population's own spike train is gathered in step and neuron order. Every
+current element receives its additions in the same order as when stepping the whole network one
+step at a time on one thread, so results (float32 included) do not depend on the number of
+threads.
 
-Frame input reaches the network through the dense encoder (the projections out of the input
-population), computed densely in NumPy; its multiply-accumulates are counted as MACs in
-the conventional way (``network.counts.dense_macs`` per step), never as SOPs.
-
-``multiplications`` counts what the engine multiplies after the encoder: ``λ·v`` for every
-neuron of a population whose decay is not 1, 0 or a power of two (those are shifts on a
-fixed-point machine), per step; and for multi-spike neurons one division ``floor(v/θ)`` per
-emitted spike plus one product ``s·θ`` per subtract-reset with ``s > 1``. Weight application
-is always by addition (a spike of value n is n additions), so it contributes none.
-
-``precision="int"`` runs the fixed-point twin in ``simulator_int.py`` (parameters from
-``quantize.py``, bit-exact with ``reference_int.py``).
+What differs between precisions (weights, neuron update, encoder arithmetic, output scale) is in
+``modes.py``; the buffers are in ``workspace.py``. Frame input reaches the network through the
+dense encoder (the projections out of the input population); its multiply-accumulates are counted
+as MACs in the conventional way (``network.counts.dense_macs`` per step), never as SOPs.
+``multiplications`` counts what the engine multiplies after the encoder (see ``modes.py``).
 """
 
 from __future__ import annotations
 
-import math
+import time
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputFormatError
+from ..errors import ConfigError, InputFormatError
 from ..events.binning import BinnedEvents, bin_events, check_fit
 from ..events.dtype import EVENT_DTYPE
 from ..network.counts import dense_macs
 from ..network.ir import Network
-from ..network.linear import apply_projection
-from . import kernels
+from . import kernels_steps
+from .jit import resolve_threads, using_threads
+from .modes import FloatMode, IntMode, decay_multiplications
 from .plan import (
-    CACHE_BYTES,
-    G_CIN,
-    G_H,
-    G_W,
     POP_INPUT,
     POP_READOUT,
-    POP_TERNARY,
     PROJ_CONV,
     PROJ_DENSE,
     PROJ_IDENTITY,
-    Plan,
-    aligned_zeros,
     chw_shape,
-    compile_plan,
     from_internal,
     to_internal,
 )
-from .prepool import PooledSpikes
-from .quantize import quantize
 from .result import RunResult
-from .simulator_int import IntPlan, compile_int_plan, run_int
+from .workspace import Workspace
 
 
-def _is_shift(decay: float) -> bool:
-    """True when ``λ·v`` needs no multiplication: λ is 0, 1 or a power of two (a shift)."""
-    return decay in (0.0, 1.0) or math.frexp(decay)[0] == 0.5
+@dataclass
+class BatchResult:
+    """The results of :meth:`Simulator.run_batch`, in input order, and the throughput."""
 
+    results: list[RunResult]
+    seconds: float  # wall-clock time of the whole batch
+    threads: int  # threads the engine used
 
-def decay_multiplications(network: Network) -> int:
-    """Per-step multiplications of the neuron decays of ``network`` (see module docstring)."""
-    return sum(p.size for p in network.populations if p.spiking and not _is_shift(p.decay))
+    @property
+    def samples_per_second(self) -> float:
+        return len(self.results) / self.seconds if self.seconds > 0 else float("inf")
 
 
 class Simulator:
-    """Runs one network on event streams or frames; reusable across inputs."""
+    """Runs one network on event streams or frames; reusable across inputs.
 
-    def __init__(self, network: Network, precision: str = "float32", cache_bytes: int = CACHE_BYTES):
+    ``threads``: threads of the parallel kernels (default: all that Numba may use, i.e. the
+    cores or ``NUMBA_NUM_THREADS``). Results are identical whatever the number.
+    """
+
+    def __init__(self, network: Network, precision: str = "float32", threads: int | None = None):
         self.network = network
         self.precision = precision
-        if precision == "int":  # fixed point: quantised parameters, integer kernels (simulator_int)
-            self.int_plan: IntPlan = compile_int_plan(quantize(network))
-            self.plan: Plan = self.int_plan.plan
-        else:
-            self.plan = compile_plan(network, precision, cache_bytes)
+        try:
+            self.threads = resolve_threads(threads)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        self.mode = IntMode(network) if precision == "int" else FloatMode(network, precision)
+        self.plan = self.mode.plan
+        self.workspace = Workspace(self.plan, self.mode.v_dtype)
+
+    @property
+    def int_plan(self):
+        """The integer plan (``precision="int"`` only)."""
+        return self.mode.int_plan
 
     # -- public entry point ------------------------------------------------------------------
     def run(self, data, timesteps: int | None = None, bin_us: int | None = None, *,
@@ -194,18 +194,30 @@ class Simulator:
         info.setdefault("frames", int(frames.shape[0]))
         return self._run(steps, None, None, None, frames, record, info, progress)
 
+    def run_batch(self, inputs, timesteps: int | None = None, **options) -> BatchResult:
+        """Run every input of ``inputs`` (each as :meth:`run` takes it, with the same ``options``)
+        and report the throughput. The samples run one after the other, each on all the
+        simulator's threads; the workspace is reused, so nothing is allocated per sample once
+        the largest sample has run."""
+        t0 = time.perf_counter()
+        results = [self.run(data, timesteps, **options) for data in inputs]
+        return BatchResult(results, time.perf_counter() - t0, self.threads)
+
+    def membranes(self) -> dict[str, np.ndarray]:
+        """Final membranes of the last run (C-H-W order; int32 values in the int mode)."""
+        out = {}
+        for pi, p in enumerate(self.plan.populations):
+            if p.kind != POP_INPUT:
+                m = np.empty(p.size, self.workspace.v[pi].dtype)
+                m[from_internal(p.shape)] = self.workspace.v[pi]
+                out[p.name] = m.reshape(p.shape)
+        return out
+
     # -- internals ---------------------------------------------------------------------------
     def _need(self, kind: str) -> None:
         if self.network.input.kind != kind:
             raise InputFormatError(f"model {self.network.name!r} takes {self.network.input.kind} "
                                    f"input, got {kind}")
-
-    def _encoder_current(self, frame: np.ndarray, qi: int, dtype) -> np.ndarray:
-        """Dense encoder current of projection ``qi`` for one frame, internal order."""
-        proj = self.network.projections[qi]
-        tshape = self.network.population(proj.target).shape
-        enc = apply_projection(proj, frame, tshape).ravel()
-        return enc[from_internal(tshape)].astype(dtype)
 
     def _run(self, steps: int, ev_ptr, ev_idx, ev_val, frames, record: bool,
              input_info: dict | None, progress=None) -> RunResult:
@@ -213,158 +225,109 @@ class Simulator:
             raise InputFormatError(f"{(input_info or {}).get('path', 'input')}: the binning gives 0 "
                                    "time steps (recording shorter than one window?); give --timesteps "
                                    "or --keep-partial")
-        if self.precision == "int":
-            return run_int(self.int_plan, steps, ev_ptr, ev_idx, ev_val, frames, record, input_info,
-                           progress)[0]
-        plan, net = self.plan, self.network
-        dtype = plan.dtype
+        plan, mode, ws = self.plan, self.mode, self.workspace
         pops, projs = plan.populations, plan.projections
-        v_all, cur_all = self._state()
-        sptr: list = [None] * len(pops)  # per population: (T+1,) offsets into its spike store
-        sidx: list = [None] * len(pops)  # spike store: internal indices of all steps, step-major
-        sval: list = [None] * len(pops)  # spike store: signed values
+        trains: list = [None] * len(pops)  # per population: (ptr, idx, val) of all its steps
         sops = np.zeros((len(projs), steps, 2), np.int64)
         macs = np.zeros((len(projs), steps), np.int64)
-        counts = np.zeros((len(pops), steps, 2), np.int64)
-        weights = [q.weight.ravel() for q in projs]
-        blocked = {k for k, q in enumerate(projs) if q.band_rows}
-        pooled = self.__dict__.setdefault("_pooled", PooledSpikes())
-        mults = decay_multiplications(net) * steps
+        counts = np.zeros((len(pops), steps, mode.counts_width), np.int64)
         rec = {p.name: np.zeros((steps,) + tuple(p.shape), np.int64) for p in pops
                if p.kind != POP_READOUT} if record else None
-        output = None
-        enc_cache: dict[tuple[int, int], np.ndarray] = {}
-        # Layer-major order: the network is feed-forward, so a population's step-t current needs
-        # only its sources' step-t spikes. Running one population through all T steps before the
-        # next keeps its projections' weights in cache across steps; the arithmetic (and so every
-        # result and count) is the same as stepping the whole network one step at a time.
-        for pi, pop in enumerate(pops):
-            if pop.kind == POP_INPUT:
-                if frames is None:
-                    sptr[pi], sidx[pi], sval[pi] = ev_ptr, ev_idx, ev_val
-                    for t in range(steps):
-                        vals = ev_val[ev_ptr[t]:ev_ptr[t + 1]]
-                        counts[pi, t] = vals[vals > 0].sum(), -vals[vals < 0].sum()
-                        if rec is not None:
-                            self._record(rec[pop.name][t], pop.shape, ev_idx[ev_ptr[t]:], vals, vals.size)
-                continue
-            v, cur = v_all[:pop.size], cur_all[:pop.size]
-            v.fill(0)
-            params = np.array([pop.threshold, pop.decay, pop.v_min, 0.0, 0.0], dtype)
-            flags = np.array([pop.decay == 1.0, pop.reset_subtract, pop.has_v_min, pop.multi_spike],
-                             np.int64)
-            ptr = np.zeros(steps + 1, np.int64)
-            store_idx, store_val = self._spike_store(pi, 0, pop.size)
-            for t in range(steps):
-                for qi in pop.incoming:
-                    q = projs[qi]
-                    if q.encoder:
-                        key = (qi, t if frames.shape[0] > 1 else 0)  # a static frame is encoded once
-                        if key not in enc_cache:
-                            enc_cache[key] = self._encoder_current(frames[key[1]], qi, dtype)
-                        cur += enc_cache[key]
-                        src_shape = net.population(net.projections[qi].source).shape
-                        macs[qi, t] = dense_macs(net.projections[qi], src_shape, pop.shape)
-                        continue
-                    s = q.source
-                    a, b = sptr[s][t], sptr[s][t + 1]
-                    args = (sidx[s][a:b], sval[s][a:b], b - a)
-                    if q.pool_geom is not None:
-                        args = pooled.map(qi, q, *args)
-                    if q.kind == PROJ_CONV:
-                        if qi in blocked:
-                            cnt, keys, bidx, bval = self._blocking_scratch(qi, args[2])
-                            kernels.order_for_conv(*args, q.geom[G_CIN], q.geom[G_W], q.band_rows, cnt,
-                                                   keys, bidx, bval)
-                            args = (bidx, bval, args[2])
-                        kernels.scatter_conv(*args, q.geom, weights[qi], cur, sops[qi, t])
-                    elif q.kind == PROJ_DENSE:
-                        kernels.scatter_dense(*args, pop.size, weights[qi], cur, sops[qi, t])
-                    elif q.kind == PROJ_IDENTITY:
-                        channels = chw_shape(pops[s].shape)[0]
-                        kernels.scatter_identity(*args, channels, weights[qi], cur, sops[qi, t])
-                    else:
-                        kernels.scatter_sumpool(*args, q.geom, cur, sops[qi, t])
-                if pop.kind != POP_READOUT and store_idx.size < ptr[t] + pop.size:
-                    store_idx, store_val = self._spike_store(pi, ptr[t], ptr[t] + pop.size)
-                out_idx, out_val = store_idx[ptr[t]:], store_val[ptr[t]:]
-                if pop.kind == POP_TERNARY and not pop.has_v_min:
-                    n, m = kernels.update_ternary(v, cur, pop.bias, pop.has_bias, params,
-                                                  pop.reset_subtract, out_idx, out_val, counts[pi, t])
+        mults = mode.mults_per_step * steps
+        ws.prepare(steps)
+        mode.set_frames(frames)
+        with using_threads(self.threads):
+            for pi, pop in enumerate(pops):
+                if pop.kind == POP_INPUT:
+                    if frames is None:
+                        trains[pi] = (np.asarray(ev_ptr, np.int64), ev_idx, ev_val)
+                        self._count_input(trains[pi], counts[pi])
                 else:
-                    n, m = kernels.update_neurons(v, cur, pop.bias, pop.has_bias, pop.kind, params, flags,
-                                                  out_idx, out_val, counts[pi, t])
-                ptr[t + 1] = ptr[t] + n
-                mults += m
-                if rec is not None and pop.kind != POP_READOUT:
-                    self._record(rec[pop.name][t], pop.shape, out_idx, out_val, n)
-            sptr[pi], sidx[pi], sval[pi] = ptr, store_idx, store_val
-            if pi == plan.index[plan.output.name]:
-                output = np.empty(pop.size, np.float64)
-                output[from_internal(pop.shape)] = v
-            if progress is not None:
-                progress(steps * (pi + 1) // len(pops))
+                    cur = ws.current(mode.current_dtype(pi, trains), steps)
+                    encoded: dict[int, np.ndarray] = {}
+                    for qi in pop.incoming:
+                        self._project(qi, trains, cur, sops[qi], macs[qi], frames, encoded)
+                    trains[pi], m = self._update(pi, cur, steps, counts[pi])
+                    mults += m
+                if rec is not None and pop.kind != POP_READOUT and trains[pi] is not None:
+                    self._record(rec[pop.name], pop.shape, trains[pi])
+                if progress is not None:
+                    progress(steps * (pi + 1) // len(pops))
+        ws.finish()
         result = RunResult(
-            network=net, timesteps=steps, output=output,
-            spike_counts={p.name: counts[i] for i, p in enumerate(pops)},
+            network=self.network, timesteps=steps,
+            output=mode.output(ws.v[plan.index[plan.output.name]][to_internal(plan.output.shape)]),
+            spike_counts={p.name: counts[i, :, :2] for i, p in enumerate(pops)},
             sops={q.name: sops[k] for k, q in enumerate(projs)},
             macs={q.name: macs[k] for k, q in enumerate(projs)},
-            precision=self.precision, multiplications=int(mults), input_info=dict(input_info or {}))
+            precision=self.precision, multiplications=int(mults), input_info=dict(input_info or {}),
+            **mode.extras(counts))
         if rec is not None:
             result.spikes = rec
         return result
 
-    def _state(self):
-        """One membrane and one current buffer as large as the largest population, reused.
+    def _project(self, qi: int, trains, cur, sops, macs, frames, encoded) -> None:
+        """Add projection ``qi`` of every step into ``cur`` (T rows), counting SOPs (or MACs)."""
+        q, net, mode = self.plan.projections[qi], self.network, self.mode
+        tgt = self.plan.populations[q.target]
+        if q.encoder:  # dense analog encoder: MACs, computed once per distinct frame
+            proj = net.projections[qi]
+            for t in range(len(cur)):
+                k = t if frames.shape[0] > 1 else 0
+                if k not in encoded:
+                    encoded[k] = mode.encode(qi, k)
+                cur[t, :tgt.size] += encoded[k]
+            macs[:] = dense_macs(proj, net.population(proj.source).shape, tgt.shape)
+            return
+        train = trains[q.source]
+        if q.pool_geom is not None:
+            train = self.workspace.pooled(qi, q, train)
+        kind, wt = mode.kinds[qi], mode.weights[qi]
+        if kind == PROJ_CONV:
+            kernels_steps.scatter_conv_steps(*train, q.geom, wt, cur, sops)
+        elif kind == PROJ_DENSE:
+            kernels_steps.scatter_dense_steps(*train, tgt.size, wt, cur, sops)
+        elif kind == PROJ_IDENTITY:
+            channels = chw_shape(self.plan.populations[q.source].shape)[0]
+            kernels_steps.scatter_identity_steps(*train, tgt.size, channels, wt, cur, sops)
+        else:
+            kernels_steps.scatter_sumpool_steps(*train, q.geom, cur, sops)
 
-        Layer-major stepping needs the state of one population at a time. ``cur`` is kept zero
-        by the update kernels; it is cleared here too in case a previous run was interrupted.
-        """
-        if getattr(self, "_buffers", None) is None:
-            size = max(p.size for p in self.plan.populations)
-            # aligned: the scatter kernels' vector loads and stores then never split a cache line
-            self._buffers = (aligned_zeros(size, self.plan.dtype), aligned_zeros(size, self.plan.dtype))
-        self._buffers[1].fill(0)
-        return self._buffers
-
-    def _spike_store(self, pi: int, used: int, need: int):
-        """Spike store of population ``pi`` with room for ``need`` entries (first ``used`` kept).
-
-        Grown by doubling and kept across runs; starts at two steps' worth of every neuron firing.
-        """
-        stores = self.__dict__.setdefault("_stores", {})
-        size = self.plan.populations[pi].size
-        idx, val = stores.get(pi, (np.zeros(0, np.int64), np.zeros(0, np.int64)))
-        if idx.size < need:
-            cap = max(need, 2 * idx.size, 2 * size)
-            new_idx, new_val = np.empty(cap, np.int64), np.empty(cap, np.int64)
-            new_idx[:used], new_val[:used] = idx[:used], val[:used]
-            idx, val = new_idx, new_val
-            stores[pi] = (idx, val)
-        return idx, val
-
-    def _blocking_scratch(self, qi: int, n: int):
-        """(counts, keys, idx, val) scratch of ``order_for_conv`` for ``n`` spikes of conv ``qi``.
-
-        Sized by the spike list, not by the source population: one step of input can carry more
-        events than the input has neurons (repeated events at a pixel). Grown by doubling, reused.
-        """
-        scratch = self.__dict__.setdefault("_blocked", {})
-        q = self.plan.projections[qi]
-        if qi not in scratch or scratch[qi][1].size < n:
-            g = q.geom
-            bands = -(-int(g[G_H]) // q.band_rows)
-            size = max(n, 2 * (scratch[qi][1].size if qi in scratch else 0),
-                       self.plan.populations[q.source].size)
-            scratch[qi] = (np.zeros(bands * int(g[G_CIN]) + 1, np.int64),
-                           *(np.zeros(size, np.int64) for _ in range(3)))
-        return scratch[qi]
+    def _update(self, pi: int, cur, steps: int, counts):
+        """Neuron update of population ``pi`` through all steps; returns (its train, multiplications)."""
+        ws = self.workspace
+        pop = self.plan.populations[pi]
+        bounds = kernels_steps.neuron_blocks(pop.size, self.threads)
+        nout = np.zeros((bounds.size - 1, steps), np.int64)
+        block_counts = np.zeros((bounds.size - 1, steps, counts.shape[1]), np.int64)
+        ws.v[pi].fill(0)
+        mults = self.mode.update(pi, ws.v[pi], cur, steps, bounds, ws.sidx, ws.sval, nout, block_counts)
+        counts += block_counts.sum(axis=0)
+        if pop.kind == POP_READOUT:
+            return None, mults
+        ptr = np.empty(steps + 1, np.int64)
+        total = kernels_steps.train_offsets(nout, steps, ptr)
+        idx, val = ws.store(pi, total)
+        kernels_steps.gather_spikes(bounds, nout, ws.sidx, ws.sval, ptr, idx, val)
+        return (ptr, idx, val), mults
 
     @staticmethod
-    def _record(dst: np.ndarray, shape, idx, val, n) -> None:
-        """Add a spike list (internal indices) into a C-H-W array of one step."""
-        flat = dst.reshape(-1)
-        np.add.at(flat, from_internal(shape)[idx[:n]], val[:n])
+    def _count_input(train, counts) -> None:
+        """+ and − units of every step of the input train."""
+        ptr, _, val = train
+        for t in range(ptr.size - 1):
+            vals = val[ptr[t]:ptr[t + 1]]
+            counts[t, 0] = vals[vals > 0].sum()
+            counts[t, 1] = -vals[vals < 0].sum()
+
+    @staticmethod
+    def _record(dst: np.ndarray, shape, train) -> None:
+        """Add every step's spike list (internal indices) into ``dst`` (T, C, H, W)."""
+        ptr, idx, val = train
+        perm = from_internal(shape)
+        for t in range(ptr.size - 1):
+            a, b = ptr[t], ptr[t + 1]
+            np.add.at(dst[t].reshape(-1), perm[idx[a:b]], val[a:b])
 
 
-__all__ = ["Simulator", "decay_multiplications"]
+__all__ = ["BatchResult", "Simulator", "decay_multiplications"]

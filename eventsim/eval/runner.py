@@ -45,6 +45,7 @@ class EvalJob:
     precision: str = "float32"  # "float32" | "float64" | "int"
     options: InputOptions = InputOptions()  # binning of event files
     energy_table: str | None = None  # built-in table name or table file (None: the default)
+    threads: int | None = None  # engine threads per worker (None: all cores; see jit.threads_per_worker)
 
 
 _local = threading.local()  # per thread: {EvalJob: (Simulator, CostTable)}
@@ -56,7 +57,7 @@ def _prepared(job: EvalJob):
         cache = _local.jobs = {}
     if job not in cache:
         cache.clear()  # one model per worker thread at a time
-        sim = Simulator(load_network(job.model), precision=job.precision)
+        sim = Simulator(load_network(job.model), precision=job.precision, threads=job.threads)
         _warm_up(sim)
         cache[job] = (sim, get_table(job.energy_table))
     return cache[job]

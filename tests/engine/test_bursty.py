@@ -2,11 +2,10 @@
 
 A fast sensor, ``--downscale sum`` or a short recording binned into few steps put many events on
 one pixel in one step. Every buffer of the engine must be sized by what arrives, not by the
-population (issue: ``order_for_conv`` scratch sized by the source wrote out of bounds). These
+population (issue: a cache-blocking scratch sized by the source wrote out of bounds). These
 tests drive both engines with such steps — up to 10x more events than input neurons on a few
-pixels, empty steps, a single event, T = 1 — on random networks including cache-blocked convs
-(``cache_bytes=0`` forces the blocked spike order everywhere), wide convs that are blocked at
-the default cache size, and pre-pooled convs. float64 must equal the reference exactly, the
+pixels, empty steps, a single event, T = 1 — on random networks, wide convs, and pre-pooled
+convs, on one and on two threads. float64 must equal the reference exactly, the
 int engine the integer reference bit for bit. CI also runs this file with NUMBA_BOUNDSCHECK=1.
 """
 
@@ -15,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventsim.engine import kernels
-from eventsim.engine.plan import G_CIN, G_W
+from eventsim.engine import kernels, kernels_steps
+from eventsim.engine.jit import max_threads
 from eventsim.engine.quantize import quantize
 from eventsim.engine.reference import forward
 from eventsim.engine.reference_int import forward_int
@@ -111,12 +110,12 @@ def wide_network(seed: int, channels: int = 64, size: int = 24, timesteps: int =
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(0, 10**6), st.integers(1, 4), st.integers(1, 4), st.sampled_from([None, 0]),
+@given(st.integers(0, 10**6), st.integers(1, 4), st.integers(1, 4), st.sampled_from([1, 2]),
        st.booleans())
-def test_float64_bursts_identical_to_reference(seed, depth, steps, cache_bytes, pre_pool):
+def test_float64_bursts_identical_to_reference(seed, depth, steps, threads, pre_pool):
     net = random_network(seed, depth=depth, pre_pool=pre_pool)
     pos, neg = bursty_counts(net, seed, steps)
-    sim = Simulator(net, "float64") if cache_bytes is None else Simulator(net, "float64", cache_bytes)
+    sim = Simulator(net, "float64", threads=min(threads, max_threads()))
     ref = forward(net, pos, neg)
     result = sim.run_binned(unit_events(net, pos, neg, seed), record=True)
     assert_same_as_reference(net, result, ref)
@@ -134,16 +133,15 @@ def test_int_bursts_bit_exact(seed, depth, steps, pre_pool):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_wide_blocked_conv_bursts(seed):
+def test_wide_conv_bursts(seed):
     net = wide_network(seed)
     sim = Simulator(net, "float64")
-    assert sim.plan.projections[0].band_rows  # the default size blocks the conv that reads the input
     pos, neg = bursty_counts(net, seed + 11, 3)
     pos[0, 0, 3, 4] += 3 * int(np.prod(net.input_shape))  # one step far beyond the input's size
     ref = forward(net, pos, neg)
     events = unit_events(net, pos, neg, seed)
     assert_same_as_reference(net, sim.run_binned(events, record=True), ref)
-    # the same simulator again: the grown scratch is reused, results unchanged
+    # the same simulator again: the grown buffers are reused, results unchanged
     assert_same_as_reference(net, sim.run_binned(events, record=True), ref)
     assert_int_events_bit_exact(net, pos, neg, seed)
 
@@ -153,7 +151,7 @@ def test_one_event_and_one_step():
     pos = np.zeros((1,) + tuple(net.input_shape), np.int64)
     pos[0, 0, 0, 0] = 1
     neg = np.zeros_like(pos)
-    assert_same_as_reference(net, Simulator(net, "float64", 0).run_binned(
+    assert_same_as_reference(net, Simulator(net, "float64").run_binned(
         unit_events(net, pos, neg, 0), record=True), forward(net, pos, neg))
 
 
@@ -176,14 +174,46 @@ def test_scatter_conv_refuses_an_index_outside_the_source():
         kernels.scatter_conv(idx[:0], val[:0], 0, q.geom, q.weight.ravel(), cur[:-1], sops)
 
 
-def test_order_for_conv_refuses_scratch_smaller_than_the_list():
+def test_step_kernels_refuse_bad_trains_before_any_thread_starts():
     q, _, _ = _conv_args()
-    n = 10
-    idx, val = np.zeros(n, np.int64), np.ones(n, np.int64)
-    counts = np.zeros(2 * 24 + 1, np.int64)
-    small = np.zeros(n - 1, np.int64)
+    cur, sops = np.zeros((2, 8 * 24 * 24)), np.zeros((2, 2), np.int64)
+    wt = q.weight.ravel()
+    idx, val = np.zeros(4, np.int64), np.ones(4, np.int64)
+    for ptr in ([0, 3, 2], [0, 2, 5], [-1, 0, 1]):  # decreasing, beyond the list, negative
+        with pytest.raises(ValueError):
+            kernels_steps.scatter_conv_steps(np.array(ptr, np.int64), idx, val, q.geom, wt, cur, sops)
+    bad = np.array([0, 2 * 24 * 24], np.int64)  # the second spike lies outside the source
+    with pytest.raises(IndexError):
+        kernels_steps.scatter_conv_steps(np.array([0, 1, 2], np.int64), bad, val, q.geom, wt, cur, sops)
+    with pytest.raises(ValueError):  # three steps, two current rows
+        kernels_steps.scatter_conv_steps(np.array([0, 1, 2, 3], np.int64), idx, val, q.geom, wt, cur, sops)
+    with pytest.raises(ValueError):  # current rows shorter than the target
+        kernels_steps.scatter_conv_steps(np.array([0, 1, 2], np.int64), idx, val, q.geom, wt, cur[:, :-1],
+                                         sops)
+
+
+def test_update_and_gather_refuse_inconsistent_blocks():
+    v, cur, bias = np.zeros(6), np.zeros((2, 6)), np.zeros(6)
+    params, flags = np.array([0.5, 1.0, 0.0, 0.0, 0.0]), np.zeros(4, np.int64)
+    sidx, sval = np.zeros((2, 6), np.int64), np.zeros((2, 6), np.int64)
+    nout, counts, mults = np.zeros((2, 2), np.int64), np.zeros((2, 2, 2), np.int64), np.zeros(2, np.int64)
+    for bounds in ([0, 3, 5], [0, 4, 3, 6], [1, 6]):  # not covering, out of order, not from 0
+        with pytest.raises(ValueError):
+            kernels_steps.update_float_steps(v, cur, bias, False, 1, params, flags, False,
+                                             np.array(bounds, np.int64), 2, sidx, sval, nout, counts, mults)
+    with pytest.raises(ValueError):  # three steps asked, two rows of currents
+        kernels_steps.update_float_steps(v, cur, bias, False, 1, params, flags, False,
+                                         np.array([0, 3, 6], np.int64), 3, sidx, sval, nout, counts, mults)
+    bounds = np.array([0, 3, 6], np.int64)
+    out = np.zeros(6, np.int64)
+    nout[:] = [[4, 0], [0, 0]]  # block 0 has 3 neurons: 4 spikes are impossible
     with pytest.raises(ValueError):
-        kernels.order_for_conv(idx, val, n, q.geom[G_CIN], q.geom[G_W], 4, counts, small, small, small)
+        kernels_steps.gather_spikes(bounds, nout, sidx, sval, np.array([0, 4, 4], np.int64), out, out)
+    nout[:] = [[1, 0], [1, 0]]  # offsets that do not match the counts
+    with pytest.raises(ValueError):
+        kernels_steps.gather_spikes(bounds, nout, sidx, sval, np.array([0, 1, 2], np.int64), out, out)
+    with pytest.raises(ValueError):  # output shorter than the train
+        kernels_steps.gather_spikes(bounds, nout, sidx, sval, np.array([0, 2, 2], np.int64), out[:1], out[:1])
 
 
 def test_update_and_pool_refuse_short_outputs():

@@ -5,30 +5,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventsim.engine.plan import to_internal
 from eventsim.engine.quantize import quantize
 from eventsim.engine.reference_int import forward_int
 from eventsim.engine.simulator import Simulator
-from eventsim.engine.simulator_int import run_int
 from eventsim.network.ir import InputSpec, Network, Population, Projection
 from tests.randnet import random_inputs, random_network
 
 
-def _event_lists(net, pos, neg):
-    """Dense (T, C, H, W) counts -> the engine's per-step spike lists (as Simulator.run_counts)."""
-    perm = to_internal(net.input_shape)
-    ptr = np.zeros(len(pos) + 1, np.int64)
-    idx, val = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-    for t in range(len(pos)):
-        ip, ineg = np.flatnonzero(pos[t].ravel()), np.flatnonzero(neg[t].ravel())
-        idx += [perm[ip], perm[ineg]]
-        val += [pos[t].ravel()[ip].astype(np.int64), -neg[t].ravel()[ineg].astype(np.int64)]
-        ptr[t + 1] = ptr[t] + ip.size + ineg.size
-    return ptr, np.concatenate(idx).astype(np.int64), np.concatenate(val)
-
-
-def assert_bit_exact(net, pos, neg=None):
-    sim = Simulator(net, precision="int")
+def assert_bit_exact(net, pos, neg=None, threads=None):
+    sim = Simulator(net, precision="int", threads=threads)
     frames = net.input.kind == "frames"
     q = quantize(net)
     want = forward_int(q, pos, neg)
@@ -46,10 +31,7 @@ def assert_bit_exact(net, pos, neg=None):
     np.testing.assert_array_equal(got.output, want.output_float)  # V * 2**-k: exact, so V equal
     assert got.prediction == want.prediction
     assert got.precision == "int"
-    # hidden membranes too (through the driver, which returns them)
-    neg0 = np.zeros_like(pos) if neg is None else neg
-    lists = (None, None, None) if frames else _event_lists(net, pos, neg0)
-    _, membranes = run_int(sim.int_plan, len(pos), *lists, pos if frames else None, False, None)
+    membranes = sim.membranes()  # hidden membranes too, after the run
     for name, v in want.membranes.items():
         np.testing.assert_array_equal(membranes[name], v, err_msg=name)
     return got, want
@@ -129,3 +111,21 @@ def test_multiply_decay_counted():
     net = _chain(kind="lif", w=0.3, threshold=1.0, decay=0.5)
     got, _ = assert_bit_exact(net, np.ones((4, 1, 1, 2), np.int64))
     assert got.multiplications == 0
+
+
+def test_current_width_follows_the_bound(monkeypatch):
+    """int32 currents when no step can overflow them, int64 for a burst that could: bit-exact both."""
+    from eventsim.engine.workspace import Workspace
+
+    seen = []
+    real = Workspace.current
+    monkeypatch.setattr(Workspace, "current", lambda self, dtype, steps: seen.append(np.dtype(dtype))
+                        or real(self, dtype, steps))
+    net = _chain(kind="if", w=1.0, threshold=1.0, reset="subtract")
+    assert_bit_exact(net, np.ones((2, 1, 1, 2), np.int64))
+    assert set(seen) == {np.dtype(np.int32)}
+    seen.clear()
+    pos = np.zeros((2, 1, 1, 2), np.int64)
+    pos[0, 0, 0, 0] = 300_000  # 300000 units * 2**14 per unit exceed int32
+    assert_bit_exact(net, pos)
+    assert np.dtype(np.int64) in seen

@@ -129,4 +129,7 @@ def test_weights_and_engine_buffers_are_aligned():
         for q in sim.plan.projections:
             if q.kind in (PROJ_CONV, PROJ_DENSE):
                 assert q.weight.ctypes.data % ALIGN_BYTES == 0
-        assert all(b.ctypes.data % ALIGN_BYTES == 0 for b in sim._state())
+        sim.workspace.prepare(3)
+        assert all(v.ctypes.data % ALIGN_BYTES == 0 for v in sim.workspace.v)
+        cur = sim.workspace.current(sim.plan.dtype, 3)  # every step's row starts aligned
+        assert all(row.ctypes.data % ALIGN_BYTES == 0 for row in cur)
