@@ -1,7 +1,7 @@
 """The public event I/O API: detect a file's format, read it whole or in chunks, write it.
 
 Every function here goes through the registry in :mod:`eventsim.events.formats`: a format is
-one module with ``NAME``, ``sniff``, ``read_info``, ``iter_chunks`` and optionally ``write`` /
+one module with ``NAME``, ``sniff``, ``read_info``, ``iter_chunks``, ``read_all`` and optionally ``write`` /
 ``write_stream`` and ``EXTENSIONS``. There are no per-format branches in this module, so a new
 format is one new module plus one entry in ``FORMAT_MODULES``.
 
@@ -149,14 +149,14 @@ def read_events(
 ) -> tuple[np.ndarray, tuple[int, int] | None]:
     """The whole file as one EVENT_DTYPE array, and the sensor size (width, height) or None.
 
-    Metadata (camera, header text, ...) is available through :func:`read_info`.
+    The events are decoded straight into one array sized from the file (see each format's
+    ``read_all``), so the peak holds them once. Metadata (camera, header text, ...) is available
+    through :func:`read_info`.
     """
     path = os.fspath(path)
     mod = _module_for(path, fmt)
     info = mod.read_info(path)
-    parts = [p for p in mod.iter_chunks(path, DEFAULT_CHUNK) if len(p)]
-    events = np.concatenate(parts) if parts else np.empty(0, dtype=EVENT_DTYPE)
-    return events, info.sensor
+    return mod.read_all(path), info.sensor
 
 
 def writable_extensions() -> dict[str, str]:

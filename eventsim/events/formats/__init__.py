@@ -9,6 +9,8 @@ Every format module in this package defines:
 - ``read_info(path: str) -> FileInfo`` — sensor size and metadata from the header, cheaply;
 - ``iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]`` — the events as EVENT_DTYPE
   arrays of at most ``chunk`` events each, in file order, in bounded memory;
+- ``read_all(path: str) -> np.ndarray`` — every event in one EVENT_DTYPE array, decoded into an
+  array sized from the file (``_output.EventBuffer``), never a list of chunks concatenated;
 - optionally ``write(path: str, events: np.ndarray, sensor: tuple[int, int], **meta)`` and
   ``EXTENSIONS: tuple[str, ...]`` (the extensions that select this writer).
 

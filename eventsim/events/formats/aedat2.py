@@ -43,6 +43,7 @@ from numba import njit
 from ...errors import InputFormatError
 from ..dtype import EVENT_DTYPE
 from . import FileInfo
+from ._output import COLLECT_CHUNK, collect
 
 NAME = "aedat2"
 MAGIC = b"#!AER-DAT2.0"
@@ -248,3 +249,9 @@ def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
     if state[2]:
         warnings.warn(f"{path}: skipped {state[2]} events with coordinates outside the "
                       f"{sensor[0]}x{sensor[1]} sensor", stacklevel=2)
+
+
+def read_all(path: str) -> np.ndarray:
+    data_start = _header(path)[0]
+    # at most one event per 8-byte record
+    return collect(iter_chunks(path, COLLECT_CHUNK), (os.path.getsize(path) - data_start) // RECORD)

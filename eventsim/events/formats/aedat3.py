@@ -33,6 +33,7 @@ tests read them back.
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 from collections.abc import Iterable, Iterator
@@ -43,6 +44,7 @@ from ...errors import InputFormatError
 from ..dtype import EVENT_DTYPE
 from . import FileInfo
 from ._chunks import rechunk
+from ._output import collect
 
 NAME = "aedat3"
 EXTENSIONS = (".aedat3",)
@@ -187,3 +189,8 @@ def write_stream(path: str, chunks: Iterable[np.ndarray], sensor: tuple[int, int
 
 def write(path: str, events: np.ndarray, sensor: tuple[int, int], **meta) -> None:
     write_stream(path, [events], sensor, **meta)
+
+
+def read_all(path: str) -> np.ndarray:
+    # every polarity event takes 8 bytes of the file
+    return collect(_iter_polarity_packets(path), os.path.getsize(path) // POLARITY_DTYPE.itemsize)

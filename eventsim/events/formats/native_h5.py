@@ -16,6 +16,7 @@ and attributes must be small. Polarity must be 0 or 1 (``p`` is a free byte here
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -25,6 +26,7 @@ import numpy as np
 from ...errors import InputFormatError
 from ..dtype import EVENT_DTYPE, check_polarity
 from . import FileInfo
+from ._output import COLLECT_CHUNK, collect
 
 NAME = "h5"
 EXTENSIONS = (".h5", ".hdf5")
@@ -240,3 +242,9 @@ def write_stream(path: str, chunks: Iterable[np.ndarray], sensor: tuple[int, int
 
 def write(path: str, events: np.ndarray, sensor: tuple[int, int], **meta) -> None:
     write_stream(path, [events], sensor, **meta)
+
+
+def read_all(path: str) -> np.ndarray:
+    declared = read_info(path).metadata["events"]
+    # as for .npz: no more than a byte per event of the file up front
+    return collect(iter_chunks(path, COLLECT_CHUNK), min(declared, os.path.getsize(path)))

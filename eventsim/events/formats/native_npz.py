@@ -8,6 +8,7 @@ string array). The archive is written compressed (deflate). Reading streams each
 
 from __future__ import annotations
 
+import os
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import numpy as np
 from ...errors import InputFormatError
 from ..dtype import EVENT_DTYPE, check_polarity
 from . import FileInfo, _npy
+from ._output import COLLECT_CHUNK, collect
 
 NAME = "npz"
 EXTENSIONS = (".npz",)
@@ -149,3 +151,10 @@ def write(path: str, events: np.ndarray, sensor: tuple[int, int], **meta) -> Non
         arrays["camera"] = np.asarray(str(meta["camera"]))
     with open(path, "wb") as f:
         np.savez_compressed(f, **arrays)
+
+
+def read_all(path: str) -> np.ndarray:
+    declared = read_info(path).metadata["events"] or 0
+    # Start from the declared count, but never beyond a byte per event of the (compressed) file:
+    # a lying archive then costs a few copies while growing, not a huge allocation up front.
+    return collect(iter_chunks(path, COLLECT_CHUNK), min(declared, os.path.getsize(path)))

@@ -35,6 +35,7 @@ from numba import njit
 from ...errors import InputFormatError
 from ..dtype import EVENT_DTYPE
 from . import FileInfo
+from ._output import COLLECT_CHUNK, collect
 
 NAME = "nmnist_bin"
 RECORD = 5
@@ -143,3 +144,8 @@ def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
         n = _decode(raw, state, out["t"], out["x"], out["y"], out["p"])
         if n:
             yield out[:n] if n == len(out) else out[:n].copy()
+
+
+def read_all(path: str) -> np.ndarray:
+    # at most one event per record
+    return collect(iter_chunks(path, COLLECT_CHUNK), os.path.getsize(path) // RECORD)

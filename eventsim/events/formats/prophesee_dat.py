@@ -33,6 +33,7 @@ from ...errors import InputFormatError
 from ..dtype import EVENT_DTYPE
 from . import FileInfo
 from ._chunks import read_blocks
+from ._output import COLLECT_CHUNK, collect
 from .prophesee_raw import check_sensor, parse_percent_header, read_percent_header
 
 NAME = "prophesee_dat"
@@ -137,3 +138,9 @@ def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
         n = _decode(words, state, width, height, out["t"], out["x"], out["y"], out["p"])
         if n:
             yield out if n == len(out) else out[:n].copy()
+
+
+def read_all(path: str) -> np.ndarray:
+    start = _header(path)[0]
+    # at most one event per record
+    return collect(iter_chunks(path, COLLECT_CHUNK), (os.path.getsize(path) - start) // RECORD)
