@@ -18,9 +18,12 @@ from ..energy.neurobench import sample_metrics
 from ..energy.tables import CostTable, default_table
 from ..engine.result import RunResult
 from ..engine.simulator import Simulator
+from ..errors import InputFormatError
+from ..events.binning import check_fit
+from ..events.binstream import Replay, bin_stream, stream_stats
 from ..events.frames import frame_kind, read_frames
-from ..events.io import detect_format, read_events
-from ..events.sensor import extent, resolve_sensor
+from ..events.io import detect_format, read_info, stream_events
+from ..events.sensor import resolve_sensor
 from .dataset import Sample
 
 
@@ -60,12 +63,42 @@ def run_file(path: str, sim: Simulator, options: InputOptions = InputOptions(), 
         return sim.run(frames, timesteps=options.timesteps, input_info=info, progress=progress,
                        record=record)
     info["format"] = detect_format(path)
-    events, stated = read_events(path)
-    sensor, info["sensor_from"] = resolve_sensor(stated, extent(events), sim.network.sensor_size)
-    return sim.run(events, timesteps=options.timesteps, bin_us=options.bin_us, sensor=sensor,
-                   method=options.method, keep_partial=options.keep_partial,
-                   polarity=options.polarity, crop=options.crop, downscale=options.downscale,
-                   input_info=info, progress=progress, record=record)
+    return _run_events(path, sim, options, info, progress=progress, record=record)
+
+
+def _run_events(path: str, sim: Simulator, options: InputOptions, info: dict, *, progress,
+                record: bool) -> RunResult:
+    """``sim.run`` on the events of ``path``, binned from the stream in bounded memory.
+
+    The same defaults, checks and ``input_info`` as ``Simulator.run`` on the whole array (a test
+    holds the two equal); the events are never all in memory, only the spikes they deliver.
+    """
+    net = sim.network
+    if net.input.kind != "events":
+        raise InputFormatError(f"model {net.name!r} takes {net.input.kind} input, got events")
+    stated = read_info(path, info["format"]).sensor
+    chunks = Replay(lambda: stream_events(path, fmt=info["format"]))
+    stats = stream_stats(chunks, path)
+    events_extent = None if stats.events == 0 else (stats.x_max + 1, stats.y_max + 1)
+    sensor, info["sensor_from"] = resolve_sensor(stated, events_extent, net.sensor_size)
+    if sensor is None:
+        sensor = net.input.sensor or (net.input_shape[2], net.input_shape[1])
+    polarity = options.polarity or net.input.polarity
+    check_fit(sensor, net.input_shape, polarity, options.crop, options.downscale, where=path)
+    timesteps = options.timesteps
+    if timesteps is None and options.bin_us is None:
+        timesteps = net.timesteps
+    binned = bin_stream(chunks, stats, sensor, net.input_shape, polarity, timesteps, options.bin_us,
+                        options.method, options.keep_partial, options.crop, options.downscale)
+    info["events"] = stats.events
+    info["sensor"] = [int(sensor[0]), int(sensor[1])]
+    info["binning"] = {"method": options.method or ("window" if options.bin_us is not None else "time"),
+                       "timesteps": binned.timesteps, "bin_us": options.bin_us,
+                       "keep_partial": bool(options.keep_partial), "polarity": polarity,
+                       "crop": None if options.crop is None else list(options.crop),
+                       "downscale": options.downscale}
+    info["dropped_events"] = binned.dropped
+    return sim.run_binned(binned, record=record, input_info=info, progress=progress)
 
 
 def evaluate_sample(sim: Simulator, sample: Sample, options: InputOptions,

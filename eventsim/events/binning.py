@@ -91,24 +91,39 @@ def relative_times(t: np.ndarray) -> tuple[np.ndarray, int, int]:
     """
     t = np.asarray(t, dtype=np.int64)
     t0 = int(t.min())
-    span = int(t.max()) - t0
-    rel = t.astype(np.uint64) - np.uint64(t0 % (1 << 64))  # uint64 arithmetic wraps: exact here
-    return rel, t0, span
+    return relative_to(t, t0), t0, int(t.max()) - t0
 
 
-def equal_time_bins(rel: np.ndarray, span: int, n_steps: int) -> np.ndarray:
+def relative_to(t: np.ndarray, t0: int) -> np.ndarray:
+    """``t - t0`` as uint64, exact for int64 ``t >= t0`` (see :func:`relative_times`)."""
+    # uint64 arithmetic wraps modulo 2^64: exact here, as the true difference is in [0, 2^64)
+    return np.asarray(t, dtype=np.int64).astype(np.uint64) - np.uint64(t0 % (1 << 64))
+
+
+def equal_time_bounds(span: int, n_steps: int) -> np.ndarray:
+    """The ``n_steps - 1`` step boundaries ``ceil(j·(span+1)/n_steps)`` (uint64) of
+    :func:`equal_time_bins`, computed with Python integers (no product that can overflow)."""
+    size = span + 1
+    return np.array([-(-j * size // n_steps) for j in range(1, n_steps)], dtype=np.uint64)
+
+
+def equal_time_bins(rel: np.ndarray, span: int, n_steps: int,
+                    bounds: np.ndarray | None = None) -> np.ndarray:
     """``floor(rel · n_steps / (span + 1))`` per event (int64), for uint64 ``rel <= span``.
 
     Computed without the product: step ``k >= j`` exactly when ``rel >= ceil(j·(span+1)/n)``,
-    so the ``n - 1`` boundaries are found with Python integers and looked up with searchsorted.
+    so the ``n - 1`` boundaries (``bounds``, from :func:`equal_time_bounds` unless given) are
+    looked up with searchsorted.
     """
-    size = span + 1
-    bounds = np.array([-(-j * size // n_steps) for j in range(1, n_steps)], dtype=np.uint64)
+    if bounds is None:
+        bounds = equal_time_bounds(span, n_steps)
     return np.searchsorted(bounds, rel, side="right").astype(np.int64)
 
 
-def _window_bins(rel: np.ndarray, span: int, bin_us: int, timesteps: int | None,
+def window_bins(rel: np.ndarray, span: int, bin_us: int, timesteps: int | None,
                  keep_partial: bool) -> tuple[np.ndarray, int]:
+    """Step per event (−1: dropped) of ``--bin-us`` windows and the step count, for times
+    ``rel`` relative to the first event of a recording spanning ``span`` us."""
     n_win = span // bin_us + (1 if keep_partial else 0)
     n_steps = n_win if timesteps is None else int(timesteps)
     if timesteps is None:
@@ -124,16 +139,10 @@ def _window_bins(rel: np.ndarray, span: int, bin_us: int, timesteps: int | None,
     return out, n_steps
 
 
-def time_bins(t: np.ndarray, timesteps: int | None = None, bin_us: int | None = None,
-              method: str | None = None, keep_partial: bool = False) -> tuple[np.ndarray, int]:
-    """Step index per event (−1 = dropped) and the number of steps ``T``.
-
-    ``method`` defaults to ``window`` when ``bin_us`` is given, else ``time``. A step count
-    above ``MAX_STEPS`` (asked for, or implied by ``bin_us`` and the time span) is refused
-    before anything of that size is allocated. Exact for any int64 timestamps and any
-    ``bin_us`` (see :func:`relative_times`).
-    """
-    t = np.asarray(t, dtype=np.int64)
+def binning_method(timesteps: int | None, bin_us: int | None, method: str | None) -> str:
+    """The binning method the options select (``window`` when ``bin_us`` is given, else
+    ``time``), after checking them: InputFormatError for an unknown method, a step count below 1
+    or above ``MAX_STEPS``, a window without ``bin_us >= 1``, or time/count without timesteps."""
     if method is None:
         method = "window" if bin_us is not None else "time"
     if method not in BIN_METHODS:
@@ -145,12 +154,27 @@ def time_bins(t: np.ndarray, timesteps: int | None = None, bin_us: int | None = 
     if method == "window":
         if bin_us is None or int(bin_us) < 1:
             raise InputFormatError(f"binning: window binning needs bin_us >= 1, got {bin_us}")
+    elif timesteps is None:
+        raise InputFormatError(f"binning: method {method!r} needs timesteps")
+    return method
+
+
+def time_bins(t: np.ndarray, timesteps: int | None = None, bin_us: int | None = None,
+              method: str | None = None, keep_partial: bool = False) -> tuple[np.ndarray, int]:
+    """Step index per event (−1 = dropped) and the number of steps ``T``.
+
+    ``method`` defaults to ``window`` when ``bin_us`` is given, else ``time``. A step count
+    above ``MAX_STEPS`` (asked for, or implied by ``bin_us`` and the time span) is refused
+    before anything of that size is allocated. Exact for any int64 timestamps and any
+    ``bin_us`` (see :func:`relative_times`).
+    """
+    t = np.asarray(t, dtype=np.int64)
+    method = binning_method(timesteps, bin_us, method)
+    if method == "window":
         if t.size == 0:
             return np.zeros(0, np.int64), int(timesteps or 0)
         rel, _, span = relative_times(t)
-        return _window_bins(rel, span, int(bin_us), timesteps, keep_partial)
-    if timesteps is None:
-        raise InputFormatError(f"binning: method {method!r} needs timesteps")
+        return window_bins(rel, span, int(bin_us), timesteps, keep_partial)
     n_steps = int(timesteps)
     if t.size == 0:
         return np.zeros(0, np.int64), n_steps
