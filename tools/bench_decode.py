@@ -1,25 +1,26 @@
-"""Decode-speed benchmark for the event readers (issue 4): M events/s and peak memory.
+"""Decode-speed benchmark for the event readers (issues 4 and 18): M events/s and peak memory.
 
-Generates large synthetic recordings in Prophesee EVT 2.0 (``.raw``) and jAER AEDAT 2.0
-(DAVIS240C layout), then streams each through ``eventsim.events.io.stream_events`` -- the
-same path every user of the library takes (format detection, header parsing, Numba decode
-kernel, chunking) -- and reports:
+Three measurements, each printed as a Markdown table:
 
-- decode throughput in M events/s: the median of ``--runs`` timed passes, after one untimed
-  pass that compiles (or loads from cache) the kernels and warms the page cache, so neither
-  compile time nor disk speed is measured. One thread (the kernels are serial). The headline
-  figure uses the process's CPU time (user + system, i.e. reading included): it is the cost on
-  one core and stays meaningful on a loaded machine; the wall-clock rate is printed beside it;
-- peak resident memory (``VmHWM``) of a fresh subprocess that streams a file of
-  ``--peak-events`` events, next to that subprocess's RSS after imports, before decoding.
+- **whole-file reads**: ``eventsim.read_events`` next to the native readers when they are
+  installed (``pip install 'eventsim[bench]'``: expelliarmus, C, for Prophesee EVT 2.0 / 3.0;
+  aedat, Rust, for AEDAT 4.0; never runtime dependencies). Each reader reads the same file into
+  memory; the best of ``--runs`` passes (interleaved, after an untimed warm-up pass that compiles
+  or loads the kernels and warms the page cache) is reported, in M events/s of wall-clock time.
+  Best-of rather than median because the machine may be shared: other jobs only ever slow a
+  pass down. The aedat reader is timed iterating its packets (decode only, no concatenation);
+- **streaming**: ``eventsim.events.io.stream_events`` (1 M-event chunks), best of ``--runs``;
+- **peak memory** (``--peak-events``, default 100 M): the peak RSS of a fresh process streaming
+  a generated EVT 2.0 file, and of ``eventsim run`` on it with the bundled demo model
+  (``--downscale nearest`` to its 34x34 input), as ``/usr/bin/time -f %M`` reports it.
 
 Usage::
 
-    python tools/bench_decode.py                       # 30 M events, 100 M for peak RSS
-    python tools/bench_decode.py --events 5e6 --peak-events 0 --keep /tmp/bench
+    python tools/bench_decode.py --aedat4 ../shared/data/aedat4/*.aedat4
+    python tools/bench_decode.py --events 5e6 --peak-events 0 --formats evt2,evt3
 
-The synthetic streams look like a busy scene: 640x480 (EVT 2.0) / 240x180 (AEDAT 2.0)
-uniform pixels, random polarity, ~5 events per microsecond.
+The synthetic streams look like a busy scene: 640x480 (EVT 2.0) / 240x180 (AEDAT 2.0) / 1280x720
+(EVT 3.0, vectorised) uniform pixels, random polarity, ~5 events per microsecond.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +39,8 @@ import numpy as np
 
 GEN_CHUNK = 1 << 21  # events generated per block (bounded memory while writing)
 STREAM_CHUNK = 1_000_000  # events per chunk when decoding (eventsim's default)
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_MODEL = ROOT / "eventsim" / "data" / "demo_model.h5"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,69 +150,122 @@ GENERATORS = {"evt2": (".raw", write_evt2), "aedat2": (".aedat", write_aedat2), 
 
 
 # ---------------------------------------------------------------------------------------------
-# measurements
+# readers: each returns the number of events it decoded from the whole file
 
 
-def stream_count(path: Path, chunk: int = STREAM_CHUNK) -> int:
+def read_eventsim(path: Path) -> int:
+    from eventsim.events.io import read_events
+
+    return len(read_events(path)[0])
+
+
+def stream_eventsim(path: Path) -> int:
     from eventsim.events.io import stream_events
 
-    return sum(len(c) for c in stream_events(path, chunk=chunk))
+    return sum(len(c) for c in stream_events(path, chunk=STREAM_CHUNK))
 
 
-def throughput(path: Path, n_expected: int, runs: int) -> dict:
-    """Median decode rate over ``runs`` timed passes (after one untimed warm-up pass)."""
-    n = stream_count(path)  # warm-up: kernel compile / cache load, page cache
-    if n != n_expected:
-        raise SystemExit(f"{path}: decoded {n} events, generated {n_expected}")
-    cpu, wall = [], []
+def _expelliarmus(encoding: str):
+    try:
+        from expelliarmus import Wizard
+    except ImportError:
+        return None
+    wizard = Wizard(encoding=encoding)
+    return lambda path: len(wizard.read(path))
+
+
+def _aedat():
+    try:
+        import aedat
+    except ImportError:
+        return None
+
+    def read(path: Path) -> int:
+        packets = [p["events"] for p in aedat.Decoder(str(path)) if "events" in p]
+        return sum(len(e) for e in packets)
+
+    return read
+
+
+def native_reader(fmt: str):
+    """(name, read function) of the installed native reader for ``fmt``, or None."""
+    if fmt in ("evt2", "evt3"):
+        read = _expelliarmus(fmt)
+        return ("expelliarmus", read) if read else None
+    if fmt == "aedat4":
+        read = _aedat()
+        return ("aedat (Rust)", read) if read else None
+    return None
+
+
+def best_of(readers: dict, path: Path, runs: int) -> dict:
+    """Events and best wall-clock seconds of each reader on ``path``, runs interleaved."""
+    counts = {name: read(path) for name, read in readers.items()}  # warm-up
+    best = dict.fromkeys(readers, float("inf"))
     for _ in range(runs):
-        c0, w0 = time.process_time(), time.perf_counter()
-        stream_count(path)
-        cpu.append(time.process_time() - c0)
-        wall.append(time.perf_counter() - w0)
-    return {"events": n, "cpu_s": cpu, "wall_s": wall,
-            "mev_per_s": n / statistics.median(cpu) / 1e6,
-            "mev_per_s_wall": n / statistics.median(wall) / 1e6}
+        for name, read in readers.items():
+            t0 = time.perf_counter()
+            read(path)
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return {name: {"events": counts[name], "seconds": best[name],
+                   "mev_per_s": counts[name] / best[name] / 1e6} for name in readers}
 
+
+# ---------------------------------------------------------------------------------------------
+# peak memory
 
 _PEAK_SCRIPT = """
-import json, sys
-from eventsim.events.io import read_info, stream_events
-
-def hwm_mb():
-    # VmHWM: peak resident set of this process image. (ru_maxrss would not do: Linux carries
-    # it over fork + exec, so it starts at the parent's size.)
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-
-n = 0
-read_info(sys.argv[1])  # imports the format modules (and Numba) before the baseline
-rss0 = hwm_mb()
-for c in stream_events(sys.argv[1], chunk=int(sys.argv[2])):
-    n += len(c)
-print(json.dumps({"events": n, "rss_after_import_mb": rss0, "peak_rss_mb": hwm_mb()}))
+import sys
+from eventsim.events.io import stream_events
+n = sum(len(c) for c in stream_events(sys.argv[1], chunk=int(sys.argv[2])))
+print(n)
 """
 
 
-def peak_rss(path: Path, chunk: int = STREAM_CHUNK) -> dict:
-    """Peak RSS (MB) of a fresh process streaming ``path`` (Linux: /proc/self/status VmHWM)."""
-    # The kernels are already in Numba's on-disk cache (the throughput pass ran first).
-    env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(path), str(chunk)],
-                         check=True, capture_output=True, text=True, env=env)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def peak_kb(args: list[str]) -> tuple[int, str]:
+    """Peak RSS (KB) of ``args`` run as a fresh process, and its stdout."""
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    if Path("/usr/bin/time").exists():
+        out = subprocess.run(["/usr/bin/time", "-f", "%M", *args], check=True, capture_output=True,
+                             text=True, env=env)
+        return int(out.stderr.strip().splitlines()[-1]), out.stdout
+    # no GNU time: the children's rusage (wait4), which is what it reports
+    import resource
+
+    out = subprocess.run(args, check=True, capture_output=True, text=True, env=env)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, out.stdout
+
+
+def peak_stream(path: Path) -> int:
+    return peak_kb([sys.executable, "-c", _PEAK_SCRIPT, str(path), str(STREAM_CHUNK)])[0]
+
+
+def peak_run(path: Path) -> int:
+    return peak_kb([sys.executable, "-m", "eventsim", "run", str(DEMO_MODEL), "-i", str(path),
+                    "--downscale", "nearest", "--threads", "1"])[0]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _row(label: str, res: dict, native: str | None) -> str:
+    es = res["eventsim"]
+    if native is None:
+        return f"| {label} | {es['events'] / 1e6:.2f} M | {es['mev_per_s']:.1f} | - | - |"
+    nat = res[native]
+    return (f"| {label} | {es['events'] / 1e6:.2f} M | {es['mev_per_s']:.1f} | {native}: "
+            f"{nat['mev_per_s']:.1f} | {es['mev_per_s'] / nat['mev_per_s']:.2f}x |")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--events", type=float, default=30e6, help="events per throughput file (default 30e6)")
+    ap.add_argument("--events", type=float, default=20e6, help="events per generated file (default 20e6)")
     ap.add_argument("--peak-events", type=float, default=100e6,
-                    help="events in the peak-RSS file (default 100e6; 0 skips the measurement)")
-    ap.add_argument("--runs", type=int, default=3, help="timed passes per format; the median is reported")
-    ap.add_argument("--formats", default="evt2,aedat2", help="comma-separated: evt2, aedat2, evt3")
+                    help="events in the peak-memory file (default 100e6; 0 skips the measurement)")
+    ap.add_argument("--runs", type=int, default=5, help="timed passes per reader; the best is reported")
+    ap.add_argument("--formats", default="evt2,evt3,aedat2", help="generated formats: evt2, evt3, aedat2")
+    ap.add_argument("--aedat4", type=Path, nargs="*", default=[], help="real AEDAT 4.0 recordings to read")
     ap.add_argument("--keep", type=Path, default=None,
                     help="directory for the generated files, kept afterwards (default: a temp dir, removed)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -222,38 +277,43 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown format(s) {sorted(unknown)}; known: {sorted(GENERATORS)}")
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="eventsim-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    n_events = int(args.events)
-    n_peak = int(args.peak_events)
-    results: dict = {"events": n_events, "runs": args.runs, "formats": {}}
+    n_events, n_peak = int(args.events), int(args.peak_events)
+    results: dict = {"runs": args.runs, "reads": {}, "streams": {}, "peak_kb": {}}
+    rows = []
     try:
-        paths = {}
+        inputs = []
         for fmt in formats:  # all files first, flushed: writeback must not overlap the timing
             ext, gen = GENERATORS[fmt]
-            paths[fmt] = workdir / f"bench_{fmt}_{n_events}{ext}"
-            if not paths[fmt].exists():
-                print(f"[{fmt}] generating {n_events:,} events -> {paths[fmt]}", file=sys.stderr)
-                gen(paths[fmt], n_events)
+            path = workdir / f"bench_{fmt}_{n_events}{ext}"
+            if not path.exists():
+                print(f"[{fmt}] generating {n_events:,} events -> {path}", file=sys.stderr)
+                gen(path, n_events)
+            inputs.append((fmt, f"{fmt} (synthetic)", path))
+        inputs += [("aedat4", p.name, p) for p in args.aedat4]
         os.sync()
-        for fmt in formats:
-            res = throughput(paths[fmt], n_events, args.runs)
-            res["file_mb"] = paths[fmt].stat().st_size / 2**20
-            results["formats"][fmt] = res
-            print(f"[{fmt}] {res['mev_per_s']:.1f} M events/s (CPU time), "
-                  f"{res['mev_per_s_wall']:.1f} (wall clock)", file=sys.stderr)
-            if args.keep is None:
-                paths[fmt].unlink()
-        for fmt in formats if n_peak else ():
-            ext, gen = GENERATORS[fmt]
-            big = workdir / f"bench_{fmt}_{n_peak}{ext}"
+        for fmt, label, path in inputs:
+            native = native_reader(fmt)
+            readers = {"eventsim": read_eventsim, **({native[0]: native[1]} if native else {})}
+            res = best_of(readers, path, args.runs)
+            counts = {r["events"] for r in res.values()}
+            if len(counts) != 1:
+                print(f"[{label}] note: the readers decode different event counts {res}", file=sys.stderr)
+            results["reads"][label] = res
+            rows.append(_row(label, res, native[0] if native else None))
+            print(rows[-1], file=sys.stderr)
+            if fmt != "aedat4":
+                streamed = best_of({"eventsim": stream_eventsim}, path, args.runs)
+                results["streams"][label] = streamed["eventsim"]
+                if args.keep is None:
+                    path.unlink()
+        if n_peak:
+            big = workdir / f"bench_evt2_{n_peak}.raw"
             if not big.exists():
-                print(f"[{fmt}] generating {n_peak:,} events -> {big}", file=sys.stderr)
-                gen(big, n_peak)
+                print(f"[peak] generating {n_peak:,} EVT 2.0 events -> {big}", file=sys.stderr)
+                write_evt2(big, n_peak)
             os.sync()
-            peak = peak_rss(big)
-            peak["file_mb"] = big.stat().st_size / 2**20
-            results["formats"][fmt]["peak"] = peak
-            print(f"[{fmt}] peak RSS {peak['peak_rss_mb']:.0f} MB streaming {peak['events']:,} events",
-                  file=sys.stderr)
+            results["peak_kb"] = {"stream_events": peak_stream(big), "eventsim run": peak_run(big),
+                                  "events": n_peak, "file_mb": big.stat().st_size / 2**20}
             if args.keep is None:
                 big.unlink()
     finally:
@@ -263,15 +323,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(results, indent=1))
         return 0
-    print("| format | events | file MB | M events/s, CPU time | M events/s, wall clock "
-          "| peak RSS streaming |")
-    print("|---|---:|---:|---:|---:|---|")
-    for fmt, r in results["formats"].items():
-        peak = r.get("peak")
-        peak_txt = (f"{peak['peak_rss_mb']:.0f} MB ({peak['events'] / 1e6:.0f} M events, "
-                    f"{peak['rss_after_import_mb']:.0f} MB after imports)") if peak else "-"
-        print(f"| {fmt} | {r['events']:,} | {r['file_mb']:.0f} | {r['mev_per_s']:.1f} "
-              f"| {r['mev_per_s_wall']:.1f} | {peak_txt} |")
+    print(f"whole-file reads, M events/s (wall clock, best of {args.runs}):\n")
+    print("| file | events | eventsim `read_events` | native reader | ratio |")
+    print("|---|---:|---:|---:|---:|")
+    print("\n".join(rows))
+    if results["streams"]:
+        print(f"\nstreaming (`stream_events`, 1 M-event chunks), M events/s (best of {args.runs}):\n")
+        print("| file | M events/s |\n|---|---:|")
+        for label, r in results["streams"].items():
+            print(f"| {label} | {r['mev_per_s']:.1f} |")
+    if results["peak_kb"]:
+        pk = results["peak_kb"]
+        print(f"\npeak RSS on a {pk['events'] / 1e6:.0f} M-event EVT 2.0 file ({pk['file_mb']:.0f} MB):\n")
+        print("| process | peak RSS |\n|---|---:|")
+        print(f"| `stream_events` over the file | {pk['stream_events'] / 1024:.0f} MB |")
+        print(f"| `eventsim run` demo model `--downscale nearest` | {pk['eventsim run'] / 1024:.0f} MB |")
     return 0
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from ...errors import InputFormatError
+from ..dtype import concat_events, copy_events
 
 
 def rechunk(parts: Iterable[np.ndarray], chunk: int) -> Iterator[np.ndarray]:
@@ -26,15 +27,15 @@ def rechunk(parts: Iterable[np.ndarray], chunk: int) -> Iterator[np.ndarray]:
         have += len(part)
         if have < chunk:
             continue
-        merged = np.concatenate(pending) if len(pending) > 1 else pending[0]
+        merged = concat_events(pending) if len(pending) > 1 else pending[0]
         full = (len(merged) // chunk) * chunk
         for start in range(0, full, chunk):
             yield merged[start:start + chunk]
         rest = merged[full:]
-        pending = [rest.copy()] if len(rest) else []  # copy: do not pin the whole merged block
+        pending = [copy_events(rest)] if len(rest) else []  # copy: do not pin the whole merged block
         have = len(rest)
     if have:
-        yield np.concatenate(pending) if len(pending) > 1 else pending[0]
+        yield concat_events(pending) if len(pending) > 1 else pending[0]
 
 
 def read_blocks(path: str, offset: int, block: np.ndarray, record: int) -> Iterator[np.ndarray]:

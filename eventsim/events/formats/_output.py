@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..dtype import EVENT_DTYPE
+from ..dtype import EVENT_DTYPE, copy_events, copy_into
 
 
 class EventBuffer:
@@ -33,7 +33,7 @@ class EventBuffer:
             return
         # A new array and one copy: ndarray.resize would zero-fill the new tail (touching it all).
         bigger = np.empty(max(self.n + k, self.events.shape[0] * 3 // 2, 1024), dtype=EVENT_DTYPE)
-        bigger[:self.n] = self.events[:self.n]
+        copy_into(bigger[:self.n], self.events[:self.n])
         self.events = bigger
 
     def free(self) -> np.ndarray:
@@ -43,7 +43,7 @@ class EventBuffer:
 
     def append(self, part: np.ndarray) -> None:
         self.reserve(len(part))
-        self.events[self.n:self.n + len(part)] = part
+        copy_into(self.events[self.n:self.n + len(part)], part)
         self.n += len(part)
 
     def finish(self) -> np.ndarray:
@@ -54,7 +54,7 @@ class EventBuffer:
         try:
             out.resize(self.n, refcheck=True)  # shrinking realloc: no copy
         except ValueError:  # a view of it is still alive somewhere: copy instead
-            out = out[:self.n].copy()
+            out = copy_events(out[:self.n])
         return out
 
 

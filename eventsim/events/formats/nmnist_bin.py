@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit
 
 from ...errors import InputFormatError
-from ..dtype import EVENT_DTYPE
+from ..dtype import EVENT_DTYPE, copy_events
 from . import FileInfo
 from ._output import COLLECT_CHUNK, collect
 
@@ -143,7 +143,7 @@ def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
         out = np.empty(raw.size // RECORD, dtype=EVENT_DTYPE)
         n = _decode(raw, state, out["t"], out["x"], out["y"], out["p"])
         if n:
-            yield out[:n] if n == len(out) else out[:n].copy()
+            yield out[:n] if n == len(out) else copy_events(out[:n])
 
 
 def read_all(path: str) -> np.ndarray:

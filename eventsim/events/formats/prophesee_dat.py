@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit
 
 from ...errors import InputFormatError
-from ..dtype import EVENT_DTYPE
+from ..dtype import EVENT_DTYPE, copy_events
 from . import FileInfo
 from ._chunks import read_blocks
 from ._output import COLLECT_CHUNK, collect
@@ -137,7 +137,7 @@ def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
         out = np.empty(words.size // 2, dtype=EVENT_DTYPE)
         n = _decode(words, state, width, height, out["t"], out["x"], out["y"], out["p"])
         if n:
-            yield out if n == len(out) else out[:n].copy()
+            yield out if n == len(out) else copy_events(out[:n])
 
 
 def read_all(path: str) -> np.ndarray:

@@ -63,6 +63,7 @@ import numpy as np
 from numba import njit
 
 from ...errors import InputFormatError
+from ..dtype import copy_events
 from . import FileInfo
 from ._chunks import read_blocks
 from ._output import EventBuffer
@@ -396,6 +397,24 @@ def _decode_evt3(words, state, width, height, out):
     return i, n
 
 
+@njit(cache=True)
+def _evt3_bound(words):
+    """Most events EVT 3.0 ``words`` can decode to: one per EVT_ADDR_X, one per set valid bit
+    of a VECT_12 / VECT_8 (the decoder may drop some, never add any)."""
+    n = 0
+    for i in range(words.shape[0]):
+        w = np.int64(words[i])
+        typ = w >> 12
+        if typ == 2:
+            n += 1
+        elif typ == 4 or typ == 5:
+            bits = w & (0xFFF if typ == 4 else 0xFF)
+            while bits:
+                bits &= bits - 1
+                n += 1
+    return n
+
+
 # ---------------------------------------------------------------------------------------------
 # drivers: whole file into one array, or streamed in bounded chunks
 
@@ -470,7 +489,7 @@ def _split(events: np.ndarray, chunk: int) -> Iterator[np.ndarray]:
         yield events
         return
     for s in range(0, len(events), chunk):
-        yield events[s:s + chunk].copy()
+        yield copy_events(events[s:s + chunk])
 
 
 def _setup(path: str):
@@ -488,7 +507,11 @@ def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
 
 def read_all(path: str) -> np.ndarray:
     h, word, kernel, state, width, height = _setup(path)
-    words = max(os.path.getsize(path) - h.data_offset, 0) // np.dtype(word).itemsize
-    # EVT 2.0: one event per word at most, so the word count bounds the output exactly. EVT 3.0
-    # packs up to 12 events in a word: start at one per word (real files: ~1) and grow.
-    return decode_all(path, h.data_offset, word, kernel, state, width, height, words)
+    if h.encoding == "evt2":  # one event per 32-bit word at most
+        bound = max(os.path.getsize(path) - h.data_offset, 0) // 4
+    else:  # up to 12 events per word: a quick pass over the words counts them
+        _check_payload(path, h.data_offset, 2)
+        block = np.empty(_BLOCK_WORDS_MIN * 16, dtype=word)
+        bound = sum(_evt3_bound(words) for words in read_blocks(path, h.data_offset, block, 2))
+    # + _MIN_BUF: the kernels stop while fewer slots remain, even when no event is left
+    return decode_all(path, h.data_offset, word, kernel, state, width, height, bound + _MIN_BUF)
