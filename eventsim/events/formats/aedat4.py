@@ -367,38 +367,38 @@ class _Blocks:
         return self.buf[off:off + n]
 
 
-def _iter_packets(path: str, want_stream: int | None) -> Iterator[tuple[int, bytes]]:
-    """Yield (file offset, decompressed body) of every packet of ``want_stream``."""
-    with open(path, "rb") as f:
-        header, pos = _read_header(f, path)
-        f.seek(0, 2)
-        size = f.tell()
-        dtp = header["data_table_position"]
-        end = dtp if pos <= dtp <= size else size
-        known = header["streams"]
-        inflate = _Inflate(header["compression"], path)
-        blocks = _Blocks(f)
-        unpack = struct.Struct("<ii").unpack
-        while pos < end:
-            ph = blocks.get(pos, 8)
-            if len(ph) < 8 or pos + 8 > end:
-                raise InputFormatError(f"{path}: truncated AEDAT 4.0 packet header at byte {pos}")
-            sid, n = unpack(ph)
-            if sid not in known:
-                raise InputFormatError(f"{path}: packet at byte {pos} has stream id {sid}, "
-                                       f"not in the header's stream list {sorted(known)}")
-            if n < 0 or pos + 8 + n > end:
-                raise InputFormatError(f"{path}: packet at byte {pos} claims {n} bytes; "
-                                       f"only {end - pos - 8} remain")
-            if sid == want_stream:
-                if n > _MAX_PACKET:
-                    raise InputFormatError(f"{path}: packet at byte {pos} is {n:,} bytes long; "
-                                           f"packets are limited to {_MAX_PACKET:,} bytes")
-                body = blocks.get(pos + 8, n)
-                if len(body) != n:
-                    raise InputFormatError(f"{path}: truncated AEDAT 4.0 packet at byte {pos}")
-                yield pos, inflate(body, pos)
-            pos += 8 + n
+def _iter_packets(f, path: str, header: dict, pos: int, want_stream: int | None
+                  ) -> Iterator[tuple[int, bytes]]:
+    """Yield (file offset, decompressed body) of every packet of ``want_stream`` in the open
+    file ``f`` whose header is ``header`` and whose first packet is at ``pos``."""
+    f.seek(0, 2)
+    size = f.tell()
+    dtp = header["data_table_position"]
+    end = dtp if pos <= dtp <= size else size
+    known = header["streams"]
+    inflate = _Inflate(header["compression"], path)
+    blocks = _Blocks(f)
+    unpack = struct.Struct("<ii").unpack
+    while pos < end:
+        ph = blocks.get(pos, 8)
+        if len(ph) < 8 or pos + 8 > end:
+            raise InputFormatError(f"{path}: truncated AEDAT 4.0 packet header at byte {pos}")
+        sid, n = unpack(ph)
+        if sid not in known:
+            raise InputFormatError(f"{path}: packet at byte {pos} has stream id {sid}, "
+                                   f"not in the header's stream list {sorted(known)}")
+        if n < 0 or pos + 8 + n > end:
+            raise InputFormatError(f"{path}: packet at byte {pos} claims {n} bytes; "
+                                   f"only {end - pos - 8} remain")
+        if sid == want_stream:
+            if n > _MAX_PACKET:
+                raise InputFormatError(f"{path}: packet at byte {pos} is {n:,} bytes long; "
+                                       f"packets are limited to {_MAX_PACKET:,} bytes")
+            body = blocks.get(pos + 8, n)
+            if len(body) != n:
+                raise InputFormatError(f"{path}: truncated AEDAT 4.0 packet at byte {pos}")
+            yield pos, inflate(body, pos)
+        pos += 8 + n
 
 
 def _packet_events(body: bytes, path: str, where: int) -> np.ndarray:
@@ -553,23 +553,23 @@ class _Batch:
 def _decode_file(path: str, out_for_batch) -> Iterator[None]:
     """Decode the event packets of ``path`` batch by batch into ``out_for_batch()``'s buffer;
     yields after each batch. Warns about events outside the sensor at the end."""
-    with open(path, "rb") as f:
-        header, _ = _read_header(f, path)
-    sid, sensor = _event_stream(header, path)
-    if sid is None:
-        return
     status = np.zeros(2, np.int64)
     batch = _Batch()
-    try:
-        for where, body in _iter_packets(path, sid):
-            batch.add(where, body)
-            if batch.nbytes >= _BATCH_BYTES:
-                batch.decode_into(out_for_batch(), sensor, path, status)
-                yield
-    except InputFormatError:
-        # packets before the bad one come first, as when they were decoded one by one
-        batch.decode_into(out_for_batch(), sensor, path, status)
-        raise
+    with open(path, "rb") as f:
+        header, pos = _read_header(f, path)
+        sid, sensor = _event_stream(header, path)
+        if sid is None:
+            return
+        try:
+            for where, body in _iter_packets(f, path, header, pos, sid):
+                batch.add(where, body)
+                if batch.nbytes >= _BATCH_BYTES:
+                    batch.decode_into(out_for_batch(), sensor, path, status)
+                    yield
+        except InputFormatError:
+            # packets before the bad one come first, as when they were decoded one by one
+            batch.decode_into(out_for_batch(), sensor, path, status)
+            raise
     batch.decode_into(out_for_batch(), sensor, path, status)
     yield
     if status[1]:
