@@ -209,7 +209,7 @@ class TorchTwin:
                 spikes[pop.name] = self.lif(pop, cur)
         return out, spikes
 
-    @torch.no_grad()
+    @no_grad
     def forward_stepwise(self, x: torch.Tensor) -> torch.Tensor:
         """The same network one time step at a time (batch 1 per convolution); the readout."""
         pops = self.net.ordered_populations()[1:]
