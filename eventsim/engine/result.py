@@ -29,6 +29,9 @@ class RunResult:
     input_info: dict = field(default_factory=dict)  # path, format, events, sensor, binning
     spikes: dict[str, np.ndarray] | None = None  # population -> (T, *shape) spike values, if recorded
     saturations: dict[str, np.ndarray] | None = None  # int mode: population -> (T,) int32 clips
+    #: float engines, when recorded: spiking population -> (T, *shape) float64 input current of
+    #: each step (the sum of its projections, bias not included)
+    currents: dict[str, np.ndarray] | None = None
 
     @property
     def prediction(self) -> int:

@@ -241,6 +241,9 @@ class Simulator:
         counts = np.zeros((len(pops), steps, mode.counts_width), np.int64)
         rec = {p.name: np.zeros((steps,) + tuple(p.shape), np.int64) for p in pops
                if p.kind != POP_READOUT} if record else None
+        # what each spiking population received per step: lets per-neuron analyses (NeuroBench's
+        # membrane updates) replay the membranes without recomputing every projection densely
+        currents: dict | None = {} if record and self.precision != "int" else None
         mults = mode.mults_per_step * steps
         ws.prepare(steps)
         mode.set_frames(frames)
@@ -255,6 +258,8 @@ class Simulator:
                     encoded: dict[int, np.ndarray] = {}
                     for qi in pop.incoming:
                         self._project(qi, trains, cur, sops[qi], macs[qi], frames, encoded)
+                    if currents is not None and pop.kind != POP_READOUT:
+                        currents[pop.name] = self._chw_rows(cur, steps, pop)
                     trains[pi], m = self._update(pi, cur, steps, counts[pi])
                     mults += m
                 if rec is not None and pop.kind != POP_READOUT and trains[pi] is not None:
@@ -272,7 +277,14 @@ class Simulator:
             **mode.extras(counts))
         if rec is not None:
             result.spikes = rec
+            result.currents = currents
         return result
+
+    @staticmethod
+    def _chw_rows(cur: np.ndarray, steps: int, pop) -> np.ndarray:
+        """The first ``steps`` rows of a population's internal-order currents, as (T, *shape) float64."""
+        rows = np.asarray(cur[:steps, :pop.size], np.float64)
+        return rows[:, to_internal(pop.shape)].reshape((steps,) + tuple(pop.shape))
 
     def _project(self, qi: int, trains, cur, sops, macs, frames, encoded) -> None:
         """Add projection ``qi`` of every step into ``cur`` (T rows), counting SOPs (or MACs)."""
