@@ -12,6 +12,8 @@ from ..errors import ConversionError, ModelFormatError
 from ..files import sha256_file
 from ..network.h5io import save_model
 from ..network.ir import InputSpec, Network, Population, topological_order
+from ..network.nir import load_nir
+from ..network.nir_nodes import DEFAULT_DT
 from .archs import ARCHS, Context
 from .checkpoint import load_state_dict
 from .params import Params
@@ -85,6 +87,22 @@ def convert_to_file(path: str | os.PathLike, output: str | os.PathLike, dtype: s
                     **options) -> Network:
     """Convert ``path`` and write ``output`` atomically (``dtype`` of the stored weights)."""
     net = convert_checkpoint(path, **options)
+    net.provenance["stored_dtype"] = dtype
+    save_model(net, output, dtype=dtype)
+    return net
+
+
+def convert_nir_to_file(path: str | os.PathLike, output: str | os.PathLike, dtype: str = "float32",
+                        dt: float = DEFAULT_DT, semantics: str = "auto",
+                        timesteps: int | None = None) -> Network:
+    """Import a NIR graph (:func:`~eventsim.network.nir.load_nir`) and write it as ``model.h5``.
+
+    The provenance records the source file's name and SHA-256 and the stored dtype, as for a
+    checkpoint, besides what the import records (dt, semantics, the nodes' mapping).
+    """
+    path = os.fspath(path)
+    net = load_nir(path, dt=dt, semantics=semantics, timesteps=timesteps)
+    net.provenance["source"] = {"file": Path(path).name, "sha256": sha256_file(path)}
     net.provenance["stored_dtype"] = dtype
     save_model(net, output, dtype=dtype)
     return net

@@ -101,6 +101,18 @@ def test_convert_nir_dt_and_semantics_options(shared_data, tmp_path):
     assert load_model(tmp_path / "c.h5").population("1").kind == "binary_lif"
 
 
+def test_convert_nir_json_summary_and_provenance(shared_data, tmp_path):
+    src = shared_data / "nir" / "cnn_sinabs.nir"
+    res = CliRunner().invoke(cli, ["convert", str(src), "--dtype", "float64", "--json",
+                                   "-o", str(tmp_path / "c.h5")])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    net = load_model(tmp_path / "c.h5")
+    assert doc["arch"] == "nir" and doc["dtype"] == "float64" and doc["populations"] == len(net.populations)
+    assert net.provenance["stored_dtype"] == "float64"
+    assert net.provenance["source"] == {"file": "cnn_sinabs.nir", "sha256": doc["sha256"]}
+
+
 def test_inspect_reads_nir_files(shared_data):
     res = CliRunner().invoke(cli, ["inspect", str(shared_data / "nir" / "cnn_sinabs.nir"), "--json", "-"])
     assert res.exit_code == 0, res.output
