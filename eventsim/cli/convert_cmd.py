@@ -93,7 +93,7 @@ def convert(checkpoint, arch, timesteps, input_shape, input_kind, polarity, neur
                "input_kind": net.input.kind, "input_shape": list(net.input_shape),
                "populations": len(net.populations), "projections": len(net.projections),
                "parameters": parameter_count(net), "dtype": dtype,
-               "sha256": net.provenance["source"]["sha256"]}
+               "sha256": net.provenance.get("sha256") or net.provenance["source"]["sha256"]}
     if as_json:
         click.echo(json_text(summary, what="stdout", indent=2))
     say_written(output, f"{source}, {summary['populations']} populations, "

@@ -97,12 +97,10 @@ def convert_nir_to_file(path: str | os.PathLike, output: str | os.PathLike, dtyp
                         timesteps: int | None = None) -> Network:
     """Import a NIR graph (:func:`~eventsim.network.nir.load_nir`) and write it as ``model.h5``.
 
-    The provenance records the source file's name and SHA-256 and the stored dtype, as for a
-    checkpoint, besides what the import records (dt, semantics, the nodes' mapping).
+    The provenance holds what the import records (file, SHA-256, dt, semantics, the nodes'
+    mapping) and, as for a checkpoint, the stored dtype.
     """
-    path = os.fspath(path)
-    net = load_nir(path, dt=dt, semantics=semantics, timesteps=timesteps)
-    net.provenance["source"] = {"file": Path(path).name, "sha256": sha256_file(path)}
+    net = load_nir(os.fspath(path), dt=dt, semantics=semantics, timesteps=timesteps)
     net.provenance["stored_dtype"] = dtype
     save_model(net, output, dtype=dtype)
     return net
