@@ -186,8 +186,9 @@ class Terminated(KeyboardInterrupt):
 
 
 #: "signal": the first SIGINT/SIGTERM received; "pending": renames waiting for the end of the
-#: command (None outside :func:`deferred_commits`); "done": the outputs are in place
-_commits: dict = {"signal": None, "pending": None, "done": False}
+#: command (None outside :func:`deferred_commits`); "done": the outputs are in place;
+#: "ignore_after": the process entry point's wish to ignore both signals once they are
+_commits: dict = {"signal": None, "pending": None, "done": False, "ignore_after": False}
 _BLOCKED = {signal.SIGINT, signal.SIGTERM}
 
 
@@ -199,6 +200,12 @@ def note_signal(signum: int) -> bool:
     if _commits["signal"] is None:
         _commits["signal"] = signum
     return True
+
+
+def ignore_signals_after_commit() -> None:
+    """Once a command's outputs are committed, SIGINT and SIGTERM are ignored (process entry
+    point only: a test runner calling the CLI in-process keeps its own handlers)."""
+    _commits["ignore_after"] = True
 
 
 def _raise_if_signalled() -> None:
@@ -249,6 +256,11 @@ def _commit(renames: list[tuple[str, str, str]], final: bool = False) -> None:
             except OSError as exc:
                 raise OutputError(f"{name}: cannot write: {exc.strerror or exc}") from None
         _commits["done"] = final
+        if final and _commits["ignore_after"]:
+            # Python restores the default handlers while it shuts down: a signal arriving then
+            # would kill a process whose work is complete. Ignoring it also drops one held back.
+            for signum in _BLOCKED:
+                signal.signal(signum, signal.SIG_IGN)
     finally:
         if mask:
             mask(signal.SIG_SETMASK, old)

@@ -21,6 +21,7 @@ import warnings
 
 import click
 
+from .. import files
 from ..errors import EventsimError
 from ..files import (
     Terminated,
@@ -100,8 +101,16 @@ def install_signal_handlers() -> None:
         if note_signal(signum):
             raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
+    def unraisable(info):
+        # The interrupt is recorded and ends the command at its commit: no traceback for the
+        # copy Python could not raise (it landed in a weakref callback or a __del__).
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            sys.__unraisablehook__(info)
+
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
+    sys.unraisablehook = unraisable
+    files.ignore_signals_after_commit()
 
 
 def _usage_line(exc: click.UsageError) -> str:

@@ -16,7 +16,8 @@ import h5py
 import numpy as np
 
 from ..errors import ModelFormatError, brief
-from .limits import MAX_GRAPH_NODES, MAX_PARAMETER_BYTES
+from ..events.hdf5 import missing_filter
+from .limits import MAX_DEPTH, MAX_GRAPH_NODES, MAX_PARAMETER_BYTES
 
 MAX_OBJECTS = 16 * MAX_GRAPH_NODES  # groups + datasets (a NIR conv node holds about ten)
 MAX_ATTRIBUTE_ELEMENTS = 1 << 20  # an attribute holds a shape, a name or a JSON text
@@ -33,6 +34,8 @@ def audit_hdf5(f: h5py.File, path: str) -> None:
     counts = {"links": 0, "bytes": 0}
 
     def check_link(name: bytes, info) -> str | None:
+        if name.count(b"/") >= MAX_DEPTH:  # opening objects by path costs HDF5 its depth each
+            return f"/: groups nested more than {MAX_DEPTH} levels deep"
         where = "/" + name.decode("utf-8", "replace")
         if info.type == h5py.h5l.TYPE_EXTERNAL:
             target = f.id.links.get_val(name)[0].decode("utf-8", "replace")
@@ -120,10 +123,31 @@ def _check_dataset(dsid) -> int | str:
     dtype = dsid.dtype
     if dtype.kind not in _PLAIN_KINDS or dtype.fields is not None:
         return f"has data type {brief(str(dtype))}, not numbers or text"
+    missing = missing_filter(dsid)
+    if missing:
+        return f"is compressed with {missing}, which this eventsim cannot decode"
     shape = dsid.shape
     if shape is None:  # an empty dataspace: no data
         return 0
-    return int(np.prod(shape, dtype=object)) * max(dtype.itemsize, 1)
+    nbytes = int(np.prod(shape, dtype=object)) * max(dtype.itemsize, 1)
+    if nbytes and not _stored(dsid, plist, shape, nbytes):
+        return (f"declares shape {brief(shape)} ({nbytes:,} bytes) but its data was never written "
+                "(reading it would allocate fill values)")
+    return nbytes
+
+
+def _stored(dsid, plist, shape: tuple, nbytes: int) -> bool:
+    """Whether every chunk (or every byte) a dataset declares is stored in the file."""
+    layout = plist.get_layout()
+    if layout == h5py.h5d.COMPACT:  # the data sits in the object header
+        return True
+    if layout == h5py.h5d.CHUNKED:
+        chunks = plist.get_chunk()
+        need = 1
+        for n, c in zip(shape, chunks):
+            need *= -(-n // c)
+        return dsid.get_num_chunks() >= need
+    return dsid.get_storage_size() >= nbytes
 
 
 def _check_attributes(oid, count: int) -> str | None:
