@@ -50,13 +50,17 @@ def audit_hdf5(f: h5py.File, path: str) -> None:
         if info.rc > 1:
             return f"{where}: has a second name (a hard link); a model file holds every object once"
         if info.type == h5py.h5o.TYPE_DATASET:
-            nbytes = _check_dataset(h5py.h5d.open(f.id, name))
+            dsid = h5py.h5d.open(f.id, name)
+            nbytes = _check_dataset(dsid)
             if isinstance(nbytes, str):
                 return f"{where}: {nbytes}"
             counts["bytes"] += nbytes
             if counts["bytes"] > MAX_PARAMETER_BYTES:
                 return (f"{where}: datasets declare more than {MAX_PARAMETER_BYTES:,} bytes in all "
                         "(eventsim's limit for one model)")
+            if nbytes and not _stored(dsid, nbytes):
+                return (f"{where}: declares shape {brief(dsid.shape)} ({nbytes:,} bytes) but its data "
+                        "was never written (reading it would allocate fill values)")
         elif info.type != h5py.h5o.TYPE_GROUP:
             return f"{where}: is a named data type, not a group or a dataset"
         problem = _check_attributes(h5py.h5o.open(f.id, name), info.num_attrs)
@@ -129,15 +133,13 @@ def _check_dataset(dsid) -> int | str:
     shape = dsid.shape
     if shape is None:  # an empty dataspace: no data
         return 0
-    nbytes = int(np.prod(shape, dtype=object)) * max(dtype.itemsize, 1)
-    if nbytes and not _stored(dsid, plist, shape, nbytes):
-        return (f"declares shape {brief(shape)} ({nbytes:,} bytes) but its data was never written "
-                "(reading it would allocate fill values)")
-    return nbytes
+    return int(np.prod(shape, dtype=object)) * max(dtype.itemsize, 1)
 
 
-def _stored(dsid, plist, shape: tuple, nbytes: int) -> bool:
+def _stored(dsid, nbytes: int) -> bool:
     """Whether every chunk (or every byte) a dataset declares is stored in the file."""
+    plist = dsid.get_create_plist()
+    shape = dsid.shape
     layout = plist.get_layout()
     if layout == h5py.h5d.COMPACT:  # the data sits in the object header
         return True
