@@ -154,8 +154,17 @@ def read_events(
     path = os.fspath(path)
     mod = _module_for(path, fmt)
     info = mod.read_info(path)
-    parts = [p for p in mod.iter_chunks(path, DEFAULT_CHUNK) if len(p)]
-    events = np.concatenate(parts) if parts else np.empty(0, dtype=EVENT_DTYPE)
+    parts: list[np.ndarray] = []
+    try:
+        for p in mod.iter_chunks(path, DEFAULT_CHUNK):
+            if len(p):
+                parts.append(p)
+        events = np.concatenate(parts) if parts else np.empty(0, dtype=EVENT_DTYPE)
+    except MemoryError:  # e.g. a small EVT 3.0 file of vector words: 6 events per byte
+        n = sum(len(p) for p in parts)
+        parts.clear()
+        raise InputFormatError(f"{path}: its events do not fit in memory ({n:,} decoded so far, "
+                               f"{n * EVENT_DTYPE.itemsize:,} bytes)") from None
     return events, info.sensor
 
 
