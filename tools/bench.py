@@ -209,7 +209,7 @@ class TorchTwin:
                 spikes[pop.name] = self.lif(pop, cur)
         return out, spikes
 
-    @torch.no_grad()
+    @no_grad
     def forward_stepwise(self, x: torch.Tensor) -> torch.Tensor:
         """The same network one time step at a time (batch 1 per convolution); the readout."""
         pops = self.net.ordered_populations()[1:]
@@ -296,7 +296,7 @@ def end_to_end(densities=DENSITIES, threads: int | None = None, timesteps: int =
         fired = sum(int(result.spike_counts[p.name].sum()) for p in spiking)
         neurons = sum(p.size for p in spiking) * timesteps
         torch_fired = sum(int(spk_t[p.name].abs().sum()) for p in spiking)
-        totals = result.totals()
+        totals = result.totals
         t_torch = min(best["torch_batched"], best["torch_stepwise"])
         rows.append({
             "threads": threads, "target_density": d, "density": fired / neurons,

@@ -68,7 +68,7 @@ def evaluate_models(model_paths: list[str], per_class: int | None = None, precis
             a["pred"].append(pred)
             a["correct"] += int(pred == labels[i])
             a["spikes"] += sum(int(result.spike_counts[p.name].sum()) for p in net.populations if p.spiking)
-            totals = result.totals()
+            totals = result.totals
             a["sops"] += totals["sops"]
             a["mults"] += totals["multiplications"]
             # E = E_AC * SOPs + E_MAC * MACs (DESIGN.md, Reports); MACs are 0 for event input

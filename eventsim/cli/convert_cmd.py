@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..convert import convert_to_file, list_archs
+from ..convert import convert_nir_to_file, convert_to_file, list_archs
 from ..files import json_text
 from ..network.counts import parameter_count
-from ..network.h5io import save_model
-from ..network.nir import is_nir_file, load_nir
+from ..network.nir import is_nir_file
 from ..network.nir_nodes import DEFAULT_DT, SEMANTICS
 from .base import EventsimCommand, FiniteRange, InputPath, OutputPath, format_table, say_written
 
@@ -77,27 +76,27 @@ def convert(checkpoint, arch, timesteps, input_shape, input_kind, polarity, neur
     if output is None:
         raise click.UsageError("missing -o/--output model.h5")
     if is_nir_file(checkpoint):  # a NIR graph (detected by content) needs no --arch
-        net = load_nir(checkpoint, dt=nir_dt, semantics=nir_semantics, timesteps=timesteps)
-        save_model(net, output, dtype=dtype)
-        say_written(output, f"NIR graph {net.name!r}, {len(net.populations)} populations, "
-                            f"{len(net.projections)} projections ({net.provenance['semantics']} semantics, "
-                            f"dt={net.provenance['dt']:g} s)")
-        return
-    missing = [name for name, v in (("--arch", arch), ("--timesteps", timesteps),
-                                    ("--input-shape", input_shape)) if v is None]
-    if missing:
-        raise click.UsageError(f"missing {', '.join(missing)} for a PyTorch checkpoint")
-    net = convert_to_file(checkpoint, output, dtype=dtype, arch=arch, timesteps=timesteps,
-                          input_shape=_shape(input_shape), input_kind=input_kind,
-                          polarity=polarity, neuron=neuron)
-    summary = {"output": str(output), "arch": arch, "timesteps": net.timesteps,
+        net = convert_nir_to_file(checkpoint, output, dtype=dtype, dt=nir_dt, semantics=nir_semantics,
+                                  timesteps=timesteps)
+        source = f"NIR graph {net.name!r} ({net.provenance['semantics']} semantics, " \
+                 f"dt={net.provenance['dt']:g} s)"
+    else:
+        missing = [name for name, v in (("--arch", arch), ("--timesteps", timesteps),
+                                        ("--input-shape", input_shape)) if v is None]
+        if missing:
+            raise click.UsageError(f"missing {', '.join(missing)} for a PyTorch checkpoint")
+        net = convert_to_file(checkpoint, output, dtype=dtype, arch=arch, timesteps=timesteps,
+                              input_shape=_shape(input_shape), input_kind=input_kind,
+                              polarity=polarity, neuron=neuron)
+        source = arch
+    summary = {"output": str(output), "arch": arch if arch else "nir", "timesteps": net.timesteps,
                "input_kind": net.input.kind, "input_shape": list(net.input_shape),
                "populations": len(net.populations), "projections": len(net.projections),
                "parameters": parameter_count(net), "dtype": dtype,
-               "sha256": net.provenance["source"]["sha256"]}
+               "sha256": net.provenance.get("sha256") or net.provenance["source"]["sha256"]}
     if as_json:
         click.echo(json_text(summary, what="stdout", indent=2))
-    say_written(output, f"{arch}, {summary['populations']} populations, "
+    say_written(output, f"{source}, {summary['populations']} populations, "
                         f"{summary['projections']} projections, {summary['parameters']:,} parameters "
                         f"({dtype}), input {net.input.kind} {','.join(map(str, net.input_shape))}, "
                         f"T={net.timesteps}")

@@ -12,6 +12,8 @@ from ..errors import ConversionError, ModelFormatError
 from ..files import sha256_file
 from ..network.h5io import save_model
 from ..network.ir import InputSpec, Network, Population, topological_order
+from ..network.nir import load_nir
+from ..network.nir_nodes import DEFAULT_DT
 from .archs import ARCHS, Context
 from .checkpoint import load_state_dict
 from .params import Params
@@ -52,8 +54,13 @@ def convert_state_dict(state: dict[str, np.ndarray], arch: str, timesteps: int,
     params = Params(state, source, arch)
     builder = Builder(populations=[Population("input", "input", shape)])
     ctx = Context(params, builder, int(timesteps), NEURONS[neuron])
-    spec.build(ctx, builder.spikes("input", shape))
-    params.finish()
+    try:
+        spec.build(ctx, builder.spikes("input", shape))
+        params.finish()
+    except ConversionError as exc:  # the folding steps name a layer; say which file it is in
+        if str(exc).startswith(source):
+            raise
+        raise ConversionError(f"{source}: {exc}") from None
     names = [p.name for p in builder.populations]
     try:
         order = topological_order(names, [(q.source, q.target) for q in builder.projections])
@@ -85,6 +92,20 @@ def convert_to_file(path: str | os.PathLike, output: str | os.PathLike, dtype: s
                     **options) -> Network:
     """Convert ``path`` and write ``output`` atomically (``dtype`` of the stored weights)."""
     net = convert_checkpoint(path, **options)
+    net.provenance["stored_dtype"] = dtype
+    save_model(net, output, dtype=dtype)
+    return net
+
+
+def convert_nir_to_file(path: str | os.PathLike, output: str | os.PathLike, dtype: str = "float32",
+                        dt: float = DEFAULT_DT, semantics: str = "auto",
+                        timesteps: int | None = None) -> Network:
+    """Import a NIR graph (:func:`~eventsim.network.nir.load_nir`) and write it as ``model.h5``.
+
+    The provenance holds what the import records (file, SHA-256, dt, semantics, the nodes'
+    mapping) and, as for a checkpoint, the stored dtype.
+    """
+    net = load_nir(os.fspath(path), dt=dt, semantics=semantics, timesteps=timesteps)
     net.provenance["stored_dtype"] = dtype
     save_model(net, output, dtype=dtype)
     return net

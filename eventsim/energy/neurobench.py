@@ -152,16 +152,18 @@ def activation_sparsity(result: RunResult) -> float | None:
 def membrane_trace(result: RunResult, name: str, frames: np.ndarray | None = None) -> np.ndarray | None:
     """(T, *shape) float64 membranes of spiking population ``name`` after each step.
 
-    Replayed from the recorded spikes: the current is recomputed from the sources' spikes, the
-    population integrates it as the engine does and resets where the run recorded a spike, so a
+    Replayed from the recorded spikes: the current is the engine's own (``result.currents``, when
+    a float engine recorded it) or recomputed from the sources' spikes; the population integrates
+    it as the engine does and resets where the run recorded a spike, so a
     float32 run's spikes are kept even where float64 would round the other way.
     """
     net = result.network
     pop = net.population(name)
     if result.spikes is None:
         return None
+    recorded = None if result.currents is None else result.currents.get(name)
     inputs = []
-    for proj in net.incoming(name):
+    for proj in net.incoming(name) if recorded is None else ():
         x = _source_signal(result, proj, frames)
         if x is None:
             return None
@@ -172,7 +174,8 @@ def membrane_trace(result: RunResult, name: str, frames: np.ndarray | None = Non
     v = np.zeros(pop.shape)
     out = np.empty((result.timesteps,) + tuple(pop.shape))
     for t in range(result.timesteps):
-        current = sum((apply_projection(q, x[t], pop.shape) for q, x in inputs), np.zeros(pop.shape))
+        current = recorded[t] if recorded is not None else sum(
+            (apply_projection(q, x[t], pop.shape) for q, x in inputs), np.zeros(pop.shape))
         v = pop.decay * v + (current + bias)
         if pop.v_min is not None:
             v = np.maximum(v, pop.v_min)

@@ -45,7 +45,7 @@ _PROJ_CODES = {"conv2d": PROJ_CONV, "dense": PROJ_DENSE, "identity": PROJ_IDENTI
 # columns of PlannedProjection.geom (int64), shared by all kinds that have a spatial map
 (G_CIN, G_H, G_W, G_COUT, G_HO, G_WO, G_KH, G_KW, G_SH, G_SW, G_PH, G_PW, G_DH, G_DW,
  G_CING, G_COUTG) = range(16)
-PRECISIONS = {"float32": np.float32, "float64": np.float64}
+PRECISIONS = {"float32": np.float32, "float64": np.float64}  # the float plans; "int" is modes.IntMode
 #: byte alignment of weight and current buffers: with Cout a multiple of 8, every float32 row the
 #: scatter kernels add then starts on a 32-byte boundary, so no AVX load or store splits a cache
 #: line (measured: a 48-byte-offset current buffer costs the 128-channel conv kernel ~15%)

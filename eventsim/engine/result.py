@@ -29,10 +29,20 @@ class RunResult:
     input_info: dict = field(default_factory=dict)  # path, format, events, sensor, binning
     spikes: dict[str, np.ndarray] | None = None  # population -> (T, *shape) spike values, if recorded
     saturations: dict[str, np.ndarray] | None = None  # int mode: population -> (T,) int32 clips
+    #: float engines, when recorded: spiking population -> (T, *shape) float64 input current of
+    #: each step (the sum of its projections, bias not included)
+    currents: dict[str, np.ndarray] | None = None
 
     @property
     def prediction(self) -> int:
         return int(np.argmax(self.output))
+
+    def __repr__(self) -> str:
+        # the default dataclass repr would print every array and the whole network
+        t = self.totals
+        return (f"RunResult(network={self.network.name!r}, timesteps={self.timesteps}, "
+                f"precision={self.precision!r}, prediction={self.prediction}, sops={t['sops']:,}, "
+                f"macs={t['macs']:,}, multiplications={t['multiplications']:,})")
 
     def layer_sops(self, name: str) -> np.ndarray:
         """(T, 2) SOPs of all projections into population ``name``."""
@@ -48,6 +58,7 @@ class RunResult:
             total += self.macs[proj.name]
         return total
 
+    @property
     def layers(self) -> list[dict]:
         """One entry per population in order, as in the report schema."""
         out = []
@@ -64,6 +75,7 @@ class RunResult:
             })
         return out
 
+    @property
     def projections(self) -> list[dict]:
         """SOPs itemised per projection."""
         return [{"name": q.name, "kind": q.kind, "source": q.source, "target": q.target,
@@ -71,8 +83,9 @@ class RunResult:
                  "sops_neg": int(self.sops[q.name][:, 1].sum()),
                  "macs": int(self.macs[q.name].sum())} for q in self.network.projections]
 
+    @property
     def totals(self) -> dict:
-        layers = self.layers()
+        layers = self.layers
         return {"sops": sum(lay["sops"] for lay in layers), "macs": sum(lay["macs"] for lay in layers),
                 "dense_macs": sum(lay["dense_macs"] for lay in layers),
                 "multiplications": int(self.multiplications)}
@@ -82,4 +95,4 @@ class RunResult:
         return {"schema": "eventsim.report/1", "model": self.network.name, "input": self.input_info,
                 "timesteps": self.timesteps, "precision": self.precision,
                 "prediction": self.prediction, "output": [float(v) for v in self.output],
-                "layers": self.layers(), "projections": self.projections(), "totals": self.totals()}
+                "layers": self.layers, "projections": self.projections, "totals": self.totals}

@@ -4,7 +4,7 @@
 >>> result = sim.run(events, sensor=(128, 128), timesteps=10)     # EVENT_DTYPE array
 >>> result = sim.run(frame)                                        # (C,H,W) or (T,C,H,W) floats
 >>> batch = sim.run_batch(list_of_inputs, timesteps=10)            # many samples; samples/s
->>> result.output, result.prediction, result.layers()
+>>> result.output, result.prediction, result.layers
 
 Layer-major stepping: the network is feed-forward, so a population's step-t current needs only
 its sources' step-t spikes. The driver runs one population through all T steps before the next:
@@ -33,6 +33,7 @@ import numpy as np
 from ..errors import ConfigError, InputFormatError
 from ..events.binning import BinnedEvents, bin_events, check_fit
 from ..events.dtype import EVENT_DTYPE
+from ..events.sensor import extent, resolve_sensor
 from ..network.counts import dense_macs
 from ..network.ir import Network
 from . import kernels_steps
@@ -41,6 +42,7 @@ from .modes import FloatMode, IntMode, decay_multiplications
 from .plan import (
     POP_INPUT,
     POP_READOUT,
+    PRECISIONS,
     PROJ_CONV,
     PROJ_DENSE,
     PROJ_IDENTITY,
@@ -73,6 +75,8 @@ class Simulator:
     """
 
     def __init__(self, network: Network, precision: str = "float32", threads: int | None = None):
+        if precision not in (*PRECISIONS, "int"):
+            raise ConfigError(f"unknown precision {precision!r} (known: {', '.join((*PRECISIONS, 'int'))})")
         self.network = network
         self.precision = precision
         try:
@@ -96,7 +100,8 @@ class Simulator:
             record: bool = False, input_info: dict | None = None, progress=None) -> RunResult:
         """Run on ``data`` and return a :class:`RunResult`.
 
-        ``data`` is an EVENT_DTYPE array (binned with ``timesteps``/``bin_us``/``method``/
+        ``data`` is an EVENT_DTYPE array or the ``(events, sensor)`` pair that
+        :func:`~eventsim.events.io.read_events` returns (binned with ``timesteps``/``bin_us``/``method``/
         ``keep_partial``, polarity ``polarity`` or the model's, spatially mapped with ``crop``
         and ``downscale``; ``sensor`` (W, H) defaults to the model's sensor or input size), a
         :class:`~eventsim.events.binning.BinnedEvents`, or a float array of frames ``(C,H,W)``
@@ -108,11 +113,14 @@ class Simulator:
         net = self.network
         if isinstance(data, BinnedEvents):
             return self.run_binned(data, record=record, input_info=info, progress=progress)
+        stated = None
+        if isinstance(data, tuple) and len(data) == 2 and getattr(data[0], "dtype", None) == EVENT_DTYPE:
+            data, stated = data  # what read_events returns
         data = np.asarray(data)
         if data.dtype == EVENT_DTYPE:
             self._need("events")
             if sensor is None:
-                sensor = net.input.sensor or (net.input_shape[2], net.input_shape[1])
+                sensor, info["sensor_from"] = resolve_sensor(stated, extent(data), net.sensor_size)
             polarity = polarity or net.input.polarity
             check_fit(sensor, net.input_shape, polarity, crop, downscale, where=info.get("path", "input"))
             if timesteps is None and bin_us is None:
@@ -233,6 +241,9 @@ class Simulator:
         counts = np.zeros((len(pops), steps, mode.counts_width), np.int64)
         rec = {p.name: np.zeros((steps,) + tuple(p.shape), np.int64) for p in pops
                if p.kind != POP_READOUT} if record else None
+        # what each spiking population received per step: lets per-neuron analyses (NeuroBench's
+        # membrane updates) replay the membranes without recomputing every projection densely
+        currents: dict | None = {} if record and self.precision != "int" else None
         mults = mode.mults_per_step * steps
         ws.prepare(steps)
         mode.set_frames(frames)
@@ -247,6 +258,8 @@ class Simulator:
                     encoded: dict[int, np.ndarray] = {}
                     for qi in pop.incoming:
                         self._project(qi, trains, cur, sops[qi], macs[qi], frames, encoded)
+                    if currents is not None and pop.kind != POP_READOUT:
+                        currents[pop.name] = self._chw_rows(cur, steps, pop)
                     trains[pi], m = self._update(pi, cur, steps, counts[pi])
                     mults += m
                 if rec is not None and pop.kind != POP_READOUT and trains[pi] is not None:
@@ -264,7 +277,14 @@ class Simulator:
             **mode.extras(counts))
         if rec is not None:
             result.spikes = rec
+            result.currents = currents
         return result
+
+    @staticmethod
+    def _chw_rows(cur: np.ndarray, steps: int, pop) -> np.ndarray:
+        """The first ``steps`` rows of a population's internal-order currents, as (T, *shape) float64."""
+        rows = np.asarray(cur[:steps, :pop.size], np.float64)
+        return rows[:, to_internal(pop.shape)].reshape((steps,) + tuple(pop.shape))
 
     def _project(self, qi: int, trains, cur, sops, macs, frames, encoded) -> None:
         """Add projection ``qi`` of every step into ``cur`` (T rows), counting SOPs (or MACs)."""

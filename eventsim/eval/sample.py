@@ -120,8 +120,8 @@ def evaluate_sample(sim: Simulator, sample: Sample, options: InputOptions,
         rec.update(error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start)
         return rec
     seconds = time.perf_counter() - start
-    layers = result.layers()
-    totals = result.totals()
+    layers = result.layers
+    totals = result.totals
     spiking = {p.name for p in result.network.populations if p.spiking}
     # E = E_MAC * MACs + E_AC * SOPs (DESIGN.md, Reports); MACs are 0 on event input
     mac_pj = table.mac_pJ if table.mac_pJ is not None else default_table().mac_pJ

@@ -156,7 +156,13 @@ def read_events(
     path = os.fspath(path)
     mod = _module_for(path, fmt)
     info = mod.read_info(path)
-    return mod.read_all(path), info.sensor
+    try:
+        events = mod.read_all(path)
+    except MemoryError:  # e.g. a small EVT 3.0 file of vector words: up to 6 events per byte
+        raise InputFormatError(f"{path}: its events do not fit in memory (a whole read holds "
+                               f"{EVENT_DTYPE.itemsize} bytes per event; stream_events reads it in "
+                               "chunks)") from None
+    return events, info.sensor
 
 
 def writable_extensions() -> dict[str, str]:

@@ -375,6 +375,13 @@ class Network:
     def input_shape(self) -> tuple[int, ...]:
         return self.population("input").shape
 
+    def __repr__(self) -> str:
+        # the default dataclass repr would print every weight array
+        shape = "x".join(map(str, self.input_shape))
+        return (f"Network({self.name!r}, {len(self.populations)} populations, "
+                f"{len(self.projections)} projections, {self.input.kind} input {shape}, "
+                f"T={self.timesteps})")
+
     @property
     def sensor_size(self) -> tuple[int, int] | None:
         """(W, H) of the camera the model expects: its stated sensor, else its input map's size."""

@@ -89,14 +89,15 @@ def test_convert_fixture_to_aedat4_zstd(shared_data, tmp_path):
     assert doc["metadata"]["compression"] == "zstd" and doc["camera"] == "DVS128"
 
 
-def test_convert_needs_sensor_when_unknown(tmp_path):
+def test_convert_without_a_stated_sensor_uses_the_extent_or_the_option(tmp_path):
     # an AEDAT 3.1 file whose source names no known chip has no sensor size
     head = b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: Mystery\r\n#!END-HEADER\r\n"
     # one valid ON event at x=3, y=2, t=9 (bits: x 17-31, y 2-16, polarity 1, valid 0)
     pkt = struct.pack("<hhiiiiii", 1, 1, 8, 4, 0, 1, 1, 1) + struct.pack("<Ii", (3 << 17) | (2 << 2) | 3, 9)
     (tmp_path / "m.aedat").write_bytes(head + pkt)
     r = run("events", "convert", tmp_path / "m.aedat", tmp_path / "m.npz")
-    assert r.exit_code == 2 and "--sensor" in r.stderr and not (tmp_path / "m.npz").exists()
+    assert r.exit_code == 0 and "sensor 4x3 from the events' extent" in r.stderr, r.output
+    assert read_events(tmp_path / "m.npz")[1] == (4, 3)
     r = run("events", "convert", tmp_path / "m.aedat", tmp_path / "m.npz", "--sensor", "8,6")
     assert r.exit_code == 0, r.output
     ev, sensor = read_events(tmp_path / "m.npz")

@@ -54,6 +54,7 @@ def test_convert_nir_then_export_back(shared_data, tmp_path):
     assert res.exit_code == 0, res.output
     assert res.stderr.startswith(f"wrote {tmp_path / 'm.h5'} (") and "NIR graph 'cnn_sinabs'" in res.stderr
     net = load_nir(nir_path)
+    net.provenance["stored_dtype"] = "float64"  # what convert adds to the import's provenance
     assert_same_network(net, load_model(tmp_path / "m.h5"))
     res = runner.invoke(cli, ["export", str(tmp_path / "m.h5"), "-o", str(tmp_path / "back.nir"), "--json"])
     assert res.exit_code == 0, res.output
@@ -99,6 +100,18 @@ def test_convert_nir_dt_and_semantics_options(shared_data, tmp_path):
                               "nir", "-o", str(tmp_path / "c.h5")])
     assert res.exit_code == 0, res.output
     assert load_model(tmp_path / "c.h5").population("1").kind == "binary_lif"
+
+
+def test_convert_nir_json_summary_and_provenance(shared_data, tmp_path):
+    src = shared_data / "nir" / "cnn_sinabs.nir"
+    res = CliRunner().invoke(cli, ["convert", str(src), "--dtype", "float64", "--json",
+                                   "-o", str(tmp_path / "c.h5")])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    net = load_model(tmp_path / "c.h5")
+    assert doc["arch"] == "nir" and doc["dtype"] == "float64" and doc["populations"] == len(net.populations)
+    assert net.provenance["stored_dtype"] == "float64"
+    assert net.provenance["file"] == "cnn_sinabs.nir" and net.provenance["sha256"] == doc["sha256"]
 
 
 def test_inspect_reads_nir_files(shared_data):

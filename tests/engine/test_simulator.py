@@ -103,7 +103,7 @@ def run_both(net, ev, **kw):
 
 def test_no_events():
     res = run_both(small_net(), make_events([], [], [], []), timesteps=3)
-    assert res.totals()["sops"] == 0 and not res.output.any() and res.timesteps == 3
+    assert res.totals["sops"] == 0 and not res.output.any() and res.timesteps == 3
 
 
 def test_one_event_exactly_on_threshold():
@@ -157,7 +157,10 @@ def test_bad_fits_name_both_shapes():
         Simulator(net).run(ev, sensor=(8, 8))
     Simulator(net).run(ev, sensor=(8, 8), downscale="sum")
     with pytest.raises(InputFormatError, match=r"needs 2 input channel.*\(1, 3, 3\)"):
-        Simulator(net).run(ev, polarity="split")
+        Simulator(net).run(ev, sensor=(3, 3), polarity="split")
+    # no sensor given and the events do not fit the model's: their extent, said in the error
+    with pytest.raises(InputFormatError, match=r"sensor 6x6 .*larger than the model input 3x3"):
+        Simulator(net).run(ev)
     with pytest.raises(InputFormatError, match=r"\(2, 2\) does not fit the model input"):
         Simulator(random_network(5, frames=True)).run(np.zeros((2, 2)))
     with pytest.raises(InputFormatError, match="takes events input, got frames"):

@@ -60,8 +60,8 @@ def test_record_is_the_simulator_result(data):
     res = Simulator(load_network(model), "float64").run(events, sensor=sensor)
     assert rec["output"] == [float(v) for v in res.output]  # bit for bit through JSON-ready floats
     assert rec["prediction"] == res.prediction and rec["correct"] == (res.prediction == sample.label)
-    assert rec["sops"] == res.totals()["sops"]
-    assert [lay["sops"] for lay in rec["layers"]] == [lay["sops"] for lay in res.layers()]
+    assert rec["sops"] == res.totals["sops"]
+    assert [lay["sops"] for lay in rec["layers"]] == [lay["sops"] for lay in res.layers]
     # energy: 0.9 pJ per SOP (horowitz45-fp32, the default table); no MACs on event input
     assert rec["energy_pJ"] == pytest.approx(0.9 * rec["sops"])
     assert rec["spikes"] == int(res.spike_counts["l1"].sum())
@@ -96,6 +96,6 @@ def test_static_npy_samples_of_a_frame_model(tmp_path):
     sim = Simulator(load_network(tmp_path / "frames.h5"), "float64")
     for s, rec in zip(ds.samples, recs):
         res = sim.run(np.load(s.path))
-        assert rec["output"] == [float(v) for v in res.output] and rec["macs"] == res.totals()["macs"] > 0
+        assert rec["output"] == [float(v) for v in res.output] and rec["macs"] == res.totals["macs"] > 0
         # E = E_MAC * MACs + E_AC * SOPs with horowitz45-fp32 (4.6 pJ / MAC, 0.9 pJ / SOP)
         assert rec["energy_pJ"] == pytest.approx(4.6 * rec["macs"] + 0.9 * rec["sops"])

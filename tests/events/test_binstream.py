@@ -178,6 +178,6 @@ def test_run_file_equals_running_the_whole_array(shared_data, name, options):
                     input_info={"path": path, "format": read_info(path).format, "sensor_from": sensor_from})
     assert streamed.input_info == whole.input_info
     assert np.array_equal(streamed.output, whole.output)
-    assert streamed.layers() == whole.layers() and streamed.totals() == whole.totals()
+    assert streamed.layers == whole.layers and streamed.totals == whole.totals
     assert all(np.array_equal(streamed.spikes[k], whole.spikes[k]) for k in whole.spikes)
-    assert whole.input_info["events"] > 0 and sum(lay["sops"] for lay in whole.layers()) > 0
+    assert whole.input_info["events"] > 0 and sum(lay["sops"] for lay in whole.layers) > 0
