@@ -89,7 +89,7 @@ def _run_events(path: str, sim: Simulator, options: InputOptions, info: dict, *,
     if timesteps is None and options.bin_us is None:
         timesteps = net.timesteps
     binned = bin_stream(chunks, stats, sensor, net.input_shape, polarity, timesteps, options.bin_us,
-                        options.method, options.keep_partial, options.crop, options.downscale)
+                        options.method, options.keep_partial, options.crop, options.downscale, where=path)
     info["events"] = stats.events
     info["sensor"] = [int(sensor[0]), int(sensor[1])]
     info["binning"] = {"method": options.method or ("window" if options.bin_us is not None else "time"),

@@ -235,6 +235,19 @@ def bin_stream(chunks: Iterable[np.ndarray], stats: EventStats, sensor: tuple[in
     polarity_channels(np.zeros(0, np.uint8), polarity)  # an unknown polarity fails before a pass
     spatial_map(np.zeros(0), np.zeros(0), sensor, (h, w), crop, downscale)  # so do crop/downscale
     steps = _Steps(stats, chunks, method, timesteps, bin_us, keep_partial)
+    try:
+        return _bin_pass(chunks, stats, steps, sensor, (c, h, w), polarity, crop, downscale, where)
+    except MemoryError:
+        # what is held is the delivered spikes, whatever the recording's length: say how to bin fewer
+        raise InputFormatError(f"{where}: the input spikes of its {stats.events:,} events do not fit in "
+                               "memory (13 bytes each while binning); deliver fewer (--crop, --downscale "
+                               "nearest, or --bin-us with --timesteps)") from None
+
+
+def _bin_pass(chunks: Iterable[np.ndarray], stats: EventStats, steps: _Steps, sensor: tuple[int, int],
+              shape: tuple[int, int, int], polarity: str, crop, downscale, where: str) -> BinnedEvents:
+    """The binning pass of :func:`bin_stream` (its options already checked)."""
+    c, h, w = shape
     n_steps = steps.n_steps
     parts = []  # per chunk: (step, input neuron, sign) of its delivered spikes
     per_step = np.zeros(n_steps, np.int64)
