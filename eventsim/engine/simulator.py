@@ -135,6 +135,7 @@ class Simulator:
                                "keep_partial": bool(keep_partial), "polarity": polarity,
                                "crop": None if crop is None else list(crop), "downscale": downscale}
             info["dropped_events"] = binned.dropped
+            info["outside_map_events"] = binned.outside_map
             return self.run_binned(binned, record=record, input_info=info, progress=progress)
         if data.dtype.kind not in "fiu":
             raise InputFormatError(f"{info.get('path', 'input')}: expected events or a numeric "

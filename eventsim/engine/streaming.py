@@ -80,7 +80,10 @@ def stream_windows(sim, chunks: Iterable[np.ndarray], window_us: int, hop_us: in
     """
     for window in iter_windows(chunks, window_us, hop_us, keep_partial=keep_partial,
                                allow_gaps=allow_gaps, stats=stats):
-        yield run_window(sim, window, sensor, where=where, keep_partial=keep_partial, **options)
+        wr = run_window(sim, window, sensor, where=where, keep_partial=keep_partial, **options)
+        if stats is not None and wr.result is not None:
+            stats.outside_map += int(wr.result.input_info.get("outside_map_events", 0))
+        yield wr
 
 
 class Stepper:
@@ -150,5 +153,7 @@ def stream_steps(sim, chunks: Iterable[np.ndarray], bin_us: int, *, sensor: tupl
         binned = bin_events(block.events, sensor, net.input_shape, polarity, block.steps, bin_us,
                             "window", False, crop, downscale, where=where, origin=block.origin)
         info = {"path": where, "events": int(len(block.events)), "sensor": list(sensor),
-                "dropped_events": binned.dropped}
+                "dropped_events": binned.dropped, "outside_map_events": binned.outside_map}
+        if stats is not None:
+            stats.outside_map += binned.outside_map
         yield block, stepper.run_binned(binned, record=record, input_info=info)

@@ -63,6 +63,7 @@ class BinnedEvents:
     index: np.ndarray  # (n,) int64 flat input neuron, C-H-W order
     sign: np.ndarray  # (n,) int8, +1 or -1
     dropped: int = 0  # events not delivered (outside the crop/grid or outside the kept windows)
+    outside_map: int = 0  # of those, the events outside the crop/grid (whatever their time)
 
     @property
     def count(self) -> int:
@@ -267,6 +268,7 @@ def bin_events(events: np.ndarray, sensor: tuple[int, int], shape: tuple[int, in
     step, n_steps = time_bins(events["t"], timesteps, bin_us, method, keep_partial, origin)
     chan, sign = polarity_channels(events["p"], polarity)
     x, y, keep = spatial_map(events["x"], events["y"], sensor, (h, w), crop, downscale)
+    outside_map = int(keep.size - np.count_nonzero(keep))
     keep &= step >= 0
     order = np.flatnonzero(keep)
     # stable sort by step keeps time order inside a step
@@ -275,7 +277,7 @@ def bin_events(events: np.ndarray, sensor: tuple[int, int], shape: tuple[int, in
     ptr = np.zeros(n_steps + 1, np.int64)
     np.cumsum(np.bincount(step[order], minlength=n_steps)[:n_steps], out=ptr[1:])
     return BinnedEvents(timesteps=n_steps, shape=(c, h, w), ptr=ptr, index=index.astype(np.int64),
-                        sign=sign[order], dropped=int(events.size - order.size))
+                        sign=sign[order], dropped=int(events.size - order.size), outside_map=outside_map)
 
 
 def dense_counts(binned: BinnedEvents) -> tuple[np.ndarray, np.ndarray]:

@@ -57,6 +57,7 @@ class StreamStats:
     late: int = 0  # events dropped: their window (step) was already closed
     t_first: int | None = None  # time of the first event (t0)
     t_last: int | None = None  # largest time seen
+    outside_map: int = 0  # events the crop / downscale dropped (counted by whoever bins them)
 
     def add(self, chunk: np.ndarray) -> None:
         self.events += len(chunk)
