@@ -31,8 +31,8 @@ from ..eval.stream import (
     window_records,
 )
 from ..events.dtype import EVENT_DTYPE
-from ..events.formats import FORMAT_MODULES
 from ..events.frames import frame_kind
+from ..events.streams import STREAM_FORMATS
 from ..events.windows import StreamStats, check_window_options
 from ..files import atomic_output, json_text
 from .base import OutputPath
@@ -52,9 +52,9 @@ _STREAM = [
     click.option("--jsonl", "jsonl_out", type=OutputPath(), metavar="PATH|-",
                  help="With --window-us / --continuous: one JSON object per window / step to PATH "
                       "('-' = stdout; the summary then goes to stderr)."),
-    click.option("--format", "fmt", type=click.Choice(FORMAT_MODULES), metavar="NAME",
-                 help="Event format of --input - or --follow (default: detected from the first bytes).")
-    ,
+    click.option("--format", "fmt", type=click.Choice(STREAM_FORMATS), metavar="NAME",
+                 help=f"Event format of --input - or --follow, one of {', '.join(STREAM_FORMATS)} "
+                      "(default: detected from the first bytes)."),
     click.option("--follow", is_flag=True, help="Keep reading --input FILE as it grows until Ctrl-C "
                  "(then the summary so far, exit 0). Needs --window-us or --continuous."),
     click.option("--realtime", is_flag=True, help="Pace the run by the event timestamps, as a live "
@@ -116,7 +116,7 @@ def check_stream_args(args: StreamArgs, input_path: str, *, bin_us, method, json
         if input_path != "-" and frame_kind(input_path) is not None:
             raise click.UsageError("--window-us/--continuous need an event recording, not a static "
                                    f"{frame_kind(input_path)} input")
-    if args.fmt is not None and input_path != "-" and not args.active:
+    if args.fmt is not None and input_path != "-" and not args.active:  # a file's format is detected
         raise click.UsageError("--format applies to --input -, --follow, --window-us and --continuous")
     if args.follow and input_path == "-":
         raise click.UsageError("--follow reads a growing FILE; standard input is read until it ends anyway")
