@@ -154,7 +154,8 @@ def run_stream(sim: Simulator, input_path: str, args: StreamArgs, *, plot: str |
     source = open_source(input_path, args.fmt, args.follow)
     stats, pacer = StreamStats(), Pacer(args.realtime)
     if args.realtime:  # compile the kernels before the clock starts
-        sim.run(np.empty(0, EVENT_DTYPE), timesteps=1, sensor=source.sensor)
+        sim.run(np.empty(0, EVENT_DTYPE), timesteps=1, sensor=source.sensor, polarity=polarity, crop=crop,
+                downscale=downscale)
     if mode == "windows":
         records = window_records(sim, source, args.window_us, args.hop_us, keep_partial=keep_partial,
                                  allow_gaps=args.allow_gaps, stats=stats, pacer=pacer, timesteps=timesteps,

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -228,3 +229,15 @@ def test_follow_reads_a_growing_file_until_ctrl_c(recording):
     assert out == b""  # nothing more: the partial window is not full
     assert [x["window"] for x in records] == list(range(full))
     assert "the summary so far" in err.decode() and "windows of" in err.decode()
+
+
+def test_realtime_paces_by_event_time_and_reports_it(recording):
+    net, ev, sensor, tmp = recording
+    span = (int(ev["t"].max()) - int(ev["t"][0])) * 1e-6
+    start = time.monotonic()
+    r = invoke("run", tmp / "m.h5", "--input", tmp / "rec.raw", "--window-us", 100_000, "-T", 2,
+               "--downscale", "sum", "--realtime", "-q")
+    assert r.exit_code == 0, r.output
+    assert time.monotonic() - start >= 0.9 * (span // 0.1) * 0.1  # waited for the last full window's end
+    line = next(x for x in r.stdout.splitlines() if x.startswith("real time: factor "))
+    assert "lag max" in line and "dropped" in line
