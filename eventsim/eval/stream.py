@@ -419,8 +419,8 @@ def stream_warnings(tl: Timeline, stats: StreamStats, trained_t: int, timesteps:
 
 
 def run_warnings(result: RunResult, cropped: bool) -> list[str]:
-    """One-line warnings of a single run: T differs from the trained T, crop/downscale dropped more
-    than half of the events, no events at all."""
+    """One-line warnings of a single run: T differs from the trained T, crop/downscale or the kept
+    time steps dropped more than half of the events, no events at all."""
     out = []
     trained = result.network.timesteps
     if result.timesteps != trained and result.network.input.kind == "events":
@@ -432,6 +432,11 @@ def run_warnings(result: RunResult, cropped: bool) -> list[str]:
     if cropped and events and outside * 2 > events:
         out.append(f"--crop/--downscale dropped {outside:,} of {events:,} events "
                    f"({100 * outside / events:.0f}%)")
+    late = int(info.get("dropped_events", 0)) - outside  # outside the kept time steps
+    if events and late * 2 > events:
+        out.append(f"the {result.timesteps} time steps kept {events - late - outside:,} of {events:,} "
+                   f"events; {late:,} fall outside them (--timesteps with --bin-us keeps only the "
+                   "first windows; a dropped last partial window needs --keep-partial)")
     if "events" in info and events == 0:
         out.append("the input had no events: the prediction is that of an empty input")
     return out

@@ -197,6 +197,14 @@ def test_a_single_run_warns_about_t_crop_and_empty_input(recording):
     write_events(tmp / "empty.npz", ev[:0], sensor)
     r = invoke("run", tmp / "m.h5", "--input", tmp / "empty.npz", "--downscale", "sum")
     assert r.exit_code == 0 and "warning: the input had no events" in r.stderr
+    # -T with --bin-us keeps the first T windows only: most of a 550 ms recording falls outside
+    r = invoke("run", tmp / "m.h5", "--input", tmp / "rec.npz", "-T", 2, "--bin-us", 10_000,
+               "--downscale", "sum", "--json", "-")
+    late = json.loads(r.stdout)["input"]["dropped_events"]
+    assert late * 2 > ev.size and f"{late:,} fall outside them" in r.stderr
+    r = invoke("run", tmp / "m.h5", "--input", tmp / "rec.npz", "-T", 2, "--bin-us", 10_000,
+               "--downscale", "sum", "-q")
+    assert "warning" not in r.stderr
 
 
 def test_follow_reads_a_growing_file_until_ctrl_c(recording):
