@@ -202,6 +202,16 @@ def note_signal(signum: int) -> bool:
     return True
 
 
+def output_size(path: str | os.PathLike) -> int:
+    """Bytes written to output ``path``: its pending temporary file while the command's outputs
+    wait for their commit (:func:`deferred_commits`), else the file itself."""
+    name = os.fspath(path)
+    for tmp, target, user_name in _commits["pending"] or ():
+        if name in (user_name, target):
+            return os.path.getsize(tmp)
+    return os.path.getsize(name)
+
+
 def ignore_signals_after_commit() -> None:
     """Once a command's outputs are committed, SIGINT and SIGTERM are ignored (process entry
     point only: a test runner calling the CLI in-process keeps its own handlers)."""

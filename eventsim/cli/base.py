@@ -28,6 +28,7 @@ from ..files import (
     deferred_commits,
     json_text,
     note_signal,
+    output_size,
     refuse_overwriting_inputs,
     resolve_output,
     write_text_atomic,
@@ -225,7 +226,7 @@ def say_written(path, detail: str = "") -> None:
     """One line on stderr, ``wrote PATH (size)`` (``: detail`` after it); nothing for stdout (``-``)."""
     if path is None or str(path) == "-":
         return
-    click.echo(f"wrote {path} ({format_size(os.path.getsize(path))})" + (f": {detail}" if detail else ""),
+    click.echo(f"wrote {path} ({format_size(output_size(path))})" + (f": {detail}" if detail else ""),
                err=True)
 
 

@@ -242,7 +242,8 @@ def block_sum(frames: np.ndarray, factor: int) -> np.ndarray:
     return padded.reshape(bins, c, hh // factor, factor, ww // factor, factor).sum(axis=(3, 5))
 
 
-def _render(frames: np.ndarray, stats: EventStats, out: str, title: str) -> None:
+def _render(frames: np.ndarray, stats: EventStats, out: str, title: str, block: int = 1) -> None:
+    """Draw the panels; ``frames`` may already count blocks of ``block`` x ``block`` pixels."""
     _require_matplotlib().use("Agg")
     import matplotlib.pyplot as plt
 
@@ -252,11 +253,13 @@ def _render(frames: np.ndarray, stats: EventStats, out: str, title: str) -> None
     # A panel shows up to _PANEL_MAX_PX sensor pixels across (a 1280-wide sensor in 5 panels of
     # 320 image pixels each would lose 3 of every 4 columns to resampling): larger sensors are
     # block-summed down first, so every event still counts in the panel.
-    factor = -(-w // max(_PANEL_MIN_PX, _PANEL_MAX_PX // cols))
+    target = max(_PANEL_MIN_PX, _PANEL_MAX_PX // cols)
+    factor = -(-w // target)
     if factor > 1:
         frames = block_sum(frames, factor)
         bins, _, h, w = frames.shape
-    panel_in = max(_PANEL_MIN_PX, w) / _DPI
+    # the panel's size follows the sensor's, not the counters' (already summed for memory)
+    panel_in = max(_PANEL_MIN_PX, min(w * block * factor, target)) / _DPI
     fig, axes = plt.subplots(rows, cols, figsize=(panel_in * cols, panel_in * rows * h / w + 0.8),
                              squeeze=False)
     # White background; ON events tint towards blue, OFF towards red (saturating at the
@@ -308,5 +311,6 @@ def show(file: str, output: str, bins: int) -> None:
     block = picture_block(sensor, bins)
     _render(frames, stats, output, f"{os.path.basename(file)}: {stats.events:,} events, "
                                     f"{sensor[0]}x{sensor[1]}"
-                                    + (f" (blocks of {block}x{block} pixels)" if block > 1 else ""))
+                                    + (f" (blocks of {block}x{block} pixels)" if block > 1 else ""),
+            block)
     say_written(output, f"{bins} frame{'s' if bins > 1 else ''}, {stats.events:,} events")

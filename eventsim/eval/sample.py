@@ -98,6 +98,7 @@ def _run_events(path: str, sim: Simulator, options: InputOptions, info: dict, *,
                        "crop": None if options.crop is None else list(options.crop),
                        "downscale": options.downscale}
     info["dropped_events"] = binned.dropped
+    info["outside_map_events"] = binned.outside_map
     return sim.run_binned(binned, record=record, input_info=info, progress=progress)
 
 

@@ -251,13 +251,14 @@ def _bin_pass(chunks: Iterable[np.ndarray], stats: EventStats, steps: _Steps, se
     n_steps = steps.n_steps
     parts = []  # per chunk: (step, input neuron, sign) of its delivered spikes
     per_step = np.zeros(n_steps, np.int64)
-    first = 0
+    first = outside_map = 0
     for part in chunks:
         check_polarity(part["p"], where, first)
         step = steps(part["t"], first)
         first += part.size
         chan, sign = polarity_channels(part["p"], polarity)
         x, y, keep = spatial_map(part["x"], part["y"], sensor, (h, w), crop, downscale)
+        outside_map += int(keep.size - np.count_nonzero(keep))
         keep &= step >= 0
         idx = np.flatnonzero(keep)
         parts.append(((step[idx]).astype(np.int32 if n_steps < 2**31 else np.int64),
@@ -270,7 +271,7 @@ def _bin_pass(chunks: Iterable[np.ndarray], stats: EventStats, steps: _Steps, se
     np.cumsum(per_step, out=ptr[1:])
     index, sign = _place(parts, ptr)
     return BinnedEvents(timesteps=n_steps, shape=(c, h, w), ptr=ptr, index=index, sign=sign,
-                        dropped=int(stats.events - index.size))
+                        dropped=int(stats.events - index.size), outside_map=outside_map)
 
 
 def _place(parts: list, ptr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

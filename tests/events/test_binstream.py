@@ -34,7 +34,8 @@ CONFIGS = [
 
 
 def _same(a, b) -> None:
-    assert (a.timesteps, a.shape, a.dropped) == (b.timesteps, b.shape, b.dropped)
+    fields = ("timesteps", "shape", "dropped", "outside_map")
+    assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields]
     for name in ("ptr", "index", "sign"):
         x, y = getattr(a, name), getattr(b, name)
         assert x.dtype == y.dtype and np.array_equal(x, y), name

@@ -226,7 +226,7 @@ def test_round2_probes(tmp_path, group):
             assert_clean(out, expect=expect, mention=mention)
             assert out.seconds < 20, f"took {out.seconds:.1f} s"
             lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
-            assert all(ln.startswith(("error: ", "warning: ")) for ln in lines), lines[:3]
+            assert all(ln.startswith(("error: ", "warning: ", "wrote ")) for ln in lines), lines[:3]
             assert all(len(ln) < 400 for ln in lines), f"a line of {max(map(len, lines))} characters"
         except AssertionError as exc:
             failures.append(f"{name}: {exc}")
@@ -338,7 +338,12 @@ def test_ctrl_c_at_any_moment_of_events_convert_is_all_or_nothing(tmp_path):
         if proc.returncode == 130:
             assert out.read_bytes() == b"OLD", f"interrupted at {delay} s but the output changed"
             assert err.strip() == "error: interrupted", err[-800:]
-        elif delay > 0.05:  # before that Python itself may still be starting up
+        elif "error: interrupted" not in err and "KeyboardInterrupt" in err and proc.returncode != 0:
+            # Python itself was still starting up (imports before eventsim's entry point; on a
+            # loaded machine that can take longer than any fixed delay): its own traceback, and
+            # nothing written
+            assert out.read_bytes() == b"OLD", f"interrupted at start-up ({delay} s) but the output changed"
+        else:
             assert proc.returncode == 0, f"exit {proc.returncode} at {delay} s\n{err[-800:]}"
             assert out.read_bytes()[:4] == b"\x89HDF" and "Traceback" not in err
     assert 130 in codes

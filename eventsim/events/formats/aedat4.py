@@ -43,6 +43,7 @@ import zstandard
 from numba import njit
 
 from ...errors import InputFormatError
+from ..dtype import EVENT_DTYPE
 from . import FileInfo
 from ._chunks import rechunk
 from ._output import EventBuffer
@@ -422,6 +423,26 @@ def _packet_events(body: bytes, path: str, where: int) -> np.ndarray:
         return np.empty(0, dtype=DV_EVENT)
     start, n = fb.vector(elements, DV_EVENT.itemsize)
     return np.frombuffer(body, dtype=DV_EVENT, count=n, offset=start)
+
+
+def _to_events(dv: np.ndarray, sensor: tuple[int, int] | None, skipped: list[int]) -> np.ndarray:
+    """EVENT_DTYPE events of one packet's DV_EVENT array, those outside ``sensor`` counted in
+    ``skipped[0]`` and left out (the per-packet twin of ``_decode_packets``, for byte streams)."""
+    x = dv["x"]
+    y = dv["y"]
+    if sensor is not None:
+        ok = (x >= 0) & (x < sensor[0]) & (y >= 0) & (y < sensor[1])
+    else:
+        ok = (x >= 0) & (y >= 0)
+    if not ok.all():
+        skipped[0] += int(len(ok) - ok.sum())
+        dv = dv[ok]
+    out = np.empty(len(dv), dtype=EVENT_DTYPE)
+    out["t"] = dv["t"]
+    out["x"] = dv["x"]
+    out["y"] = dv["y"]
+    out["p"] = dv["on"] != 0
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
