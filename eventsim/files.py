@@ -212,6 +212,12 @@ def output_size(path: str | os.PathLike) -> int:
     return os.path.getsize(name)
 
 
+def interrupt_handled() -> None:
+    """A command that ends normally on Ctrl-C (``run --follow``: the summary so far, exit 0) says
+    so: the recorded signal then no longer stops the commit of its outputs."""
+    _commits["signal"] = None
+
+
 def ignore_signals_after_commit() -> None:
     """Once a command's outputs are committed, SIGINT and SIGTERM are ignored (process entry
     point only: a test runner calling the CLI in-process keeps its own handlers)."""

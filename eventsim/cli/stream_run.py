@@ -34,7 +34,7 @@ from ..events.dtype import EVENT_DTYPE
 from ..events.frames import frame_kind
 from ..events.streams import STREAM_FORMATS
 from ..events.windows import StreamStats, check_window_options
-from ..files import atomic_output, json_text
+from ..files import atomic_output, interrupt_handled, json_text
 from .base import OutputPath
 
 _STREAM = [
@@ -182,6 +182,7 @@ def run_stream(sim: Simulator, input_path: str, args: StreamArgs, *, plot: str |
             except KeyboardInterrupt:
                 if not args.follow:
                     raise
+                interrupt_handled()  # --follow ends on Ctrl-C: the outputs so far are the result
                 click.echo("interrupted: the summary so far", err=True)
     finally:
         if source.close is not None:
