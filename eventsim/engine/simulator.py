@@ -6,15 +6,19 @@
 >>> batch = sim.run_batch(list_of_inputs, timesteps=10)            # many samples; samples/s
 >>> result.output, result.prediction, result.layers
 
-Layer-major stepping: the network is feed-forward, so a population's step-t current needs only
-its sources' step-t spikes. The driver runs one population through all T steps before the next:
+Layer-major stepping: in a feed-forward network a population's step-t current needs only its
+sources' spikes of step t (or t − delay). The driver runs one population through all T steps
+before the next:
 every incoming projection scatters its source's whole spike train, each step into its own
 current buffer (``kernels_steps.scatter_*_steps``: steps in parallel, additions of weight rows
 only), then the neuron update runs through the T steps (``update_*_steps``: neuron blocks in
 parallel) and the population's own spike train is gathered in step and neuron order. Every
 current element receives its additions in the same order as when stepping the whole network one
 step at a time on one thread, so results (float32 included) do not depend on the number of
-threads.
+threads. The populations of a recurrent group (a cycle through a delayed projection, see
+``Network.recurrent_groups``) cannot wait for each other's whole train: ``recurrent.py`` steps
+such a group time by time (inputs from outside the group still arrive layer-major), with the
+same kernels and so the same arithmetic as the reference's time-major loop.
 
 What differs between precisions (weights, neuron update, encoder arithmetic, output scale) is in
 ``modes.py``; the buffers are in ``workspace.py``. Frame input reaches the network through the
@@ -50,6 +54,7 @@ from .plan import (
     from_internal,
     to_internal,
 )
+from .recurrent import run_group
 from .result import RunResult
 from .workspace import Workspace
 
@@ -86,6 +91,10 @@ class Simulator:
         self.mode = IntMode(network) if precision == "int" else FloatMode(network, precision)
         self.plan = self.mode.plan
         self.workspace = Workspace(self.plan, self.mode.v_dtype)
+        # recurrent groups by their first member (in order), as population indices
+        self._groups = {g[0]: g for g in ([self.plan.index[n] for n in names]
+                                          for names in network.recurrent_groups())}
+        self._grouped = {pi for g in self._groups.values() for pi in g}
 
     @property
     def int_plan(self):
@@ -249,7 +258,11 @@ class Simulator:
         mode.set_frames(frames)
         with using_threads(self.threads):
             for pi, pop in enumerate(pops):
-                if pop.kind == POP_INPUT:
+                if pi in self._grouped:
+                    if pi in self._groups:
+                        mults += run_group(self, self._groups[pi], trains, steps, sops, macs, counts,
+                                           frames, currents)
+                elif pop.kind == POP_INPUT:
                     if frames is None:
                         trains[pi] = (np.asarray(ev_ptr, np.int64), ev_idx, ev_val)
                         self._count_input(trains[pi], counts[pi])
@@ -262,8 +275,10 @@ class Simulator:
                         currents[pop.name] = self._chw_rows(cur, steps, pop)
                     trains[pi], m = self._update(pi, cur, steps, counts[pi])
                     mults += m
-                if rec is not None and pop.kind != POP_READOUT and trains[pi] is not None:
-                    self._record(rec[pop.name], pop.shape, trains[pi])
+                ready = [pi] if pi not in self._grouped else self._groups.get(pi, [])
+                for ri in ready if rec is not None else ():
+                    if pops[ri].kind != POP_READOUT and trains[ri] is not None:
+                        self._record(rec[pops[ri].name], pops[ri].shape, trains[ri])
                 if progress is not None:
                     progress(steps * (pi + 1) // len(pops))
         ws.finish()
@@ -287,19 +302,31 @@ class Simulator:
         return rows[:, to_internal(pop.shape)].reshape((steps,) + tuple(pop.shape))
 
     def _project(self, qi: int, trains, cur, sops, macs, frames, encoded) -> None:
-        """Add projection ``qi`` of every step into ``cur`` (T rows), counting SOPs (or MACs)."""
+        """Add projection ``qi`` of every step into ``cur`` (T rows), counting SOPs (or MACs).
+
+        A delay d shifts the source's train: its step t lands in row t + d (rows < d get nothing).
+        """
         q, net, mode = self.plan.projections[qi], self.network, self.mode
         tgt = self.plan.populations[q.target]
+        d = q.delay
+        if d >= len(cur):
+            return
         if q.encoder:  # dense analog encoder: MACs, computed once per distinct frame
             proj = net.projections[qi]
-            for t in range(len(cur)):
-                k = t if frames.shape[0] > 1 else 0
+            for t in range(d, len(cur)):
+                k = t - d if frames.shape[0] > 1 else 0
                 if k not in encoded:
                     encoded[k] = mode.encode(qi, k)
                 cur[t, :tgt.size] += encoded[k]
-            macs[:] = dense_macs(proj, net.population(proj.source).shape, tgt.shape)
+            macs[d:] = dense_macs(proj, net.population(proj.source).shape, tgt.shape)
             return
-        train = trains[q.source]
+        ptr, idx, val = trains[q.source]
+        self.scatter(qi, (ptr[:len(cur) - d + 1], idx, val), cur[d:], sops[d:])
+
+    def scatter(self, qi: int, train, cur, sops) -> None:
+        """Scatter the steps of ``train`` (a source train, or a slice of one) into the rows of ``cur``."""
+        q, mode = self.plan.projections[qi], self.mode
+        tgt = self.plan.populations[q.target]
         if q.pool_geom is not None:
             train = self.workspace.pooled(qi, q, train)
         kind, wt = mode.kinds[qi], mode.weights[qi]
@@ -320,8 +347,9 @@ class Simulator:
         bounds = kernels_steps.neuron_blocks(pop.size, self.threads)
         nout = np.zeros((bounds.size - 1, steps), np.int64)
         block_counts = np.zeros((bounds.size - 1, steps, counts.shape[1]), np.int64)
-        ws.v[pi].fill(0)
-        mults = self.mode.update(pi, ws.v[pi], cur, steps, bounds, ws.sidx, ws.sval, nout, block_counts)
+        ws.reset_state(pi)
+        mults = self.mode.update(pi, ws.v[pi], cur, steps, bounds, ws.sidx, ws.sval, nout, block_counts,
+                                 ws.aux[pi])
         counts += block_counts.sum(axis=0)
         if pop.kind == POP_READOUT:
             return None, mults
