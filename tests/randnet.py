@@ -167,4 +167,5 @@ def _add_recurrence(rng: np.random.Generator, pops: list, projs: list, quantised
         b = pops[int(rng.choice(hidden))]
         src = pops[0]
         weight = _weights(rng, (int(np.prod(b.shape)), int(np.prod(src.shape))), quantised)
-        projs.append(Projection("skip", "dense", "input", b.name, weight=weight, delay=int(rng.integers(1, 4))))
+        delay = int(rng.integers(1, 4))
+        projs.append(Projection("skip", "dense", "input", b.name, weight=weight, delay=delay))

@@ -265,8 +265,8 @@ def update_cuba_int_steps(v, syn, fired, cur, bias, has_bias, params, reset_sub,
                 decay_multiply(syn[lo:hi], smult, bits)
             if vmult != 0:
                 decay_multiply(v[lo:hi], vmult, bits)
-            n = update_cuba_int(v[lo:hi], syn[lo:hi], fired[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias, params,
-                                reset_sub, sidx[t, lo:hi], sval[t, lo:hi], counts[b, t])
+            n = update_cuba_int(v[lo:hi], syn[lo:hi], fired[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias,
+                                params, reset_sub, sidx[t, lo:hi], sval[t, lo:hi], counts[b, t])
             for j in range(n):
                 sidx[t, lo + j] += lo
             nout[b, t] = n

@@ -73,7 +73,8 @@ def _loop_net(reset: str, alpha: float = 0.5, beta: float = 0.75, delay: int = 1
     projs = [Projection("in", "dense", "input", "h", weight=np.array([[1.0, 0.0], [0.0, 0.5]])),
              Projection("rec", "dense", "h", "h", weight=np.array([[0.0, -2.0], [1.5, 0.0]]), delay=delay),
              Projection("o", "identity", "h", "out")]
-    return Network("loop", pops, projs, ["input", "h", "out"], timesteps=6, input=InputSpec("events", "signed"))
+    return Network("loop", pops, projs, ["input", "h", "out"], timesteps=6,
+                   input=InputSpec("events", "signed"))
 
 
 @pytest.mark.parametrize("reset", ["zero", "subtract"])
