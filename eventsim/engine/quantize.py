@@ -19,8 +19,8 @@ Rule (one scale per *target* population, chosen from what flows into it):
   saturated update is counted and reported, never silent).
 - Decay ``λ`` (and a ``cuba_lif``'s ``α``, by the same rule on its synaptic current, which is
   stored at the population's scale too): ``λ = 1`` is a no-op; ``λ = 2**-m`` is an arithmetic
-  right shift ``v >> m`` (floor: ``-5 >> 2 == -2``, i.e. rounding toward −∞, also for negative ``v``); ``λ = 0`` sets
-  ``v = 0``; any other ``λ`` is an integer multiply and shift ``(v * L) >> 16`` with
+  right shift ``v >> m`` (floor: ``-5 >> 2 == -2``, i.e. rounding toward −∞, also for negative
+  ``v``); ``λ = 0`` sets ``v = 0``; any other ``λ`` is an integer multiply and shift ``(v * L) >> 16`` with
   ``L = round(λ * 2**16)`` -- one multiplication per neuron per step, flagged by the audit.
 - Weights can only be clipped when a caller forces ``frac_bits``; each clipped weight is counted
   in the report.
