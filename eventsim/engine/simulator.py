@@ -144,9 +144,11 @@ class Simulator:
                                "crop": None if crop is None else list(crop), "downscale": downscale}
             info["dropped_events"] = binned.dropped
             return self.run_binned(binned, record=record, input_info=info, progress=progress)
-        if data.dtype.kind not in "fiu":
+        if data.dtype.kind not in "fiub":
             raise InputFormatError(f"{info.get('path', 'input')}: expected events or a numeric "
                                    f"frame array, got dtype {data.dtype}")
+        if net.input.kind == "events":  # one row of spike counts per step (non-image models)
+            return self.run_spike_rows(data, timesteps=timesteps, record=record, input_info=info)
         return self.run_frames(data, timesteps=timesteps, record=record, input_info=info,
                                progress=progress)
 
@@ -161,16 +163,47 @@ class Simulator:
         return self._run(binned.timesteps, binned.ptr, perm[binned.index],
                          binned.sign.astype(np.int64), None, record, input_info, progress)
 
+    def run_spike_rows(self, rows: np.ndarray, timesteps: int | None = None, record: bool = False,
+                       input_info: dict | None = None) -> RunResult:
+        """Run an event-input model on one row of spike counts per step, ``(T, *input_shape)``
+        (``(T, N)`` for an input of shape ``(1, 1, N)``): integers, negative values only for
+        ``signed`` polarity (−n is n spikes of −1)."""
+        self._need("events")
+        where = (input_info or {}).get("path", "input")
+        shape = tuple(self.network.input_shape)
+        rows = np.asarray(rows)
+        if rows.ndim == 2 and shape[:-1] == (1,) * (len(shape) - 1) and rows.shape[1:] == shape[-1:]:
+            rows = rows.reshape((rows.shape[0],) + shape)
+        if rows.ndim != len(shape) + 1 or rows.shape[1:] != shape:
+            raise InputFormatError(f"{where}: array of shape {rows.shape} does not fit the model input: "
+                                   "expected one row of spike counts per step, "
+                                   f"(T, {', '.join(map(str, shape))})")
+        if timesteps is not None and int(timesteps) != rows.shape[0]:
+            raise InputFormatError(f"{where}: {rows.shape[0]} rows (steps) given but timesteps={timesteps}")
+        values = rows.astype(np.float64)
+        if not np.all(np.isfinite(values)) or not np.array_equal(values, np.rint(values)):
+            raise InputFormatError(f"{where}: an event-input model takes integer spike counts per step; "
+                                   "the array holds non-integer values")
+        if np.abs(values).max(initial=0) > 2**31:
+            raise InputFormatError(f"{where}: spike counts above 2^31 per neuron and step")
+        counts = values.astype(np.int64)
+        if self.network.input.polarity == "split" and counts.min(initial=0) < 0:
+            raise InputFormatError(f"{where}: negative spike counts, but the model's input polarity is "
+                                   "'split' (only 'signed' inputs take −1 spikes)")
+        info = dict(input_info or {})
+        info.setdefault("events", int(np.abs(counts).sum()))
+        return self.run_counts(np.maximum(counts, 0), np.maximum(-counts, 0), record=record, input_info=info)
+
     def run_counts(self, pos: np.ndarray, neg: np.ndarray | None = None, record: bool = False,
                    input_info: dict | None = None) -> RunResult:
-        """Run on dense per-step spike counts ``(T, C, H, W)`` (as ``reference.forward`` takes).
+        """Run on dense per-step spike counts ``(T, *input_shape)`` (as ``reference.forward`` takes).
 
         A count of n at a pixel is n unit spikes (n additions per synapse, n SOPs).
         """
         self._need("events")
         pos = np.asarray(pos)
         shape = tuple(self.network.input_shape)
-        if pos.ndim != 4 or pos.shape[1:] != shape:
+        if pos.ndim != len(shape) + 1 or pos.shape[1:] != shape:
             raise InputFormatError(f"counts have shape {pos.shape}, expected (T, "
                                    f"{', '.join(map(str, shape))})")
         neg = np.zeros_like(pos) if neg is None else np.asarray(neg)

@@ -272,7 +272,8 @@ def _build(graph: NirGraph, path: str, dt: float, semantics: str, timesteps, res
         problems.append(f"{len(outputs)} Output nodes (eventsim needs exactly one)")
     neurons = [n for n in names if graph.nodes[n].type in nn.NEURON_MAPPERS]
     stateless = [n for n in names if n not in neurons]
-    loops = _recurrent_edges(stateless, [(a, b) for a, b in graph.edges if a not in neurons and b not in neurons])
+    loops = _recurrent_edges(stateless, [(a, b) for a, b in graph.edges
+                                         if a not in neurons and b not in neurons])
     if loops:  # every step's value would depend on itself
         problems.append("a cycle through no neuron node (nothing holds a step's result): "
                         + ", ".join(f"{a} -> {b}" for a, b in loops))
@@ -313,7 +314,8 @@ def _with_metadata(spec: nn.NeuronSpec, node: nn.NirNode) -> nn.NeuronSpec:
 def _assemble(graph, path, ctx, specs, ops, preds, succs, inp, out, timesteps, back) -> Network:
     nodes = graph.nodes
     meta = load_json(graph.metadata["eventsim"], "graph metadata") if "eventsim" in graph.metadata else {}
-    order = topological_order(list(nodes), [(a, b) for b, ps in preds.items() for a in ps if (a, b) not in back])
+    order = topological_order(list(nodes), [(a, b) for b, ps in preds.items() for a in ps
+                                            if (a, b) not in back])
     problems: list[str] = []
     # -- shapes, input to output
     shape: dict[str, tuple[int, ...]] = {}

@@ -55,15 +55,25 @@ def nmnist_frames(path, bin_us=1000):
 
 
 # -- the third-party files -------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["braille_noDelay_bias_zero.nir", "braille_noDelay_noBias_subtract.nir"])
-def test_braille_rnns_fail_naming_every_unsupported_thing(shared_data, name):
-    with pytest.raises(ModelFormatError) as err:
-        load_nir(shared_data / "nir" / name)
-    msg = str(err.value)
-    assert msg.startswith(str(shared_data / "nir" / name)) and "\n" not in msg
-    assert "recurrent edges" in msg and "lif1.lif -> lif1.w_rec" in msg and "lif1.w_rec -> lif1.lif" in msg
-    # both CubaLIF nodes have a synaptic current state at dt = 1e-4 (tau_syn ~ 2e-4)
-    assert "CubaLIF node 'lif1.lif'" in msg and "CubaLIF node 'lif2'" in msg
+@pytest.mark.parametrize("name,hidden", [("braille_noDelay_bias_zero.nir", 38),
+                                         ("braille_noDelay_noBias_subtract.nir", 40)])
+def test_braille_rnns_import_as_recurrent_cuba_lif(shared_data, name, hidden):
+    net = load_nir(shared_data / "nir" / name)
+    lif1, lif2 = net.population("lif1.lif"), net.population("lif2")
+    assert (lif1.kind, lif1.shape, lif2.kind, lif2.shape) == ("cuba_lif", (hidden,), "cuba_lif", (7,))
+    # the recurrent edge lif1.lif -> lif1.w_rec -> lif1.lif is one dense projection of delay 1
+    rec = [q for q in net.projections if q.delay]
+    assert [(q.name, q.source, q.target, q.kind, q.delay) for q in rec] == \
+        [("lif1.w_rec", "lif1.lif", "lif1.lif", "dense", 1)]
+    assert net.recurrent_groups() == [["lif1.lif"]]
+    assert net.order == ["input", "lif1.lif", "lif2", "output"]
+    # snnTorch's export: tau_syn = dt/(1-alpha), tau_mem = dt/(1-beta), w_in = tau_syn/dt, r = tau_mem/dt,
+    # so the Euler input gain dt/tau_syn*w_in*dt/tau_mem*r is 1 (to a few ulp) and alpha/beta come back
+    g = h5py.File(shared_data / "nir" / name, "r")["node/nodes"]
+    np.testing.assert_allclose(rec[0].weight, g["lif1.w_rec/weight"][()], rtol=1e-12)
+    np.testing.assert_allclose(1 - 1e-4 / g["lif1.lif/tau_syn"][0], lif1.syn_decay, rtol=0, atol=0)
+    assert lif1.reset == "subtract" and net.output_population.name == "output"
+    assert load_nir(shared_data / "nir" / name, reset="zero").population("lif2").reset == "zero"
 
 
 @pytest.mark.parametrize("name", ["cnn_sinabs.nir", "lif_norse.nir", "lif_rockpool.nir",
@@ -238,7 +248,7 @@ def test_threshold_instant_cuba_lif_and_integrator_nodes(tmp_path):
              "fc": {"type": "Linear", "weight": np.array([[1.0, -1.0], [0.5, 0.5]])},
              "th": {"type": "Threshold", "threshold": [0.25, 0.25]},
              "w2": {"type": "Linear", "weight": np.array([[2.0, 1.0]])},
-             # tau_syn = dt: the synaptic current is just w_in times the input (no own state)
+             # tau_syn = dt: alpha = 0, the synaptic current is just the scaled input
              "cuba": {"type": "CubaLIF", "tau_syn": [1e-4], "tau_mem": [2e-4], "r": [1.0],
                       "v_leak": [0.0], "v_threshold": [1.0], "w_in": [3.0], "v_reset": [0.0]},
              "w3": {"type": "Affine", "weight": np.array([[1.0], [-1.0]]), "bias": [0.5, 0.0]},
@@ -248,8 +258,9 @@ def test_threshold_instant_cuba_lif_and_integrator_nodes(tmp_path):
     net = load_nir(path)
     th, cuba, acc = (net.population(n) for n in ("th", "cuba", "acc"))
     assert (th.kind, th.decay, th.threshold) == ("binary_lif", 0.0, 0.25)
-    # CubaLIF: lambda = 1 - dt/tau_mem = 0.5, gain dt R / tau_mem * w_in = 1.5, reset to 0
-    assert (cuba.kind, cuba.decay, cuba.reset) == ("binary_lif", 0.5, "zero")
+    # CubaLIF: alpha = 1 - dt/tau_syn = 0, lambda = 1 - dt/tau_mem = 0.5, gain
+    # dt/tau_syn w_in dt/tau_mem R = 1.5, reset to 0
+    assert (cuba.kind, cuba.syn_decay, cuba.decay, cuba.reset) == ("cuba_lif", 0.0, 0.5, "zero")
     np.testing.assert_allclose(net.incoming("cuba")[0].weight, [[3.0, 1.5]])
     # I: v += R I -> the readout, weights and bias times R = 2
     assert acc.kind == "readout" and net.output_population is acc
