@@ -490,6 +490,34 @@ def strongly_connected(names: list[str], edges: list[tuple[str, str]]) -> dict[s
     return comp
 
 
+def back_edges(names: list[str], edges: list[tuple[str, str]], start: str) -> set[tuple[str, str]]:
+    """Edges that close a cycle in a depth-first walk from ``start`` (then from every node not
+    reached, in name order), iteratively; removing them leaves the graph acyclic."""
+    succ: dict[str, list[str]] = {n: [] for n in names}
+    for a, b in edges:
+        succ[a].append(b)
+    state: dict[str, int] = {}  # 1: on the walk's stack, 2: done
+    back: set[tuple[str, str]] = set()
+    for root in [start] + sorted(names):
+        if root in state:
+            continue
+        state[root] = 1
+        work = [(root, 0)]
+        while work:
+            v, i = work.pop()
+            if i < len(succ[v]):
+                work.append((v, i + 1))
+                w = succ[v][i]
+                if state.get(w) == 1:
+                    back.add((v, w))
+                elif w not in state:
+                    state[w] = 1
+                    work.append((w, 0))
+            else:
+                state[v] = 2
+    return back
+
+
 def _check_zero_delay_cycles(names: list[str], projections: list[Projection]) -> None:
     """Refuse cycles of projections without a delay, naming the projections on them."""
     zero = [q for q in projections if q.delay == 0]

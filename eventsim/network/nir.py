@@ -28,7 +28,7 @@ from ..files import atomic_output, sha256_file
 from . import nir_nodes as nn
 from .h5audit import audit_hdf5, check_global_heaps
 from .h5io import open_hdf5
-from .ir import InputSpec, Network, Population, strongly_connected, topological_order
+from .ir import InputSpec, Network, Population, back_edges, strongly_connected, topological_order
 from .limits import (
     MAX_DEPTH,
     MAX_GRAPH_EDGES,
@@ -179,34 +179,6 @@ def _recurrent_edges(names: list[str], edges: list[tuple[str, str]]) -> list[tup
     return [(a, b) for a, b in edges if comp[a] == comp[b]]
 
 
-def _back_edges(names: list[str], edges: list[tuple[str, str]], start: str) -> set[tuple[str, str]]:
-    """Edges that close a cycle in a depth-first walk from ``start`` (then from every node not
-    reached, in name order), iteratively; removing them leaves the graph acyclic."""
-    succ: dict[str, list[str]] = {n: [] for n in names}
-    for a, b in edges:
-        succ[a].append(b)
-    state: dict[str, int] = {}  # 1: on the walk's stack, 2: done
-    back: set[tuple[str, str]] = set()
-    for root in [start] + sorted(names):
-        if root in state:
-            continue
-        state[root] = 1
-        work = [(root, 0)]
-        while work:
-            v, i = work.pop()
-            if i < len(succ[v]):
-                work.append((v, i + 1))
-                w = succ[v][i]
-                if state.get(w) == 1:
-                    back.add((v, w))
-                elif w not in state:
-                    state[w] = 1
-                    work.append((w, 0))
-            else:
-                state[v] = 2
-    return back
-
-
 def _choose_semantics(graph: NirGraph, semantics: str) -> str:
     if semantics != "auto":
         if semantics not in nn.SEMANTICS:
@@ -294,7 +266,7 @@ def _build(graph: NirGraph, path: str, dt: float, semantics: str, timesteps, res
         problems.append(f"unsupported node type {typ} ({', '.join(sorted(which))})")
     if problems:
         raise ModelFormatError("cannot import: " + "; ".join(problems))
-    back = _back_edges(names, graph.edges, inputs[0])
+    back = back_edges(names, graph.edges, inputs[0])
     return _assemble(graph, path, ctx, specs, ops, preds, succs, inputs[0], outputs[0], timesteps, back)
 
 
