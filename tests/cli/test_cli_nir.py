@@ -161,3 +161,25 @@ def test_readme_nir_run_output_is_current(shared_data):
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
     assert res.stdout.rstrip().replace(str(shared_data) + "/", "../shared/data/").splitlines() == shown
+
+
+def test_readme_recurrent_run_output_is_current(shared_data, tmp_path, monkeypatch):
+    """The README's Braille example: its python one-liner makes the input, its run prints the block."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Recurrent networks", 1)[1].split("\n## ", 1)[0]
+    make, run = section.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
+    shown = section.split("```text\n", 1)[1].split("```", 1)[0].rstrip().splitlines()
+    monkeypatch.chdir(tmp_path)
+    code = re.search(r'python -c "(.*)"$', make).group(1)
+    (tmp_path / "scratch").mkdir()
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+    args = [str(shared_data / a.removeprefix("../shared/data/")) if a.startswith("../shared/data/") else a
+            for a in run.split()[1:]]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.rstrip().splitlines() == shown
