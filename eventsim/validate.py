@@ -46,7 +46,7 @@ from .engine.quantize import DECAY_MULTIPLY, decay_code, quantize
 from .engine.reference import forward
 from .engine.reference_int import forward_int
 from .engine.simulator import Simulator
-from .errors import ValidationError
+from .errors import InputFormatError, ValidationError
 from .events.binning import bin_events, check_fit, dense_counts
 from .events.frames import frame_kind, read_frames, read_step_array
 from .events.io import read_events
@@ -232,7 +232,11 @@ def inputs_from_file(net: Network, path: str | os.PathLike, timesteps: int | Non
     path = os.fspath(path)
     steps = int(timesteps or net.timesteps)
     if frame_kind(path) == "npy" and (net.input.kind == "events" or len(net.input_shape) != 3):
-        rows = read_step_array(path, net.input_shape)  # one row per step (a non-image model)
+        try:  # one row per step (a non-image model, or spike counts for an event-input model)
+            rows = read_step_array(path, net.input_shape)
+        except InputFormatError as exc:
+            what = "event input: spike counts" if net.input.kind == "events" else "frame input"
+            raise ValidationError(f"{exc} (model {net.name!r} takes {what})") from None
         if net.input.kind == "frames":
             return Inputs(rows, None, {"kind": "file", "path": path, "timesteps": int(rows.shape[0])})
         if not np.array_equal(rows, np.rint(rows)) or (net.input.polarity == "split" and rows.min() < 0):

@@ -175,9 +175,9 @@ class Simulator:
         if rows.ndim == 2 and shape[:-1] == (1,) * (len(shape) - 1) and rows.shape[1:] == shape[-1:]:
             rows = rows.reshape((rows.shape[0],) + shape)
         if rows.ndim != len(shape) + 1 or rows.shape[1:] != shape:
-            raise InputFormatError(f"{where}: array of shape {rows.shape} does not fit the model input: "
-                                   "expected one row of spike counts per step, "
-                                   f"(T, {', '.join(map(str, shape))})")
+            raise InputFormatError(f"{where}: model {self.network.name!r} takes events input: an array "
+                                   f"of shape {rows.shape} does not fit; expected one row of spike counts "
+                                   f"per step, (T, {', '.join(map(str, shape))})")
         if timesteps is not None and int(timesteps) != rows.shape[0]:
             raise InputFormatError(f"{where}: {rows.shape[0]} rows (steps) given but timesteps={timesteps}")
         values = rows.astype(np.float64)

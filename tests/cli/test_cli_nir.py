@@ -86,7 +86,7 @@ def test_run_recurrent_nir_on_a_spike_array(shared_data, tmp_path):
     res = CliRunner().invoke(cli, ["run", model, "--input", str(tmp_path / "x.npy"), "--json", "-"])
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
-    want = Simulator(load_network(model), "float32").run_spike_rows(x, record=True)
+    want = Simulator(load_network(model), "float32").run(x, record=True)  # the Python API
     counts = want.spikes["lif2"].sum(axis=0)
     assert report["output"] == counts.tolist() and report["prediction"] == int(np.argmax(counts))
     assert report["timesteps"] == 64 and report["layers"][0]["spikes_pos"] == int(x.sum())
