@@ -187,7 +187,8 @@ def test_readme_recurrent_run_output_is_current(shared_data, tmp_path, monkeypat
 
 def test_convert_nir_reset_option(shared_data, tmp_path):
     model = shared_data / "nir" / "braille_noDelay_bias_zero.nir"
-    res = CliRunner().invoke(cli, ["convert", str(model), "--nir-reset", "zero", "-o", str(tmp_path / "b.h5")])
+    res = CliRunner().invoke(cli, ["convert", str(model), "--nir-reset", "zero",
+                                   "-o", str(tmp_path / "b.h5")])
     assert res.exit_code == 0, res.output
     net = load_model(tmp_path / "b.h5")
     assert [net.population(n).reset for n in ("lif1.lif", "lif2")] == ["zero", "zero"]
