@@ -16,6 +16,10 @@ class InputFormatError(EventsimError):
     """An event or input file is unreadable, truncated, corrupt or of an unknown format."""
 
 
+class NoStepsError(InputFormatError):
+    """The binning of an input gives no time step (e.g. ``--bin-us`` longer than its events span)."""
+
+
 class ModelFormatError(EventsimError):
     """A model file (model.h5, NIR) or an IR object is malformed or of an unknown version."""
 

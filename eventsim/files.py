@@ -26,6 +26,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import stat
 import sys
 import tempfile
@@ -67,6 +68,7 @@ def resolve_output(path: str | os.PathLike) -> Target:
     name = os.fspath(path)
     if name == "-":
         return Target("stdout", name)
+    _check_file_name(name)
     real = os.path.realpath(name)  # follows a whole chain of links; a dangling link gives its target
     try:
         st = os.stat(real)
@@ -85,6 +87,18 @@ def resolve_output(path: str | os.PathLike) -> Target:
         raise OutputError(f"{name}: is a folder; give a file name")
     raise OutputError(f"{name}: is a {_file_kind(st.st_mode)}, not a file, FIFO or character "
                       "device; eventsim does not write to it")
+
+
+def _check_file_name(name: str) -> None:
+    """Refuse names that cannot be a file: ``realpath`` would turn ``notes.txt/`` into
+    ``notes.txt`` and the file would be replaced although the user named a folder."""
+    if not name:
+        raise OutputError("an empty output name; give a file name")
+    if "\0" in name:
+        raise OutputError(f"{name!r}: a file name cannot contain a NUL character")
+    seps = (os.sep, os.altsep) if os.altsep else (os.sep,)
+    if name.endswith(seps) or os.path.basename(name) in (".", ".."):
+        raise OutputError(f"{name}: names a folder; give a file name")
 
 
 def _file_kind(mode: int) -> str:
@@ -130,7 +144,8 @@ def atomic_output(path: str | os.PathLike) -> Iterator[str]:
     """Yield the path a writer should write ``path``'s content to (see the module docstring).
 
     For a regular file that is a temporary file next to the target, renamed onto it when the
-    block succeeds and removed on any exception (KeyboardInterrupt included).
+    block succeeds (inside :func:`deferred_commits`: when the whole command succeeds) and
+    removed on any exception (KeyboardInterrupt included).
     """
     name = os.fspath(path)
     target = resolve_output(name)
@@ -154,10 +169,111 @@ def atomic_output(path: str | os.PathLike) -> Iterator[str]:
             yield tmp
             # mkstemp makes 0600: give a new file the usual permissions, a replaced one its own
             os.chmod(tmp, default_file_mode() if target.mode is None else target.mode)
-            os.replace(tmp, target.path)
+        if _commits["pending"] is not None:
+            _commits["pending"].append((tmp, target.path, name))
+        else:
+            _commit([(tmp, target.path, name)])
+        tmp = None  # renamed, or owned by the pending commit
     finally:
-        if os.path.lexists(tmp):
+        if tmp is not None and os.path.lexists(tmp):
             os.unlink(tmp)
+
+
+# -- interrupts and the commit of a command's outputs -------------------------------------------
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that the same clean-up runs."""
+
+
+#: "signal": the first SIGINT/SIGTERM received; "pending": renames waiting for the end of the
+#: command (None outside :func:`deferred_commits`); "done": the outputs are in place;
+#: "ignore_after": the process entry point's wish to ignore both signals once they are
+_commits: dict = {"signal": None, "pending": None, "done": False, "ignore_after": False}
+_BLOCKED = {signal.SIGINT, signal.SIGTERM}
+
+
+def note_signal(signum: int) -> bool:
+    """Record a SIGINT/SIGTERM (the CLI's handler calls this). False when the command's outputs
+    are already committed: the work is complete and the signal changes nothing."""
+    if _commits["done"]:
+        return False
+    if _commits["signal"] is None:
+        _commits["signal"] = signum
+    return True
+
+
+def output_size(path: str | os.PathLike) -> int:
+    """Bytes written to output ``path``: its pending temporary file while the command's outputs
+    wait for their commit (:func:`deferred_commits`), else the file itself."""
+    name = os.fspath(path)
+    for tmp, target, user_name in _commits["pending"] or ():
+        if name in (user_name, target):
+            return os.path.getsize(tmp)
+    return os.path.getsize(name)
+
+
+def ignore_signals_after_commit() -> None:
+    """Once a command's outputs are committed, SIGINT and SIGTERM are ignored (process entry
+    point only: a test runner calling the CLI in-process keeps its own handlers)."""
+    _commits["ignore_after"] = True
+
+
+def _raise_if_signalled() -> None:
+    # A KeyboardInterrupt raised inside a weakref callback or __del__ is printed and dropped by
+    # Python; the recorded signal still stops the commit.
+    if _commits["signal"] == signal.SIGTERM:
+        raise Terminated()
+    if _commits["signal"] is not None:
+        raise KeyboardInterrupt()
+
+
+@contextlib.contextmanager
+def deferred_commits(exits: tuple[type[BaseException], ...] = (SystemExit,)) -> Iterator[None]:
+    """Outputs written inside the block are renamed into place together when it ends without an
+    exception and without a signal having arrived, so an interrupted or failed command leaves
+    every existing output as it was, not some replaced and some not. ``exits``: exceptions that
+    end a command on purpose (e.g. exit code 1 for a failed validation) and still commit."""
+    if _commits["pending"] is not None:  # nested: the outer block commits
+        yield
+        return
+    pending: list = []
+    _commits.update(pending=pending, done=False, signal=None)
+    try:
+        try:
+            yield
+        except exits:
+            _commit(pending, final=True)
+            raise
+        _commit(pending, final=True)
+    finally:
+        _commits["pending"] = None
+        for tmp, _, _ in pending:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+
+
+def _commit(renames: list[tuple[str, str, str]], final: bool = False) -> None:
+    """Rename every (temp, target, user's name) with SIGINT/SIGTERM held back, after checking
+    that none arrived. ``final``: the command's last step; a signal held back arrives after the
+    commit and is then ignored (the outputs are complete)."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    old = mask(signal.SIG_BLOCK, _BLOCKED) if mask else None
+    try:
+        _raise_if_signalled()
+        for tmp, target, name in renames:
+            try:
+                os.replace(tmp, target)
+            except OSError as exc:
+                raise OutputError(f"{name}: cannot write: {exc.strerror or exc}") from None
+        _commits["done"] = final
+        if final and _commits["ignore_after"]:
+            # Python restores the default handlers while it shuts down: a signal arriving then
+            # would kill a process whose work is complete. Ignoring it also drops one held back.
+            for signum in _BLOCKED:
+                signal.signal(signum, signal.SIG_IGN)
+    finally:
+        if mask:
+            mask(signal.SIG_SETMASK, old)
 
 
 @contextlib.contextmanager
@@ -242,13 +358,15 @@ def _identity(name: str | None):
         st = os.stat(name)
     except OSError:
         return ("path", os.path.realpath(name))
+    except ValueError:  # a NUL in a name read from a manifest: no file can have it
+        return None
     return (st.st_dev, st.st_ino)
 
 
 def _is_stream(name: str) -> bool:
     try:
         mode = os.stat(name).st_mode
-    except OSError:
+    except (OSError, ValueError):
         return False
     return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
 

@@ -22,7 +22,7 @@ from .base import EventsimGroup, install_signal_handlers
 COMMANDS = {
     "bench": ("bench_cmd", "bench", "Benchmark the event engine: G SOP/s of the conv scatter kernel and "
               "the speed-up over dense PyTorch CPU inference of the same network at several spike "
-              "densities (one thread)."),
+              "densities, both tools on all cores (--threads), then both on one thread."),
     "convert": ("convert_cmd", "convert",
                 "Convert a trained Ternary Spike checkpoint into a multiplication-free model.h5."),
     "energy": ("energy_cmd", "energy",

@@ -17,11 +17,22 @@ import math
 import os
 import signal
 import sys
+import warnings
 
 import click
 
+from .. import files
 from ..errors import EventsimError
-from ..files import json_text, refuse_overwriting_inputs, resolve_output, write_text_atomic
+from ..files import (
+    Terminated,
+    deferred_commits,
+    json_text,
+    note_signal,
+    output_size,
+    refuse_overwriting_inputs,
+    resolve_output,
+    write_text_atomic,
+)
 
 EXIT_SIGINT = 128 + signal.SIGINT
 EXIT_SIGTERM = 128 + signal.SIGTERM
@@ -34,11 +45,30 @@ class UserError(click.ClickException):
     exit_code = 2
 
     def show(self, file=None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+        click.echo(f"error: {one_line(self.format_message())}", err=True)
 
 
-class Terminated(KeyboardInterrupt):
-    """Raised in the main thread on SIGTERM, so that the clean-up of Ctrl-C runs for it too."""
+def one_line(text: str) -> str:
+    """``text`` with newlines and other control characters escaped (``\\n``, ``\\x1b``): file
+    names and values from files end up in messages, and a message stays one line that cannot
+    move the cursor or recolour the terminal."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
+
+
+@contextlib.contextmanager
+def _one_line_warnings():
+    """Warnings (e.g. events skipped outside the sensor) as one ``warning: ...`` line each,
+    without Python's file name and source line."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        click.echo(f"warning: {one_line(str(message))}", err=True)
+
+    saved = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = saved
 
 
 class Interrupted(UserError):
@@ -64,11 +94,24 @@ class _ClosedStdout(click.ClickException):
 
 
 def install_signal_handlers() -> None:
-    """SIGTERM raises :class:`Terminated` in the main thread (the process entry point calls this)."""
-    def terminate(signum, frame):
-        raise Terminated()
+    """SIGINT raises KeyboardInterrupt and SIGTERM :class:`~eventsim.files.Terminated` in the main
+    thread (the process entry point calls this); both are recorded first, so that an interrupt
+    Python drops (raised inside a weakref callback or ``__del__``) still stops the outputs from
+    being committed, and ignored once they are (:func:`~eventsim.files.deferred_commits`)."""
+    def interrupt(signum, frame):
+        if note_signal(signum):
+            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
-    signal.signal(signal.SIGTERM, terminate)
+    def unraisable(info):
+        # The interrupt is recorded and ends the command at its commit: no traceback for the
+        # copy Python could not raise (it landed in a weakref callback or a __del__).
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            sys.__unraisablehook__(info)
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    sys.unraisablehook = unraisable
+    files.ignore_signals_after_commit()
 
 
 def _usage_line(exc: click.UsageError) -> str:
@@ -87,6 +130,11 @@ class EventsimGroup(click.Group):
             raise Interrupted(exc) from None
         except BrokenPipeError:  # only stdout's reaches here: files turn an output's into OutputError
             raise _ClosedStdout("") from None
+        except MemoryError:  # readers name the file where they can; this is the last resort
+            if (ctx.find_root().obj or {}).get("debug"):
+                raise
+            raise UserError("out of memory (the input or the options ask for more than this "
+                            "machine has)") from None
         except (EventsimError, OSError) as exc:
             root = ctx.find_root()
             if (root.obj or {}).get("debug"):
@@ -101,13 +149,14 @@ class EventsimGroup(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with _one_line_warnings():
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             sys.stdout.flush()  # a closed pipe shows here at the latest, not at interpreter exit
         except click.exceptions.NoArgsIsHelpError as exc:
             exc.show()  # the help text, as click prints it
             sys.exit(exc.exit_code)
         except click.UsageError as exc:
-            click.echo(f"error: {_usage_line(exc)}", err=True)
+            click.echo(f"error: {one_line(_usage_line(exc))}", err=True)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
             exc.show()
@@ -161,7 +210,8 @@ class EventsimCommand(click.Command):
         for out in outputs:
             resolve_output(out)
         refuse_overwriting_inputs(outputs, inputs)
-        return super().invoke(ctx)
+        with deferred_commits(exits=(SystemExit, click.exceptions.Exit)):
+            return super().invoke(ctx)
 
 
 def emit_json(doc, target: str | None) -> None:
@@ -176,7 +226,7 @@ def say_written(path, detail: str = "") -> None:
     """One line on stderr, ``wrote PATH (size)`` (``: detail`` after it); nothing for stdout (``-``)."""
     if path is None or str(path) == "-":
         return
-    click.echo(f"wrote {path} ({format_size(os.path.getsize(path))})" + (f": {detail}" if detail else ""),
+    click.echo(f"wrote {path} ({format_size(output_size(path))})" + (f": {detail}" if detail else ""),
                err=True)
 
 

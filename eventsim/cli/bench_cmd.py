@@ -8,8 +8,10 @@ from pathlib import Path
 
 import click
 
+from ..engine.jit import resolve_threads
 from ..errors import ConfigError
 from .base import EventsimCommand, OutputPath, emit_json
+from .options import threads_option
 
 BENCH_SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "bench.py"
 
@@ -70,7 +72,7 @@ def _densities(ctx, param, text: str) -> list[float]:
 
 
 @click.command(cls=EventsimCommand)
-@click.option("--densities", default="0.01,0.05,0.1,0.2", show_default=True, callback=_densities,
+@click.option("--densities", default="0.01,0.05,0.1,0.2,0.3,0.5", show_default=True, callback=_densities,
               help="Average spike densities (fractions) for the end-to-end comparison.")
 @click.option("--timesteps", "-T", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
@@ -79,19 +81,28 @@ def _densities(ctx, param, text: str) -> list[float]:
 @click.option("--e2e/--no-e2e", default=True,
               help="Measure end to end against dense PyTorch on the ResNet-19-style network.")
 @click.option("--cold", is_flag=True, help="Also time a cold Numba compile in a fresh process.")
+@threads_option
+@click.option("--one-thread/--no-one-thread", default=True, show_default=True,
+              help="Also run both tools on one thread (a second table and the thread scaling).")
 @click.option("--json", "json_out", type=OutputPath(), metavar="PATH|-",
               help="Write the results as JSON ('-' = stdout).")
-def bench(densities, timesteps, repeat, kernel, e2e, cold, json_out) -> None:
+def bench(densities, timesteps, repeat, kernel, e2e, cold, threads, one_thread, json_out) -> None:
     """Benchmark the event engine: G SOP/s of the conv scatter kernel and the speed-up over
-    dense PyTorch CPU inference of the same network at several spike densities (one thread).
+    dense PyTorch CPU inference of the same network at several spike densities, both tools on
+    all cores (--threads), then both on one thread.
 
     Says how long it will take before it starts (about 1 min with the defaults on a 2-core
     machine); needs the repository checkout (tools/bench.py), and torch unless --no-e2e.
     """
     module = load_bench_module(need_torch=e2e)
-    click.echo(f"running: {_duration(estimate_seconds(densities, timesteps, repeat, kernel, e2e, cold))} "
-               "(estimated from the options) ...", err=True)
-    doc = module.run_all(densities, timesteps, repeat, kernel, e2e, cold)
+    try:
+        runs = 2 if one_thread and resolve_threads(threads) > 1 else 1
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    seconds = estimate_seconds(densities * runs, timesteps, repeat, kernel, e2e, cold)
+    click.echo(f"running: {_duration(seconds)} (estimated from the options) ...", err=True)
+    doc = module.run_all(densities, timesteps, repeat, kernel, e2e, cold, threads=threads,
+                         one_thread=one_thread)
     if json_out:
         emit_json(doc, json_out)
         if json_out == "-":

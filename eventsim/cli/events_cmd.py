@@ -180,20 +180,39 @@ def convert(src: str, dst: str, sensor_opt: str | None, compression: str, chunk:
     say_written(dst, f"{n:,} events ({meta.format} -> {exts[ext]}, sensor {sensor[0]}x{sensor[1]})")
 
 
+#: counters of a picture (bins x 2 x H x W); a larger sensor is pictured in blocks of k x k pixels
+MAX_PICTURE_CELLS = 1 << 22
+
+
+def picture_block(sensor: tuple[int, int], bins: int) -> int:
+    """Side k of the pixel blocks one picture cell counts, so that the counters fit the cap (a
+    file can declare a 65535 x 65535 sensor: 64 GiB of counters at one cell per pixel)."""
+    w, h = sensor
+    k = 1
+    while bins * 2 * (-(-h // k)) * (-(-w // k)) > MAX_PICTURE_CELLS:
+        k *= 2
+    return k
+
+
 def accumulate_frames(path: str, fmt: str, sensor: tuple[int, int], stats: EventStats,
                       bins: int, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
     """ON/OFF event counts per pixel in ``bins`` equal time windows: int64 (bins, 2, H, W).
 
     Window of an event: floor((t - t_min) * bins / (t_max - t_min + 1)) (DESIGN.md's equal
     time split); channel 0 counts OFF, 1 counts ON. Events outside the sensor are ignored.
+    A sensor too large for :data:`MAX_PICTURE_CELLS` counts blocks of k x k pixels
+    (:func:`picture_block`): (bins, 2, ceil(H/k), ceil(W/k)).
     """
-    w, h = sensor
+    k = picture_block(sensor, bins)
+    w0, h0 = sensor
+    w, h = -(-w0 // k), -(-h0 // k)
     counts = np.zeros(bins * 2 * h * w, dtype=np.int64)
     t0 = np.uint64(stats.t_min % (1 << 64))
     for ev in stream_events(path, chunk=chunk, fmt=fmt):
         x = ev["x"].astype(np.int64)
         y = ev["y"].astype(np.int64)
-        ok = (x < w) & (y < h)
+        ok = (x < w0) & (y < h0)
+        x, y = x // k, y // k
         rel = ev["t"][ok].astype(np.uint64) - t0  # exact modulo 2^64, as in binning.relative_times
         b = equal_time_bins(rel, stats.duration_us, bins)
         idx = ((b * 2 + ev["p"][ok].astype(np.int64)) * h + y[ok]) * w + x[ok]
@@ -223,7 +242,8 @@ def block_sum(frames: np.ndarray, factor: int) -> np.ndarray:
     return padded.reshape(bins, c, hh // factor, factor, ww // factor, factor).sum(axis=(3, 5))
 
 
-def _render(frames: np.ndarray, stats: EventStats, out: str, title: str) -> None:
+def _render(frames: np.ndarray, stats: EventStats, out: str, title: str, block: int = 1) -> None:
+    """Draw the panels; ``frames`` may already count blocks of ``block`` x ``block`` pixels."""
     _require_matplotlib().use("Agg")
     import matplotlib.pyplot as plt
 
@@ -233,11 +253,13 @@ def _render(frames: np.ndarray, stats: EventStats, out: str, title: str) -> None
     # A panel shows up to _PANEL_MAX_PX sensor pixels across (a 1280-wide sensor in 5 panels of
     # 320 image pixels each would lose 3 of every 4 columns to resampling): larger sensors are
     # block-summed down first, so every event still counts in the panel.
-    factor = -(-w // max(_PANEL_MIN_PX, _PANEL_MAX_PX // cols))
+    target = max(_PANEL_MIN_PX, _PANEL_MAX_PX // cols)
+    factor = -(-w // target)
     if factor > 1:
         frames = block_sum(frames, factor)
         bins, _, h, w = frames.shape
-    panel_in = max(_PANEL_MIN_PX, w) / _DPI
+    # the panel's size follows the sensor's, not the counters' (already summed for memory)
+    panel_in = max(_PANEL_MIN_PX, min(w * block * factor, target)) / _DPI
     fig, axes = plt.subplots(rows, cols, figsize=(panel_in * cols, panel_in * rows * h / w + 0.8),
                              squeeze=False)
     # White background; ON events tint towards blue, OFF towards red (saturating at the
@@ -286,6 +308,9 @@ def show(file: str, output: str, bins: int) -> None:
         raise InputFormatError(f"{file}: no events to show")
     sensor, _ = _sensor(meta, stats)
     frames = accumulate_frames(file, meta.format, sensor, stats, bins)
-    _render(frames, stats, output, f"{os.path.basename(file)}\n{stats.events:,} events, "
-                                    f"sensor {sensor[0]}x{sensor[1]}")
+    block = picture_block(sensor, bins)
+    _render(frames, stats, output, f"{os.path.basename(file)}: {stats.events:,} events, "
+                                    f"{sensor[0]}x{sensor[1]}"
+                                    + (f" (blocks of {block}x{block} pixels)" if block > 1 else ""),
+            block)
     say_written(output, f"{bins} frame{'s' if bins > 1 else ''}, {stats.events:,} events")

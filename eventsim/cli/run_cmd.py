@@ -15,11 +15,13 @@ from ..energy.tables import get_table
 from ..engine.simulator import Simulator
 from ..errors import InputFormatError
 from ..eval.sample import InputOptions, run_file, static_input
+from ..eval.stream import run_warnings
 from ..events.sensor import STATED
 from ..network.loading import load_network
 from .base import EventsimCommand, InputPath, OutputPath, emit_json, format_table
 from .energy_cmd import emit_report, energy_line, report_format, report_options
 from .options import binning_options, parse_crop, precision_option, threads_option
+from .stream_run import StreamArgs, check_stream_args, run_stdin, run_stream, stream_options
 
 DEMO_MODEL = "demo_model.h5"
 DEMO_INPUT = "demo.aedat4"
@@ -102,29 +104,46 @@ def load_input(path: str, sim: Simulator, *, timesteps, bin_us, method, keep_par
 @click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True,
               help="How many of the highest outputs to list.")
 @report_options
+@stream_options
 def run(model, input_path, timesteps, bin_us, method, keep_partial, polarity, crop, downscale,
-        precision, threads, json_out, top_k, report_fmt, report_out, plot, energy_table) -> None:
+        precision, threads, json_out, top_k, report_fmt, report_out, plot, energy_table,
+        **stream) -> None:
     """Run MODEL (model.h5) on --input FILE event by event and count every operation.
 
     Prints the prediction, the top outputs and per layer the +/- spikes, synaptic operations
     (SOPs: weights added), encoder MACs and the dense MACs an ANN layer would need. With no
     MODEL and no --input, runs the bundled demo model on the bundled demo recording.
+    --input - reads the recording from standard input. With --window-us or --continuous, a long
+    recording (or a live stream) is classified over time: a timeline, a summary, --jsonl records.
     """
+    args = StreamArgs(**stream)
     demo = model is None and input_path is None
     if demo:
         model, input_path = demo_paths()
     elif model is None or input_path is None:
         raise click.UsageError("give both MODEL and --input FILE (or neither, for the demo)")
+    check_stream_args(args, input_path, bin_us=bin_us, method=method, json_out=json_out,
+                      report_fmt=report_fmt, report_out=report_out)
     fmt = report_format(report_fmt, report_out, plot)
     if json_out == "-" and fmt and report_out in (None, "-"):
         raise click.UsageError("--json - and --report both write to stdout; give -o FILE")
     table = get_table(energy_table)  # a bad table file fails before the run
     sim = Simulator(load_network(model), precision=precision, threads=threads)
-    result = _run_with_progress(sim, input_path, timesteps=timesteps, bin_us=bin_us, method=method,
-                                keep_partial=keep_partial, polarity=polarity, crop=parse_crop(crop),
-                                downscale=downscale, record=bool(fmt or plot or json_out))
+    options = dict(timesteps=timesteps, bin_us=bin_us, method=method, keep_partial=keep_partial,
+                   polarity=polarity, crop=parse_crop(crop), downscale=downscale)
+    if args.active:
+        return run_stream(sim, input_path, args, plot=plot, top_k=top_k, **options)
+    record = bool(fmt or plot or json_out)
+    if input_path == "-":
+        result = run_stdin(sim, args, record=record, **options)
+    else:
+        result = _run_with_progress(sim, input_path, record=record, **options)
+    if not args.quiet:
+        for line in run_warnings(result, cropped=crop is not None or downscale is not None):
+            click.echo(f"warning: {line}", err=True)
     # per-neuron spikes (record) and a frame input feed the NeuroBench section's effective counts
-    report = build_report(result, table, frames=static_input(input_path, sim.network))
+    frames = None if input_path == "-" else static_input(input_path, sim.network)
+    report = build_report(result, table, frames=frames)
     report["model_path"] = model
     saturated = sum(int(s.sum()) for s in (result.saturations or {}).values())
     if saturated:  # int mode: never silent (see eventsim validate's int-saturation check)
@@ -136,8 +155,6 @@ def run(model, input_path, timesteps, bin_us, method, keep_partial, polarity, cr
     click.echo(format_summary(report, top_k))
     click.echo(energy_line(report))
     if demo:
-        options = dict(timesteps=timesteps, bin_us=bin_us, method=method, keep_partial=keep_partial,
-                       polarity=polarity, crop=parse_crop(crop), downscale=downscale)
         click.echo("")
         click.echo(format_demo_digits(sim, table, options))
 

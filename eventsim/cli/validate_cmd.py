@@ -51,7 +51,8 @@ def format_report(report, verbose: bool = False) -> str:
 @click.option("--strict", is_flag=True,
               help="Fail on listed exceptions too: decays that are not powers of two (a per-neuron "
                    "multiplication each step).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random input.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the random input.")
 @click.option("--no-kernel-audit", is_flag=True,
               help="Skip the LLVM IR audit of the integer kernels (it recompiles them: ~10 s).")
 @click.option("--json", "json_out", type=OutputPath(), metavar="PATH|-",

@@ -54,8 +54,13 @@ def convert_state_dict(state: dict[str, np.ndarray], arch: str, timesteps: int,
     params = Params(state, source, arch)
     builder = Builder(populations=[Population("input", "input", shape)])
     ctx = Context(params, builder, int(timesteps), NEURONS[neuron])
-    spec.build(ctx, builder.spikes("input", shape))
-    params.finish()
+    try:
+        spec.build(ctx, builder.spikes("input", shape))
+        params.finish()
+    except ConversionError as exc:  # the folding steps name a layer; say which file it is in
+        if str(exc).startswith(source):
+            raise
+        raise ConversionError(f"{source}: {exc}") from None
     names = [p.name for p in builder.populations]
     try:
         order = topological_order(names, [(q.source, q.target) for q in builder.projections])

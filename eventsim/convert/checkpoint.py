@@ -68,6 +68,15 @@ class _Tensor:
         raise ConversionError("checkpoint pickle tries to set state on a tensor (refused)")
 
 
+class _StateDict(OrderedDict):
+    """What ``collections.OrderedDict`` means inside a checkpoint. torch pickles a state dict's
+    ``_metadata`` as instance state (pickle BUILD); a BUILD could just as well set ``items``
+    or ``get`` on the instance and shadow the methods the loader calls. The state is dropped."""
+
+    def __setstate__(self, state):
+        pass
+
+
 def _bf16_to_f32(raw: np.ndarray) -> np.ndarray:
     # bfloat16 is the upper half of a float32: shift the 16 bits into place.
     return (raw.astype("<u4") << 16).view("<f4")
@@ -89,7 +98,7 @@ class _SafeUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         full = f"{module}.{name}"
         if full == "collections.OrderedDict":
-            return OrderedDict
+            return _StateDict
         if full == "torch._utils._rebuild_tensor_v2":
             return self._rebuild_tensor
         if full == "torch._utils._rebuild_parameter":
@@ -321,11 +330,13 @@ def _flatten(obj, path: str) -> dict[str, np.ndarray]:
         node, prefix, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise ConversionError(f"{path}: the state dict is nested more than {MAX_DEPTH} levels deep")
-        for key, value in node.items():
+        for key, value in dict.items(node):
             keys += 1
             if keys > MAX_KEYS:
                 raise ConversionError(f"{path}: the checkpoint holds more than {MAX_KEYS:,} names")
-            name = f"{prefix}{key}"
+            name = _name(prefix, key)
+            if name is None:  # e.g. an integer of 100,000 digits: no parameter is called that
+                continue
             if isinstance(value, _Tensor):
                 out[name] = value.array
             elif isinstance(value, dict) and id(value) not in seen:
@@ -334,13 +345,24 @@ def _flatten(obj, path: str) -> dict[str, np.ndarray]:
     return out
 
 
+def _name(prefix: str, key) -> str | None:
+    """``prefix + str(key)``, or None when the key has no short text form."""
+    if isinstance(key, str):
+        return prefix + key
+    try:
+        text = str(key)
+    except (ValueError, RecursionError):
+        return None
+    return prefix + text if len(text) <= 1000 else None
+
+
 def _unwrap(obj, path: str) -> dict:
     if not isinstance(obj, dict):
         raise ConversionError(f"{path}: checkpoint holds a {type(obj).__name__}, expected a state "
                               "dict (save model.state_dict(), not the model object)")
     for key in ("state_dict", "model", "net", "model_state_dict"):
-        inner = obj.get(key)
-        if isinstance(inner, dict) and any(isinstance(v, _Tensor) for v in inner.values()):
+        inner = dict.get(obj, key)
+        if isinstance(inner, dict) and any(isinstance(v, _Tensor) for v in dict.values(inner)):
             return inner
     return obj
 

@@ -128,10 +128,11 @@ class Builder:
 
     def batchnorm(self, x: Value, label: str, gamma, beta, mean, var, eps: float) -> Value:
         """Eval-mode BatchNorm folded as a per-channel affine map ``g * x + h``."""
-        g = np.asarray(gamma, np.float64) / np.sqrt(np.asarray(var, np.float64) + eps)
+        var = np.asarray(var, np.float64)
+        if np.any(var + eps <= 0):  # checked first: its square root is not a number
+            raise ConversionError(f"{label}: running_var must be > -eps, got {var.min():g}")
+        g = np.asarray(gamma, np.float64) / np.sqrt(var + eps)
         h = np.asarray(beta, np.float64) - g * np.asarray(mean, np.float64)
-        if np.any(np.asarray(var) < 0):
-            raise ConversionError(f"{label}: negative running_var")
         self.folds.append({"fold": "batchnorm", "bn": label, "into": [t.label for t in x.terms],
                            "eps": eps})
         return self._affine(x, g, h)

@@ -176,7 +176,7 @@ def load_table_file(path: str | os.PathLike) -> CostTable:
     if len(data) > MAX_JSON_BYTES:
         raise ConfigError(f"{path}: an energy table larger than {MAX_JSON_BYTES:,} bytes")
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a BOM from an editor is not part of the table
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     if suffix == ".json":

@@ -32,6 +32,9 @@ class RunResult:
     #: float engines, when recorded: spiking population -> (T, *shape) float64 input current of
     #: each step (the sum of its projections, bias not included)
     currents: dict[str, np.ndarray] | None = None
+    #: (T, N) float64: what the readout added in each step (its input current plus bias, in the
+    #: run's arithmetic); adding the rows up in order gives ``output`` (and every step's value)
+    readout_steps: np.ndarray | None = None
 
     @property
     def prediction(self) -> int:
@@ -90,9 +93,53 @@ class RunResult:
                 "dense_macs": sum(lay["dense_macs"] for lay in layers),
                 "multiplications": int(self.multiplications)}
 
+    def readout_trace(self) -> np.ndarray:
+        """(T, N) float64: the readout's value after every step (the last row is ``output``),
+        summed in the run's arithmetic (float32 runs in float32) so it matches the engine exactly."""
+        dtype = np.float32 if self.precision == "float32" else np.float64
+        return np.cumsum(self.readout_steps.astype(dtype), axis=0, dtype=dtype).astype(np.float64)
+
+    @property
+    def latency(self) -> dict:
+        """``decision_step``: the first step (0-based) after which the prediction no longer changes;
+        ``first_output_spike``: the first step in which a spiking output fired (None when the
+        output is not a spike count, or never fired)."""
+        decided = None if self.readout_steps is None else decision_step(self.readout_trace())
+        return {"decision_step": decided, "first_output_spike": first_output_spike(self)}
+
     def to_report(self) -> dict:
         """The report document of DESIGN.md, without the energy section."""
         return {"schema": "eventsim.report/1", "model": self.network.name, "input": self.input_info,
                 "timesteps": self.timesteps, "precision": self.precision,
                 "prediction": self.prediction, "output": [float(v) for v in self.output],
-                "layers": self.layers, "projections": self.projections, "totals": self.totals}
+                "layers": self.layers, "projections": self.projections, "totals": self.totals,
+                "latency": self.latency}
+
+
+def decision_step(trace: np.ndarray) -> int | None:
+    """First step after which ``argmax`` of the readout ``trace`` (T, N) no longer changes."""
+    if trace is None or not len(trace):
+        return None
+    preds = np.argmax(trace.reshape(len(trace), -1), axis=1)
+    changed = np.flatnonzero(preds != preds[-1])
+    return int(changed[-1] + 1) if changed.size else 0
+
+
+def spiking_outputs(network: Network) -> list[str] | None:
+    """The spiking populations whose spikes the readout counts (identity projections only, the
+    NIR/sinabs "spike count" output), or None when the readout integrates weighted currents."""
+    incoming = network.incoming(network.output_population.name)
+    sources = [network.population(q.source) for q in incoming]
+    if not incoming or any(q.kind != "identity" or not p.spiking for q, p in zip(incoming, sources)):
+        return None
+    return [p.name for p in sources]
+
+
+def first_output_spike(result: RunResult) -> int | None:
+    """First step in which a population of :func:`spiking_outputs` fired (None if none or never)."""
+    names = spiking_outputs(result.network)
+    if names is None:
+        return None
+    fired = sum(np.abs(result.spike_counts[n]).sum(axis=1) for n in names)
+    steps = np.flatnonzero(fired)
+    return int(steps[0]) if steps.size else None

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ConfigError, InputFormatError
+from ..errors import ConfigError, InputFormatError, NoStepsError
 from ..events.binning import BinnedEvents, bin_events, check_fit
 from ..events.dtype import EVENT_DTYPE
 from ..events.sensor import extent, resolve_sensor
@@ -56,6 +56,7 @@ from .plan import (
 )
 from .recurrent import run_group
 from .result import RunResult
+from .streaming import Stepper, stream_steps, stream_windows
 from .workspace import Workspace
 
 
@@ -143,6 +144,7 @@ class Simulator:
                                "keep_partial": bool(keep_partial), "polarity": polarity,
                                "crop": None if crop is None else list(crop), "downscale": downscale}
             info["dropped_events"] = binned.dropped
+            info["outside_map_events"] = binned.outside_map
             return self.run_binned(binned, record=record, input_info=info, progress=progress)
         if data.dtype.kind not in "fiub":
             raise InputFormatError(f"{info.get('path', 'input')}: expected events or a numeric "
@@ -153,15 +155,20 @@ class Simulator:
                                progress=progress)
 
     def run_binned(self, binned: BinnedEvents, record: bool = False,
-                   input_info: dict | None = None, progress=None) -> RunResult:
-        """Run on already binned input spikes."""
+                   input_info: dict | None = None, progress=None, keep_state: bool = False) -> RunResult:
+        """Run on already binned input spikes.
+
+        ``keep_state``: start from the membranes the previous run left instead of zero, so that
+        runs on consecutive stretches of steps add up to one run over all of them (what
+        :class:`~eventsim.engine.streaming.Stepper` builds on).
+        """
         self._need("events")
         if tuple(binned.shape) != tuple(self.network.input_shape):
             raise InputFormatError(f"binned input has shape {tuple(binned.shape)}, the model input "
                                    f"is {tuple(self.network.input_shape)}")
         perm = to_internal(self.network.input_shape)
         return self._run(binned.timesteps, binned.ptr, perm[binned.index],
-                         binned.sign.astype(np.int64), None, record, input_info, progress)
+                         binned.sign.astype(np.int64), None, record, input_info, progress, keep_state)
 
     def run_spike_rows(self, rows: np.ndarray, timesteps: int | None = None, record: bool = False,
                        input_info: dict | None = None) -> RunResult:
@@ -253,6 +260,22 @@ class Simulator:
         results = [self.run(data, timesteps, **options) for data in inputs]
         return BatchResult(results, time.perf_counter() - t0, self.threads)
 
+    def stream(self, chunks, window_us: int, hop_us: int | None = None, **options):
+        """Yield a :class:`~eventsim.engine.streaming.WindowResult` per window ``[t0 + k·hop_us,
+        t0 + k·hop_us + window_us)`` of the event chunks ``chunks`` (e.g. ``stream_events(path)``),
+        each run as :meth:`run` runs a file of just its events; memory is bounded by the window.
+        ``options``: those of :func:`~eventsim.engine.streaming.stream_windows` and :meth:`run`."""
+        return stream_windows(self, chunks, window_us, hop_us, **options)
+
+    def stepper(self) -> Stepper:
+        """A :class:`~eventsim.engine.streaming.Stepper`: one network state across calls."""
+        return Stepper(self)
+
+    def stream_steps(self, chunks, bin_us: int, **options):
+        """One network state over the stream: yield ``(StepBlock, RunResult)`` per block of steps
+        of ``bin_us`` (see :func:`~eventsim.engine.streaming.stream_steps`)."""
+        return stream_steps(self, chunks, bin_us, **options)
+
     def membranes(self) -> dict[str, np.ndarray]:
         """Final membranes of the last run (C-H-W order; int32 values in the int mode)."""
         out = {}
@@ -270,9 +293,15 @@ class Simulator:
                                    f"input, got {kind}")
 
     def _run(self, steps: int, ev_ptr, ev_idx, ev_val, frames, record: bool,
-             input_info: dict | None, progress=None) -> RunResult:
+             input_info: dict | None, progress=None, keep_state: bool = False) -> RunResult:
+        if keep_state and self.network.recurrent:
+            # the spikes a delayed projection still owes at the end of one stretch are not carried
+            # into the next, so stretches would not add up to one run
+            raise ConfigError(f"model {self.network.name!r} has delayed (recurrent) projections: "
+                              "continuous/streamed runs that keep state between stretches do not "
+                              "support them yet; run the whole input at once")
         if steps < 1:
-            raise InputFormatError(f"{(input_info or {}).get('path', 'input')}: the binning gives 0 "
+            raise NoStepsError(f"{(input_info or {}).get('path', 'input')}: the binning gives 0 "
                                    "time steps (recording shorter than one window?); give --timesteps "
                                    "or --keep-partial")
         plan, mode, ws = self.plan, self.mode, self.workspace
@@ -306,7 +335,9 @@ class Simulator:
                         self._project(qi, trains, cur, sops[qi], macs[qi], frames, encoded)
                     if currents is not None and pop.kind != POP_READOUT:
                         currents[pop.name] = self._chw_rows(cur, steps, pop)
-                    trains[pi], m = self._update(pi, cur, steps, counts[pi])
+                    if pi == plan.index[plan.output.name]:
+                        increments = self._increments(pi, cur, steps)
+                    trains[pi], m = self._update(pi, cur, steps, counts[pi], keep_state)
                     mults += m
                 ready = [pi] if pi not in self._grouped else self._groups.get(pi, [])
                 for ri in ready if rec is not None else ():
@@ -322,7 +353,7 @@ class Simulator:
             sops={q.name: sops[k] for k, q in enumerate(projs)},
             macs={q.name: macs[k] for k, q in enumerate(projs)},
             precision=self.precision, multiplications=int(mults), input_info=dict(input_info or {}),
-            **mode.extras(counts))
+            readout_steps=increments, **mode.extras(counts))
         if rec is not None:
             result.spikes = rec
             result.currents = currents
@@ -373,14 +404,26 @@ class Simulator:
         else:
             kernels_steps.scatter_sumpool_steps(*train, q.geom, cur, sops)
 
-    def _update(self, pi: int, cur, steps: int, counts):
+    def _increments(self, pi: int, cur, steps: int) -> np.ndarray:
+        """What the readout ``pi`` adds in each step, ``(T, N)`` float64 in C-H-W order: the
+        kernel's ``c = cur + bias`` in the run's arithmetic (so that adding the rows up in order,
+        in that arithmetic, gives the readout's value after every step), before the update
+        clears ``cur``."""
+        pop = self.plan.populations[pi]
+        rows = np.array(cur[:steps, :pop.size])
+        if pop.has_bias:
+            rows = rows + self.mode.bias[pi][:pop.size]
+        return self.mode.output(rows[:, to_internal(pop.shape)])
+
+    def _update(self, pi: int, cur, steps: int, counts, keep_state: bool = False):
         """Neuron update of population ``pi`` through all steps; returns (its train, multiplications)."""
         ws = self.workspace
         pop = self.plan.populations[pi]
         bounds = kernels_steps.neuron_blocks(pop.size, self.threads)
         nout = np.zeros((bounds.size - 1, steps), np.int64)
         block_counts = np.zeros((bounds.size - 1, steps, counts.shape[1]), np.int64)
-        ws.reset_state(pi)
+        if not keep_state:
+            ws.reset_state(pi)
         mults = self.mode.update(pi, ws.v[pi], cur, steps, bounds, ws.sidx, ws.sval, nout, block_counts,
                                  ws.aux[pi])
         counts += block_counts.sum(axis=0)

@@ -211,7 +211,7 @@ def _is_int(value) -> bool:
 
 def _csv_rows(path: str) -> list[tuple[str, object]]:
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # a spreadsheet's BOM is not a column name
             rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
     except (UnicodeDecodeError, csv.Error) as exc:
         raise InputFormatError(f"{path}: not a readable CSV manifest ({brief(str(exc), 80)})") from None
@@ -233,7 +233,7 @@ def _csv_rows(path: str) -> list[tuple[str, object]]:
 
 
 def _json_rows(path: str) -> list[tuple[str, object]]:
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         try:
             doc = json.load(f)
         except json.JSONDecodeError as exc:

@@ -63,6 +63,7 @@ class BinnedEvents:
     index: np.ndarray  # (n,) int64 flat input neuron, C-H-W order
     sign: np.ndarray  # (n,) int8, +1 or -1
     dropped: int = 0  # events not delivered (outside the crop/grid or outside the kept windows)
+    outside_map: int = 0  # of those, the events outside the crop/grid (whatever their time)
 
     @property
     def count(self) -> int:
@@ -124,18 +125,37 @@ def _window_bins(rel: np.ndarray, span: int, bin_us: int, timesteps: int | None,
     return out, n_steps
 
 
+def _origin_bins(t: np.ndarray, origin: int, bin_us: int, timesteps: int) -> np.ndarray:
+    """Window step ``(t - origin) // bin_us`` per event, −1 before ``origin`` or past the last step."""
+    out = np.full(t.size, -1, np.int64)
+    after = np.flatnonzero(t >= origin)
+    rel = t[after].astype(np.uint64) - np.uint64(origin % (1 << 64))  # exact, as relative_times
+    step = rel // np.uint64(bin_us)
+    inside = step < np.uint64(timesteps)
+    out[after[inside]] = step[inside]
+    return out
+
+
 def time_bins(t: np.ndarray, timesteps: int | None = None, bin_us: int | None = None,
-              method: str | None = None, keep_partial: bool = False) -> tuple[np.ndarray, int]:
+              method: str | None = None, keep_partial: bool = False,
+              origin: int | None = None) -> tuple[np.ndarray, int]:
     """Step index per event (−1 = dropped) and the number of steps ``T``.
 
     ``method`` defaults to ``window`` when ``bin_us`` is given, else ``time``. A step count
     above ``MAX_STEPS`` (asked for, or implied by ``bin_us`` and the time span) is refused
     before anything of that size is allocated. Exact for any int64 timestamps and any
-    ``bin_us`` (see :func:`relative_times`).
+    ``bin_us`` (see :func:`relative_times`). ``origin`` (window binning with ``timesteps``
+    only): the windows start there instead of at the first event — one stretch of a longer
+    stream whose steps began earlier (``eventsim.events.windows``).
     """
     t = np.asarray(t, dtype=np.int64)
     if method is None:
         method = "window" if bin_us is not None else "time"
+    if origin is not None:
+        if method != "window" or bin_us is None or timesteps is None or int(bin_us) < 1:
+            raise InputFormatError("binning: an origin needs window binning with bin_us and timesteps")
+        _check_steps(int(timesteps))
+        return _origin_bins(t, int(origin), int(bin_us), int(timesteps)), int(timesteps)
     if method not in BIN_METHODS:
         raise InputFormatError(f"binning: unknown method {method!r} (known: {', '.join(BIN_METHODS)})")
     if timesteps is not None and int(timesteps) < 1:
@@ -232,7 +252,7 @@ def bin_events(events: np.ndarray, sensor: tuple[int, int], shape: tuple[int, in
                polarity: str = "split", timesteps: int | None = None, bin_us: int | None = None,
                method: str | None = None, keep_partial: bool = False,
                crop: tuple[int, int, int, int] | None = None, downscale: str | None = None,
-               where: str = "events") -> BinnedEvents:
+               where: str = "events", origin: int | None = None) -> BinnedEvents:
     """Bin an EVENT_DTYPE array into per-step input spikes for an input of ``shape`` (C,H,W).
 
     The caller checks that the sensor fits ``shape`` (see ``check_fit``); events outside the
@@ -245,9 +265,10 @@ def bin_events(events: np.ndarray, sensor: tuple[int, int], shape: tuple[int, in
         raise InputFormatError(f"polarity {polarity!r} needs {want_c} input channel(s), "
                                f"the model input has shape {tuple(shape)}")
     check_polarity(events["p"], where)
-    step, n_steps = time_bins(events["t"], timesteps, bin_us, method, keep_partial)
+    step, n_steps = time_bins(events["t"], timesteps, bin_us, method, keep_partial, origin)
     chan, sign = polarity_channels(events["p"], polarity)
     x, y, keep = spatial_map(events["x"], events["y"], sensor, (h, w), crop, downscale)
+    outside_map = int(keep.size - np.count_nonzero(keep))
     keep &= step >= 0
     order = np.flatnonzero(keep)
     # stable sort by step keeps time order inside a step
@@ -256,7 +277,7 @@ def bin_events(events: np.ndarray, sensor: tuple[int, int], shape: tuple[int, in
     ptr = np.zeros(n_steps + 1, np.int64)
     np.cumsum(np.bincount(step[order], minlength=n_steps)[:n_steps], out=ptr[1:])
     return BinnedEvents(timesteps=n_steps, shape=(c, h, w), ptr=ptr, index=index.astype(np.int64),
-                        sign=sign[order], dropped=int(events.size - order.size))
+                        sign=sign[order], dropped=int(events.size - order.size), outside_map=outside_map)
 
 
 def dense_counts(binned: BinnedEvents) -> tuple[np.ndarray, np.ndarray]:

@@ -100,6 +100,9 @@ def _check_expected(path: str, shape: tuple[int, ...], expect: tuple[int, int, i
                                f"{expect} (expected (C,H,W) or (T,C,H,W))")
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def read_npy(path: str, ndims: tuple[int, ...], expect: tuple[int, int, int] | None = None) -> np.ndarray:
     """A numeric ``.npy`` array with ``ndim`` in ``ndims``; header checked before any allocation."""
     with open(path, "rb") as f:
@@ -118,6 +121,10 @@ def read_npy(path: str, ndims: tuple[int, ...], expect: tuple[int, int, int] | N
         data = np.fromfile(f, dtype=dtype, count=count)
     if data.size != count:
         raise InputFormatError(f"{path}: truncated .npy data ({data.size} of {count} items)")
+    if dtype.kind == "f" and data.size and not np.all(np.abs(data) <= _FLOAT32_MAX):
+        # NaN never compares true: it fails here too
+        raise InputFormatError(f"{path}: holds NaN, infinite or out-of-float32-range values; "
+                               "frames are finite intensities")
     return data.reshape(shape, order="F" if fortran else "C")
 
 

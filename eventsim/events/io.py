@@ -34,6 +34,7 @@ DEFAULT_CHUNK = 1_000_000  # events per chunk when streaming
 __all__ = [
     "FileInfo",
     "detect_format",
+    "detect_head",
     "read_info",
     "stream_events",
     "read_events",
@@ -107,6 +108,12 @@ def detect_format(path: str | os.PathLike) -> str:
     require_regular_file(path)
     with open(path, "rb") as f:
         head = f.read(SNIFF_BYTES)
+    return detect_head(head, path)
+
+
+def detect_head(head: bytes, path: str) -> str:
+    """The format NAME whose sniffer recognises ``head``, the first bytes of ``path`` (a name for
+    messages: also ``<stdin>``); InputFormatError when it is empty or no format does."""
     if not head:
         raise InputFormatError(f"{path}: empty file (0 bytes), not an event recording")
     for mod in _modules():
@@ -154,8 +161,17 @@ def read_events(
     path = os.fspath(path)
     mod = _module_for(path, fmt)
     info = mod.read_info(path)
-    parts = [p for p in mod.iter_chunks(path, DEFAULT_CHUNK) if len(p)]
-    events = np.concatenate(parts) if parts else np.empty(0, dtype=EVENT_DTYPE)
+    parts: list[np.ndarray] = []
+    try:
+        for p in mod.iter_chunks(path, DEFAULT_CHUNK):
+            if len(p):
+                parts.append(p)
+        events = np.concatenate(parts) if parts else np.empty(0, dtype=EVENT_DTYPE)
+    except MemoryError:  # e.g. a small EVT 3.0 file of vector words: 6 events per byte
+        n = sum(len(p) for p in parts)
+        parts.clear()
+        raise InputFormatError(f"{path}: its events do not fit in memory ({n:,} decoded so far, "
+                               f"{n * EVENT_DTYPE.itemsize:,} bytes)") from None
     return events, info.sensor
 
 

@@ -16,7 +16,8 @@ import h5py
 import numpy as np
 
 from ..errors import ModelFormatError, brief
-from .limits import MAX_GRAPH_NODES, MAX_PARAMETER_BYTES
+from ..events.hdf5 import missing_filter
+from .limits import MAX_DEPTH, MAX_GRAPH_NODES, MAX_PARAMETER_BYTES
 
 MAX_OBJECTS = 16 * MAX_GRAPH_NODES  # groups + datasets (a NIR conv node holds about ten)
 MAX_ATTRIBUTE_ELEMENTS = 1 << 20  # an attribute holds a shape, a name or a JSON text
@@ -33,6 +34,8 @@ def audit_hdf5(f: h5py.File, path: str) -> None:
     counts = {"links": 0, "bytes": 0}
 
     def check_link(name: bytes, info) -> str | None:
+        if name.count(b"/") >= MAX_DEPTH:  # opening objects by path costs HDF5 its depth each
+            return f"/: groups nested more than {MAX_DEPTH} levels deep"
         where = "/" + name.decode("utf-8", "replace")
         if info.type == h5py.h5l.TYPE_EXTERNAL:
             target = f.id.links.get_val(name)[0].decode("utf-8", "replace")
@@ -47,13 +50,17 @@ def audit_hdf5(f: h5py.File, path: str) -> None:
         if info.rc > 1:
             return f"{where}: has a second name (a hard link); a model file holds every object once"
         if info.type == h5py.h5o.TYPE_DATASET:
-            nbytes = _check_dataset(h5py.h5d.open(f.id, name))
+            dsid = h5py.h5d.open(f.id, name)
+            nbytes = _check_dataset(dsid)
             if isinstance(nbytes, str):
                 return f"{where}: {nbytes}"
             counts["bytes"] += nbytes
             if counts["bytes"] > MAX_PARAMETER_BYTES:
                 return (f"{where}: datasets declare more than {MAX_PARAMETER_BYTES:,} bytes in all "
                         "(eventsim's limit for one model)")
+            if nbytes and not _stored(dsid, nbytes):
+                return (f"{where}: declares shape {brief(dsid.shape)} ({nbytes:,} bytes) but its data "
+                        "was never written (reading it would allocate fill values)")
         elif info.type != h5py.h5o.TYPE_GROUP:
             return f"{where}: is a named data type, not a group or a dataset"
         problem = _check_attributes(h5py.h5o.open(f.id, name), info.num_attrs)
@@ -120,10 +127,29 @@ def _check_dataset(dsid) -> int | str:
     dtype = dsid.dtype
     if dtype.kind not in _PLAIN_KINDS or dtype.fields is not None:
         return f"has data type {brief(str(dtype))}, not numbers or text"
+    missing = missing_filter(dsid)
+    if missing:
+        return f"is compressed with {missing}, which this eventsim cannot decode"
     shape = dsid.shape
     if shape is None:  # an empty dataspace: no data
         return 0
     return int(np.prod(shape, dtype=object)) * max(dtype.itemsize, 1)
+
+
+def _stored(dsid, nbytes: int) -> bool:
+    """Whether every chunk (or every byte) a dataset declares is stored in the file."""
+    plist = dsid.get_create_plist()
+    shape = dsid.shape
+    layout = plist.get_layout()
+    if layout == h5py.h5d.COMPACT:  # the data sits in the object header
+        return True
+    if layout == h5py.h5d.CHUNKED:
+        chunks = plist.get_chunk()
+        need = 1
+        for n, c in zip(shape, chunks):
+            need *= -(-n // c)
+        return dsid.get_num_chunks() >= need
+    return dsid.get_storage_size() >= nbytes
 
 
 def _check_attributes(oid, count: int) -> str | None:

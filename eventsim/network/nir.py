@@ -96,7 +96,7 @@ def _group_values(group: h5py.Group) -> dict:
     while stack:
         g, out, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise ModelFormatError(f"{g.name}: groups nested more than {MAX_DEPTH} levels deep")
+            raise ModelFormatError(f"{brief(g.name)}: groups nested more than {MAX_DEPTH} levels deep")
         for key, item in g.items():
             if isinstance(item, h5py.Group):
                 out[key] = {}
@@ -153,12 +153,22 @@ def _read_graph(path: str) -> NirGraph:
             typ = nn.as_text(params.pop("type"))
             if typ == "NIRGraph":
                 params = {}  # a nested subgraph: reported as unsupported by the loader
+            _check_finite(params, name, path)
             nodes[name] = nn.NirNode(name, typ, params, meta if isinstance(meta, dict) else {})
         raw = root["edges"][()] if "edges" in root else np.zeros((0, 2), object)
         raw = np.asarray(raw).reshape(-1, 2) if np.size(raw) else np.zeros((0, 2), object)
         edges = [(nn.as_text(a), nn.as_text(b)) for a, b in raw]
         meta = _group_values(root["metadata"]) if "metadata" in root else {}
     return NirGraph(version, nodes, edges, meta)
+
+
+def _check_finite(params: dict, node: str, path: str) -> None:
+    """NaN or infinity in a weight, threshold or time constant has no meaning in a network
+    (and turns every later product into NaN, with NumPy warnings on the way)."""
+    for key, value in params.items():
+        if isinstance(value, np.ndarray | np.floating | float) and np.asarray(value).dtype.kind in "fc" \
+                and not np.all(np.isfinite(value)):
+            raise ModelFormatError(f"{path}: node {brief(node)}: {brief(key)} holds NaN or infinite values")
 
 
 def _check_graph_size(root: h5py.Group, path: str) -> None:
@@ -230,7 +240,7 @@ def _build(graph: NirGraph, path: str, dt: float, semantics: str, timesteps, res
             if end not in graph.nodes:
                 problems.append(f"edge {a} -> {b} names an unknown node {end!r}")
     if problems:
-        raise ModelFormatError("; ".join(problems))
+        raise ModelFormatError(_listed(problems))
     preds: dict[str, list[str]] = {n: [] for n in names}
     succs: dict[str, list[str]] = {n: [] for n in names}
     for a, b in graph.edges:
@@ -248,7 +258,7 @@ def _build(graph: NirGraph, path: str, dt: float, semantics: str, timesteps, res
                                          if a not in neurons and b not in neurons])
     if loops:  # every step's value would depend on itself
         problems.append("a cycle through no neuron node (nothing holds a step's result): "
-                        + ", ".join(f"{a} -> {b}" for a, b in loops))
+                        + _listed([f"{a} -> {b}" for a, b in loops], ", "))
     unsupported: dict[str, list[str]] = {}
     specs: dict[str, nn.NeuronSpec] = {}
     ops: dict[str, list[nn.LinearOp]] = {}
@@ -263,11 +273,19 @@ def _build(graph: NirGraph, path: str, dt: float, semantics: str, timesteps, res
         except nn.Unsupported as exc:
             problems.append(str(exc))
     for typ, which in sorted(unsupported.items()):
-        problems.append(f"unsupported node type {typ} ({', '.join(sorted(which))})")
+        problems.append(f"unsupported node type {typ if len(typ) <= 40 else typ[:37] + '...'} "
+                        f"({_listed(sorted(which), ', ')})")
     if problems:
-        raise ModelFormatError("cannot import: " + "; ".join(problems))
+        raise ModelFormatError("cannot import: " + _listed(problems))
     back = back_edges(names, graph.edges, inputs[0])
     return _assemble(graph, path, ctx, specs, ops, preds, succs, inputs[0], outputs[0], timesteps, back)
+
+
+def _listed(items: list[str], sep: str = "; ", shown: int = 4) -> str:
+    """The first few of ``items`` (each cut short), and how many more: a hostile graph can
+    have 50,000 bad edges, and the error must stay one readable line."""
+    text = sep.join(item if len(item) <= 160 else item[:157] + "..." for item in items[:shown])
+    return text + (f"{sep}... ({len(items) - shown:,} more)" if len(items) > shown else "")
 
 
 def _with_metadata(spec: nn.NeuronSpec, node: nn.NirNode) -> nn.NeuronSpec:
@@ -291,7 +309,10 @@ def _assemble(graph, path, ctx, specs, ops, preds, succs, inp, out, timesteps, b
     problems: list[str] = []
     # -- shapes, input to output
     shape: dict[str, tuple[int, ...]] = {}
-    nir_in = tuple(int(s) for s in np.atleast_1d(nodes[inp].need("shape")))
+    try:
+        nir_in = nn.whole_numbers(nodes[inp].need("shape"), f"Input node {brief(inp)}: shape")
+    except nn.Unsupported as exc:
+        raise ModelFormatError(str(exc)) from None
     if len(nir_in) == 1 and meta.get("input", {}).get("kind") == "frames":
         shape[inp] = nir_in  # an analog vector input written by eventsim
     elif len(nir_in) == 1:

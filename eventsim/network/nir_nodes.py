@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import brief
 from .compose import compose_pool
 from .ir import Projection
 from .linear import apply_projection
@@ -114,9 +115,30 @@ class LinearOp:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _pair(value) -> tuple[int, int]:
-    arr = np.atleast_1d(np.asarray(value)).astype(np.int64).ravel()
-    return (int(arr[0]), int(arr[0])) if arr.size == 1 else (int(arr[0]), int(arr[1]))
+def whole_numbers(value, what: str) -> tuple[int, ...]:
+    """``value`` as integers; whole floats (``2.0``) pass, ``1.5``, text and NaN do not
+    (a cast would silently turn a stride of 1.5 into 1, or the text "4" into a shape)."""
+    arr = np.atleast_1d(np.asarray(value))
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)) \
+            and np.all(np.abs(arr) < 2.0 ** 62):
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "iu" or arr.ndim != 1:
+        raise Unsupported(f"{what} must be whole numbers, got {brief(value)}")
+    return tuple(int(v) for v in arr)
+
+
+def _one(value, what: str) -> int:
+    vals = whole_numbers(value, what)
+    if len(vals) != 1:
+        raise Unsupported(f"{what} must be one whole number, got {brief(value)}")
+    return vals[0]
+
+
+def _pair(value, what: str = "a size") -> tuple[int, int]:
+    vals = whole_numbers(value, what)
+    if len(vals) not in (1, 2):
+        raise Unsupported(f"{what} must be one or two whole numbers, got {brief(value)}")
+    return (vals[0], vals[0]) if len(vals) == 1 else vals
 
 
 def as_text(value) -> str:
@@ -265,23 +287,29 @@ def map_affine(node: NirNode, ctx: MapContext) -> list[LinearOp]:
 
 def map_conv2d(node: NirNode, ctx: MapContext) -> list[LinearOp]:
     w = _weight(node, 4)
+    where = f"{node.type} node {node.name!r}"
     padding = node.get("padding", 0)
-    padding = as_text(padding) if np.asarray(padding).dtype.kind in "OSU" else _pair(padding)
+    if np.asarray(padding).dtype.kind in "OSU":
+        padding = as_text(padding)
+    else:
+        padding = _pair(padding, f"{where}: padding")
     hw = node.get("input_shape")
     bias = node.get("bias")
     return [LinearOp(node.name, "conv2d", weight=w,
                      bias=None if bias is None else np.asarray(bias, np.float64).reshape(-1),
-                     stride=_pair(node.get("stride", 1)), padding=padding,
-                     dilation=_pair(node.get("dilation", 1)), groups=int(node.get("groups", 1)),
-                     input_hw=None if hw is None else _pair(hw))]
+                     stride=_pair(node.get("stride", 1), f"{where}: stride"), padding=padding,
+                     dilation=_pair(node.get("dilation", 1), f"{where}: dilation"),
+                     groups=_one(node.get("groups", 1), f"{where}: groups"),
+                     input_hw=None if hw is None else _pair(hw, f"{where}: input_shape"))]
 
 
 def _pool(node: NirNode, factor_of_area: bool) -> list[LinearOp]:
-    k = _pair(node.need("kernel_size"))
+    where = f"{node.type} node {node.name!r}"
+    k = _pair(node.need("kernel_size"), f"{where}: kernel_size")
     stride = node.get("stride")
     op = LinearOp(node.name, "sumpool2d", kernel_size=k,
-                  stride=k if stride is None else _pair(stride),
-                  padding=_pair(node.get("padding", 0)))
+                  stride=k if stride is None else _pair(stride, f"{where}: stride"),
+                  padding=_pair(node.get("padding", 0), f"{where}: padding"))
     if not factor_of_area:
         return [op]
     # average = sum over the window times 1/(kh·kw) (PyTorch's count_include_pad=True)
@@ -306,7 +334,8 @@ def map_linear(node: NirNode, ctx: MapContext) -> list[LinearOp]:
 
 def map_flatten(node: NirNode, ctx: MapContext) -> list[LinearOp]:
     return [LinearOp(node.name, "flatten",
-                     flatten_dims=(int(node.get("start_dim", 0)), int(node.get("end_dim", -1))))]
+                     flatten_dims=(_one(node.get("start_dim", 0), f"Flatten node {node.name!r}: start_dim"),
+                                   _one(node.get("end_dim", -1), f"Flatten node {node.name!r}: end_dim")))]
 
 
 def map_identity(node: NirNode, ctx: MapContext) -> list[LinearOp]:

@@ -117,3 +117,16 @@ def test_threads_do_not_change_recurrent_results():
     assert np.array_equal(a.output, b.output)
     for name in a.spikes:
         assert np.array_equal(a.spikes[name], b.spikes[name])
+
+
+def test_stretches_that_keep_state_refuse_delays():
+    """Streamed stretches would drop the spikes a delayed projection owes at a stretch's end."""
+    from eventsim.errors import ConfigError
+    from eventsim.events.binning import bin_events
+    from eventsim.events.dtype import make_events
+
+    net = _loop_net("zero")
+    binned = bin_events(make_events([0, 5], [0, 1], [0, 0], [1, 0]), (2, 1), net.input_shape, "signed", 2)
+    Simulator(net).run_binned(binned)
+    with pytest.raises(ConfigError, match="delayed"):
+        Simulator(net).run_binned(binned, keep_state=True)

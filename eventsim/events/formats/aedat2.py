@@ -53,6 +53,7 @@ _LAYOUT_NAMES = {LAYOUT_DVS128: "dvs128", LAYOUT_DAVIS: "davis"}
 _MAX_LINE = 1 << 20  # a header line longer than 1 MiB means this is not a header
 _MAX_HEADER = 64 << 20  # nor is a header longer than 64 MiB
 _GUESS_WORDS = 8192  # records looked at to guess the layout when the header names no chip
+GUESS_BYTES = _GUESS_WORDS * RECORD
 # DAVIS chip family -> sensor (W, H); matched as 'davis<digits>' in the AEChip class name.
 _DAVIS_SIZES = {"240": (240, 180), "346": (346, 260), "128": (128, 128), "208": (208, 192),
                 "640": (640, 480)}
@@ -68,36 +69,42 @@ def sniff(head: bytes, path: str) -> bool:
 
 def _parse_header(path: str) -> tuple[int, list[str]]:
     """Return (offset of the first record, header lines without line endings)."""
-    lines: list[str] = []
     with open(path, "rb") as f:
-        buf = f.read(1 << 16)
-        if not buf.startswith(MAGIC):
-            raise InputFormatError(f"{path}: not an AEDAT 2.0 file (first line is not {MAGIC.decode()})")
-        pos = 0  # offset of buf[0] in the file is `base`
-        base = 0
-        eof = False
-        while True:
-            if pos >= len(buf) and eof:
-                return base + pos, lines  # header only, no records
-            if pos < len(buf) and buf[pos:pos + 1] != b"#":
-                return base + pos, lines
-            nl = buf.find(b"\n", pos)
-            if nl < 0 and not eof:
-                # Line continues past the buffer: keep the unparsed tail, read more.
-                if len(buf) - pos > _MAX_LINE:
-                    raise InputFormatError(f"{path}: AEDAT 2.0 header line at byte {base + pos} "
-                                           f"is longer than {_MAX_LINE} bytes; file corrupt")
-                more = f.read(1 << 16)
-                eof = not more
-                base += pos
-                buf = buf[pos:] + more
-                pos = 0
-                continue
-            end = len(buf) if nl < 0 else nl + 1
-            lines.append(buf[pos:end].rstrip(b"\r\n").decode("latin-1"))
-            pos = end
-            if base + pos > _MAX_HEADER:
-                raise InputFormatError(f"{path}: AEDAT 2.0 header exceeds {_MAX_HEADER} bytes; file corrupt")
+        return parse_header(f, path)
+
+
+def parse_header(f, path: str) -> tuple[int, list[str]]:
+    """:func:`_parse_header` of the binary file object ``f`` (read from its start; it may read
+    past the header, so a stream must be able to give those bytes back)."""
+    lines: list[str] = []
+    buf = f.read(1 << 16)
+    if not buf.startswith(MAGIC):
+        raise InputFormatError(f"{path}: not an AEDAT 2.0 file (first line is not {MAGIC.decode()})")
+    pos = 0  # offset of buf[0] in the file is `base`
+    base = 0
+    eof = False
+    while True:
+        if pos >= len(buf) and eof:
+            return base + pos, lines  # header only, no records
+        if pos < len(buf) and buf[pos:pos + 1] != b"#":
+            return base + pos, lines
+        nl = buf.find(b"\n", pos)
+        if nl < 0 and not eof:
+            # Line continues past the buffer: keep the unparsed tail, read more.
+            if len(buf) - pos > _MAX_LINE:
+                raise InputFormatError(f"{path}: AEDAT 2.0 header line at byte {base + pos} "
+                                       f"is longer than {_MAX_LINE} bytes; file corrupt")
+            more = f.read(1 << 16)
+            eof = not more
+            base += pos
+            buf = buf[pos:] + more
+            pos = 0
+            continue
+        end = len(buf) if nl < 0 else nl + 1
+        lines.append(buf[pos:end].rstrip(b"\r\n").decode("latin-1"))
+        pos = end
+        if base + pos > _MAX_HEADER:
+            raise InputFormatError(f"{path}: AEDAT 2.0 header exceeds {_MAX_HEADER} bytes; file corrupt")
 
 
 def _chip(lines: list[str]) -> str | None:
@@ -125,7 +132,11 @@ def _layout_from_chip(chip: str, path: str) -> tuple[int, tuple[int, int]]:
 def _guess_layout(path: str, data_start: int) -> int:
     with open(path, "rb") as f:
         f.seek(data_start)
-        blob = f.read(_GUESS_WORDS * RECORD)
+        return guess_layout(f.read(GUESS_BYTES))
+
+
+def guess_layout(blob: bytes) -> int:
+    """The layout of records starting with ``blob`` (the first ``GUESS_BYTES`` of the data)."""
     raw = np.frombuffer(blob[: len(blob) // RECORD * RECORD], dtype=">u4")
     addr = raw[0::2]
     # DVS128 addresses are 16-bit; any higher bit means the 32-bit DAVIS layout.
@@ -135,6 +146,12 @@ def _guess_layout(path: str, data_start: int) -> int:
 def _header(path: str) -> tuple[int, int, tuple[int, int], dict]:
     """(data_start, layout, sensor, metadata) of an AEDAT 2.0 file."""
     data_start, lines = _parse_header(path)
+    return header_from(data_start, lines, lambda: _guess_layout(path, data_start), path)
+
+
+def header_from(data_start: int, lines: list[str], guess, path: str
+                ) -> tuple[int, int, tuple[int, int], dict]:
+    """:func:`_header` of parsed header ``lines``; ``guess()`` gives the layout when no chip is named."""
     chip = _chip(lines)
     meta: dict = {"version": "2.0", "header": "\n".join(lines), "data_offset": data_start}
     if chip is not None:
@@ -142,7 +159,7 @@ def _header(path: str) -> tuple[int, int, tuple[int, int], dict]:
         meta["camera"] = chip.rsplit(".", 1)[-1]
         meta["chip_class"] = chip
     else:
-        layout = _guess_layout(path, data_start)
+        layout = guess()
         sensor = (128, 128) if layout == LAYOUT_DVS128 else _DAVIS_SIZES["240"]
         meta["camera"] = None
         meta["layout_guessed"] = True

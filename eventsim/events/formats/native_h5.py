@@ -24,6 +24,7 @@ import numpy as np
 
 from ...errors import InputFormatError
 from ..dtype import EVENT_DTYPE, check_polarity
+from ..hdf5 import missing_filter
 from . import FileInfo
 
 NAME = "h5"
@@ -133,6 +134,9 @@ def _check_storage(d: h5py.Dataset, n: int, path: str) -> None:
     if d.external:
         raise InputFormatError(f"{where} uses HDF5 external storage ({d.external[0][0]!r}); "
                                "event files must be self-contained")
+    missing = missing_filter(d.id)
+    if missing:
+        raise InputFormatError(f"{where} is compressed with {missing}, which this eventsim cannot decode")
     need = n * d.dtype.itemsize
     if d.chunks is not None:
         chunk = d.chunks[0]

@@ -56,6 +56,11 @@ def _header(path: str) -> tuple[int, int, tuple[int, int] | None, dict]:
     with open(path, "rb") as f:
         f.seek(h.data_offset)
         type_size = f.read(2)
+    return dat_header(h, type_size, path)
+
+
+def dat_header(h, type_size: bytes, path: str) -> tuple[int, int, tuple[int, int] | None, dict]:
+    """``_header`` of a parsed ``%`` header ``h`` and the two bytes after it (event type, size)."""
     if len(type_size) < 2:
         raise InputFormatError(f"{path}: truncated: the DAT header at byte {h.data_offset} is not "
                                f"followed by the event type and size bytes")

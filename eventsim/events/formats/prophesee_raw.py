@@ -213,7 +213,11 @@ class RawHeader:
 
 def read_header(path: str) -> RawHeader:
     """Parse the header of a Prophesee ``.raw`` file; InputFormatError if unusable."""
-    header = read_percent_header(path, "Prophesee RAW")
+    return raw_header(read_percent_header(path, "Prophesee RAW"), path)
+
+
+def raw_header(header: PercentHeader, path: str) -> RawHeader:
+    """What a parsed ``%`` header says about a ``.raw`` stream; InputFormatError if unusable."""
     enc = _encoding(header.fields)
     if enc is None:
         raise InputFormatError(f"{path}: Prophesee RAW header names no encoding "
