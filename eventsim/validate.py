@@ -46,13 +46,14 @@ from .engine.quantize import DECAY_MULTIPLY, decay_code, quantize
 from .engine.reference import forward
 from .engine.reference_int import forward_int
 from .engine.simulator import Simulator
-from .errors import ValidationError
+from .errors import InputFormatError, ValidationError
 from .events.binning import bin_events, check_fit, dense_counts
-from .events.frames import frame_kind, read_frames
+from .events.frames import frame_kind, read_frames, read_step_array
 from .events.io import read_events
 from .events.sensor import extent, resolve_sensor
 from .network.counts import dense_macs
 from .network.ir import Network
+from .network.kinds import PROJECTION_KINDS
 
 PASS, FAIL, WARN, INFO = "pass", "fail", "warn", "info"
 SCHEMA = "eventsim.validate/1"
@@ -98,14 +99,11 @@ class ValidationReport:
 
 
 # -- static checks ------------------------------------------------------------------------
-_EMITS = {"ternary_lif": "{-1, 0, +1}", "binary_lif": "{0, +1}", "lif": "{0, +1}", "if": "{0, +1}"}
-
-
 def check_spike_values(net: Network) -> Check:
     spiking = [p for p in net.ordered_populations() if p.spiking]
     bad = [p for p in spiking if p.multi_spike]
     multi = "{0, 1, 2, ...} (multi-spike floor(v/θ))"
-    details = [f"{p.name} ({p.kind}): emits {multi if p.multi_spike else _EMITS[p.kind]}" for p in spiking]
+    details = [f"{p.name} ({p.kind}): emits {multi if p.multi_spike else p.kind_info.emits}" for p in spiking]
     if net.input.kind == "events":
         details.insert(0, f"input: every event is one {'+1' if net.input.polarity == 'split' else '±1'} "
                           "spike (n events at a pixel are n additions)")
@@ -117,11 +115,6 @@ def check_spike_values(net: Network) -> Check:
                                   "(ternary_lif/binary_lif/lif emit unit spikes)")
     return Check("spike-values", PASS, f"all {len(spiking)} spiking populations emit values in {{-1, 0, +1}}",
                  details)
-
-
-_APPLY = {"conv2d": "adds/subtracts a stored kernel row per tap", "dense": "adds/subtracts a stored row",
-          "identity": "adds/subtracts the stored per-channel scale",
-          "sumpool2d": "adds/subtracts the stored unit weight per window"}
 
 
 def check_weights_only(iplan: IntPlan) -> Check:
@@ -137,7 +130,7 @@ def check_weights_only(iplan: IntPlan) -> Check:
             bad.append(f"{where}: runs without a stored int16 weight array ({w.dtype}, {w.size} values)")
             continue
         extra = " (a folded α)" if q.kind == "identity" and q.scale is not None else ""
-        details.append(f"{where}: {_APPLY[q.kind]}{extra}; {w.size:,} stored int16 weights")
+        details.append(f"{where}: {PROJECTION_KINDS[q.kind].applies}{extra}; {w.size:,} stored int16 weights")
     folds = net.provenance.get("folds") or []
     if folds:
         kinds: dict[str, int] = {}
@@ -158,14 +151,18 @@ def check_decays(net: Network, strict: bool) -> Check:
     for p in net.ordered_populations():
         if not p.spiking:
             continue
-        code, param = decay_code(p.decay)
-        how = {0: "none (λ = 1)", 1: f"shift v >> {param}", 2: "v = 0"}.get(code)
-        if code == DECAY_MULTIPLY:
-            how = f"MULTIPLY by λ = {p.decay:g}: {p.size:,} multiplications per step"
-            mults.append(p)
-        details.append(f"{p.name}: λ = {p.decay:g} -> {how}")
+        # the membrane's λ, and a cuba_lif's synaptic α (same rule, on the synaptic current)
+        for sym, var, decay in (("λ", "v", p.decay), ("α", "i", p.syn_decay)):
+            if decay is None:
+                continue
+            code, param = decay_code(decay)
+            how = {0: f"none ({sym} = 1)", 1: f"shift {var} >> {param}", 2: f"{var} = 0"}.get(code)
+            if code == DECAY_MULTIPLY:
+                how = f"MULTIPLY by {sym} = {decay:g}: {p.size:,} multiplications per step"
+                mults.append((p, sym, decay))
+            details.append(f"{p.name}: {sym} = {decay:g} -> {how}")
     if mults:
-        names = ", ".join(f"{p.name!r} (λ = {p.decay:g})" for p in mults)
+        names = ", ".join(f"{p.name!r} ({sym} = {decay:g})" for p, sym, decay in mults)
         return Check("decay", FAIL if strict else WARN,
                      f"{len(mults)} population(s) decay by a non-power-of-two λ, a per-neuron "
                      f"multiplication each step: {names}", details,
@@ -234,6 +231,20 @@ def inputs_from_file(net: Network, path: str | os.PathLike, timesteps: int | Non
     """
     path = os.fspath(path)
     steps = int(timesteps or net.timesteps)
+    if frame_kind(path) == "npy" and (net.input.kind == "events" or len(net.input_shape) != 3):
+        try:  # one row per step (a non-image model, or spike counts for an event-input model)
+            rows = read_step_array(path, net.input_shape)
+        except InputFormatError as exc:
+            what = "event input: spike counts" if net.input.kind == "events" else "frame input"
+            raise ValidationError(f"{exc} (model {net.name!r} takes {what})") from None
+        if net.input.kind == "frames":
+            return Inputs(rows, None, {"kind": "file", "path": path, "timesteps": int(rows.shape[0])})
+        if not np.array_equal(rows, np.rint(rows)) or (net.input.polarity == "split" and rows.min() < 0):
+            raise ValidationError(f"{path}: an event-input model takes integer spike counts "
+                                  "(negative only for signed polarity)")
+        pos, neg = np.maximum(rows, 0).astype(np.int64), np.maximum(-rows, 0).astype(np.int64)
+        return Inputs(pos, neg, {"kind": "file", "path": path, "timesteps": int(rows.shape[0]),
+                                 "events": int(pos.sum() + neg.sum())})
     if frame_kind(path) is not None:
         if net.input.kind != "frames":
             raise ValidationError(f"{path}: a static frame, but model {net.name!r} takes event input")
@@ -373,7 +384,7 @@ def int_kernel_signatures(net: Network) -> list[tuple]:
     currents are int32 when a step cannot overflow them, else int64; both variants are audited."""
     i64, a64, a16 = nbt.int64, _arr(nbt.int64), _arr(nbt.int16)
     curs = (_arr(nbt.int32), a64)
-    kinds = {q.kind for q in net.projections if not (net.input.kind == "frames" and q.source == "input")}
+    kinds = {q.kind for q in net.projections if not net.is_encoder(q)}
     out = []
     if kinds & {"conv2d", "sumpool2d"}:
         out.append((kernels.scatter_conv, [(a64, a64, i64, a64, a16, c, a64) for c in curs]))
@@ -386,7 +397,12 @@ def int_kernel_signatures(net: Network) -> list[tuple]:
     if any(p.kind == "ternary_lif" and p.v_min is None for p in net.populations):
         out.append((kernels_int.update_ternary_int,
                     [(_arr(nbt.int32), c, a64, nbt.boolean, a64, a64, a64, a64, a64) for c in curs]))
-    if any(p.spiking and decay_code(p.decay)[0] == DECAY_MULTIPLY for p in net.populations):
+    if any(p.kind == "cuba_lif" for p in net.populations):
+        out.append((kernels_int.update_cuba_int,
+                    [(_arr(nbt.int32), _arr(nbt.int32), a64, c, a64, nbt.boolean, a64, nbt.boolean, a64, a64,
+                      a64) for c in curs]))
+    if any(p.spiking and DECAY_MULTIPLY in (decay_code(p.decay)[0], decay_code(p.syn_decay or 1.0)[0])
+           for p in net.populations):
         out.append((kernels_int.decay_multiply, [(_arr(nbt.int32), i64, i64)]))
     return out
 

@@ -33,15 +33,19 @@ def _weights(rng, shape, quantised: bool) -> np.ndarray:
 
 
 def random_network(seed: int, depth: int | None = None, frames: bool = False,
-                   quantised: bool | None = None, pre_pool: bool = False) -> Network:
+                   quantised: bool | None = None, pre_pool: bool = False, recurrent: bool = False) -> Network:
     """A random feed-forward DAG: conv / sumpool / identity / residual blocks, then dense.
 
     With ``pre_pool`` about half the plain convs get a random sum-pool before them (drawn from a
-    separate stream, so the networks of existing seeds are otherwise unchanged).
+    separate stream, so the networks of existing seeds are otherwise unchanged). With
+    ``recurrent`` (another separate stream) some hidden populations become ``cuba_lif`` and
+    delayed projections are added: self-loops, backward edges (cycles) and forward skips.
     """
     rng = np.random.default_rng(seed)
     rng_pool = np.random.default_rng(seed + 104729)
     quantised = bool(rng.random() < 0.5) if quantised is None else quantised
+    # recurrent nets feed spikes back for many steps: exact weight sums keep float64 comparable
+    quantised = quantised or recurrent
     polarity = "split" if frames or rng.random() < 0.5 else "signed"
     c = 2 if polarity == "split" else 1
     if frames:
@@ -105,6 +109,8 @@ def random_network(seed: int, depth: int | None = None, frames: bool = False,
     pops.append(random_population(rng, "out", (n_out,), kind="readout"))
     projs.append(Projection("fc", "dense", cur, "out",
                             weight=_weights(rng, (n_out, int(np.prod(cur_shape))), quantised)))
+    if recurrent:
+        _add_recurrence(np.random.default_rng(seed + 15485863), pops, projs, quantised, frames)
     spec = InputSpec(kind="frames" if frames else "events", polarity=polarity, sensor=(w, h))
     return Network(f"random{seed}", pops, projs, [p.name for p in pops],
                    timesteps=int(rng.integers(1, 6)), input=spec, provenance={"seed": seed})
@@ -121,3 +127,45 @@ def random_inputs(net: Network, seed: int, steps: int | None = None):
     pos = rng.poisson(density, shape)
     neg = rng.poisson(density, shape) if net.input.polarity == "signed" else np.zeros(shape, np.int64)
     return pos, neg
+
+
+def _cuba(rng: np.random.Generator, pop: Population) -> Population:
+    """``pop`` as a cuba_lif with random binary-exact parameters (ties stay reachable)."""
+    return Population(pop.name, "cuba_lif", pop.shape, threshold=float(rng.choice([0.25, 0.5, 1.0])),
+                      decay=float(rng.choice([0.0, 0.5, 0.75, 0.9, 1.0])),
+                      syn_decay=float(rng.choice([0.0, 0.25, 0.5, 0.55, 1.0])),
+                      reset=str(rng.choice(["zero", "subtract"])), bias=pop.bias)
+
+
+def _add_recurrence(rng: np.random.Generator, pops: list, projs: list, quantised: bool, frames: bool) -> None:
+    """Turn some hidden populations into cuba_lif and add 1-3 delayed projections between hidden
+    populations (any direction, self-loops included) and maybe a delayed skip from the input.
+
+    With frame input the analog encoder's targets get no second input: inexact analog currents
+    summed with other projections in another order would round differently (the engine adds
+    projection after projection, as the reference does, but within one projection it adds spike
+    by spike where the reference multiplies a matrix)."""
+    hidden = [i for i, p in enumerate(pops) if p.kind not in ("input", "readout")]
+    fed_by_input = {q.target for q in projs if q.source == "input"}
+    targets = [i for i in hidden if not (frames and pops[i].name in fed_by_input)] or hidden[:0]
+    for i in hidden:
+        if rng.random() < 0.5:
+            pops[i] = _cuba(rng, pops[i])
+    for k in range(int(rng.integers(1, 4)) if targets else 0):
+        a, b = pops[int(rng.choice(hidden))], pops[int(rng.choice(targets))]
+        delay = int(rng.integers(1, 3))
+        if a.shape == b.shape and rng.random() < 0.3:
+            scale = _weights(rng, (a.shape[0],), quantised) if rng.random() < 0.5 else None
+            projs.append(Projection(f"r{k}", "identity", a.name, b.name, scale=scale, delay=delay))
+        elif len(a.shape) == 3 and a.shape[1:] == b.shape[1:] and rng.random() < 0.5:
+            weight = _weights(rng, (b.shape[0], a.shape[0], 3, 3), quantised)
+            projs.append(Projection(f"r{k}", "conv2d", a.name, b.name, weight=weight, padding=1, delay=delay))
+        else:
+            weight = _weights(rng, (int(np.prod(b.shape)), int(np.prod(a.shape))), quantised)
+            projs.append(Projection(f"r{k}", "dense", a.name, b.name, weight=weight, delay=delay))
+    if rng.random() < 0.4 and not frames:  # a delayed forward skip (feed-forward, no cycle)
+        b = pops[int(rng.choice(hidden))]
+        src = pops[0]
+        weight = _weights(rng, (int(np.prod(b.shape)), int(np.prod(src.shape))), quantised)
+        delay = int(rng.integers(1, 4))
+        projs.append(Projection("skip", "dense", "input", b.name, weight=weight, delay=delay))

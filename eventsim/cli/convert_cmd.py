@@ -50,8 +50,11 @@ def _shape(text: str | None) -> tuple[int, int, int] | None:
 @click.option("--nir-semantics", type=click.Choice(["auto", *SEMANTICS]), default="auto",
               show_default=True, help="NIR input: spec rules, sinabs' IAF for IF nodes, or auto "
                                       "(sinabs when every neuron is IF).")
+@click.option("--nir-reset", type=click.Choice(["zero", "subtract"]), default=None,
+              help="NIR input: reset of neuron nodes that store no v_reset (default: subtract, the "
+                   "rule of NIR < 1.0.6).")
 def convert(checkpoint, arch, timesteps, input_shape, input_kind, polarity, neuron, dtype, output,
-            show_archs, as_json, nir_dt, nir_semantics):
+            show_archs, as_json, nir_dt, nir_semantics, nir_reset):
     """Convert a trained Ternary Spike checkpoint into a multiplication-free model.h5.
 
     CHECKPOINT is a PyTorch state dict (.pth zip format, or .safetensors), in the naming of the
@@ -77,7 +80,7 @@ def convert(checkpoint, arch, timesteps, input_shape, input_kind, polarity, neur
         raise click.UsageError("missing -o/--output model.h5")
     if is_nir_file(checkpoint):  # a NIR graph (detected by content) needs no --arch
         net = convert_nir_to_file(checkpoint, output, dtype=dtype, dt=nir_dt, semantics=nir_semantics,
-                                  timesteps=timesteps)
+                                  timesteps=timesteps, reset=nir_reset)
         source = f"NIR graph {net.name!r} ({net.provenance['semantics']} semantics, " \
                  f"dt={net.provenance['dt']:g} s)"
     else:

@@ -14,9 +14,8 @@ from ..energy.report import build_report
 from ..energy.tables import get_table
 from ..engine.simulator import Simulator
 from ..errors import InputFormatError
-from ..eval.sample import InputOptions, run_file
+from ..eval.sample import InputOptions, run_file, static_input
 from ..eval.stream import run_warnings
-from ..events.frames import frame_kind, read_frames
 from ..events.sensor import STATED
 from ..network.loading import load_network
 from .base import EventsimCommand, InputPath, OutputPath, emit_json, format_table
@@ -94,8 +93,9 @@ def load_input(path: str, sim: Simulator, *, timesteps, bin_us, method, keep_par
 @click.command(cls=EventsimCommand)
 @click.argument("model", required=False, type=InputPath(dir_okay=False))
 @click.option("--input", "-i", "input_path", type=InputPath(dir_okay=False), metavar="FILE",
-              help="Event recording (any supported format, detected by content) or a static "
-                   ".npy (C,H,W)/(T,C,H,W) array or .png image for frame-input models.")
+              help="Event recording (any supported format, detected by content), a static "
+                   ".npy (C,H,W)/(T,C,H,W) array or .png image for frame-input models, or a .npy "
+                   "(T, *input shape) of one row per step (spike counts for event-input models).")
 @binning_options
 @precision_option
 @threads_option
@@ -142,7 +142,8 @@ def run(model, input_path, timesteps, bin_us, method, keep_partial, polarity, cr
         for line in run_warnings(result, cropped=crop is not None or downscale is not None):
             click.echo(f"warning: {line}", err=True)
     # per-neuron spikes (record) and a frame input feed the NeuroBench section's effective counts
-    report = build_report(result, table, frames=None if input_path == "-" else static_frames(input_path))
+    frames = None if input_path == "-" else static_input(input_path, sim.network)
+    report = build_report(result, table, frames=frames)
     report["model_path"] = model
     saturated = sum(int(s.sum()) for s in (result.saturations or {}).values())
     if saturated:  # int mode: never silent (see eventsim validate's int-saturation check)
@@ -174,11 +175,6 @@ def format_demo_digits(sim: Simulator, table, options: dict) -> str:
     header = f"the bundled test digits, one per class ({correct} of {len(rows)} right):"
     return header + "\n" + format_table(["recording", "label", "prediction", "right", "SOPs",
                                          "energy uJ"], rows, align="lrrlrr")
-
-
-def static_frames(path: str):
-    """The frames of a static ``.npy``/``.png`` input (None for an event recording)."""
-    return read_frames(path) if frame_kind(path) is not None else None
 
 
 def _run_with_progress(sim: Simulator, path: str, **kw):

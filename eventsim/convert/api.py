@@ -99,13 +99,16 @@ def convert_to_file(path: str | os.PathLike, output: str | os.PathLike, dtype: s
 
 def convert_nir_to_file(path: str | os.PathLike, output: str | os.PathLike, dtype: str = "float32",
                         dt: float = DEFAULT_DT, semantics: str = "auto",
-                        timesteps: int | None = None) -> Network:
+                        timesteps: int | None = None, reset: str | None = None) -> Network:
     """Import a NIR graph (:func:`~eventsim.network.nir.load_nir`) and write it as ``model.h5``.
 
     The provenance holds what the import records (file, SHA-256, dt, semantics, the nodes'
-    mapping) and, as for a checkpoint, the stored dtype.
+    mapping) and, as for a checkpoint, the stored dtype. ``reset``: the reset of neuron nodes
+    without ``v_reset`` (``load_nir``'s).
     """
-    net = load_nir(os.fspath(path), dt=dt, semantics=semantics, timesteps=timesteps)
+    net = load_nir(os.fspath(path), dt=dt, semantics=semantics, timesteps=timesteps, reset=reset)
+    if reset is not None:
+        net.provenance["reset"] = reset
     net.provenance["stored_dtype"] = dtype
     save_model(net, output, dtype=dtype)
     return net

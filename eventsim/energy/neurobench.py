@@ -172,10 +172,19 @@ def membrane_trace(result: RunResult, name: str, frames: np.ndarray | None = Non
     per_channel = (-1,) + (1,) * (len(pop.shape) - 1)
     bias = 0.0 if pop.bias is None else pop.bias.astype(np.float64).reshape(per_channel)
     v = np.zeros(pop.shape)
+    i = np.zeros(pop.shape)  # a cuba_lif's synaptic current
     out = np.empty((result.timesteps,) + tuple(pop.shape))
     for t in range(result.timesteps):
         current = recorded[t] if recorded is not None else sum(
-            (apply_projection(q, x[t], pop.shape) for q, x in inputs), np.zeros(pop.shape))
+            (apply_projection(q, x[t - q.delay], pop.shape) for q, x in inputs if t >= q.delay),
+            np.zeros(pop.shape))
+        if pop.kind == "cuba_lif":  # the reset of last step's spike follows the integration
+            i = pop.syn_decay * i + (current + bias)
+            v = pop.decay * v + i
+            s = spikes[t - 1] if t else np.zeros(pop.shape)
+            v = np.where(s != 0, 0.0, v) if pop.reset == "zero" else v - s * pop.threshold
+            out[t] = v
+            continue
         v = pop.decay * v + (current + bias)
         if pop.v_min is not None:
             v = np.maximum(v, pop.v_min)

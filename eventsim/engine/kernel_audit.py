@@ -36,7 +36,7 @@ import numba
 
 from .jit import JIT_OPTIONS
 
-DATA_ARRAYS = ("v", "cur", "wt", "scale", "bias")
+DATA_ARRAYS = ("v", "syn", "cur", "wt", "scale", "bias")
 INT_OPS = ("mul", "sdiv", "udiv", "srem", "urem")
 FLOAT_OPS = ("fmul", "fdiv", "frem")
 MUL_INTRINSICS = ("mul.with.overflow", "llvm.fma.", "llvm.fmuladd.")

@@ -467,3 +467,39 @@ def pool_spikes(idx, val, n, pgeom, out_idx, out_val):
                 out_val[m] = val[e]
                 m += 1
     return m
+
+
+@kernel
+def update_cuba(v, syn, cur, bias, has_bias, params, reset_sub, out_idx, out_val, counts):
+    """Integrate, fire and reset one ``cuba_lif`` population (``reference.cuba_step``).
+
+    ``params = [θ, λ, α, 0]`` in the population's precision; ``syn`` the synaptic currents. Per
+    neuron: ``fired = v > θ`` (``v`` is kept un-reset, so this is last step's spike);
+    ``syn = α·syn + cur + bias``; ``v = λ·v + syn``; where ``fired``: ``v −= θ`` (subtract) or
+    ``v = 0``; spike where ``v > θ``. Returns ``(n_spikes, 0)``; clears ``cur``. Sizing contract:
+    as ``update_neurons``, and ``len(syn) >= len(v)`` (checked).
+    """
+    _check_update(v, cur, bias, has_bias, out_idx, out_val)
+    if syn.size < v.size:
+        raise ValueError("update_cuba: synaptic currents shorter than the membranes")
+    th = params[0]
+    lam = params[1]
+    alpha = params[2]
+    zero = params[3]
+    n = 0
+    for i in range(v.size):
+        c = cur[i] + bias[i] if has_bias else cur[i]
+        cur[i] = zero
+        fired = v[i] > th
+        s = alpha * syn[i] + c
+        syn[i] = s
+        x = lam * v[i] + s
+        if fired:
+            x = x - th if reset_sub else zero
+        v[i] = x
+        if x > th:
+            out_idx[n] = i
+            out_val[n] = 1
+            n += 1
+    counts[0] += n
+    return n, 0

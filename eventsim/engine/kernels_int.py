@@ -160,3 +160,57 @@ def decay_multiply(v, mult, bits):
     that is not a power of two (listed by the audit; a ``--strict`` validation fails on it)."""
     for i in range(v.size):
         v[i] = (np.int64(v[i]) * mult) >> bits
+
+
+@kernel
+def _decay_shift(x, code, shift):
+    """A shift decay of one int64 value: none, ``x >> m`` or zero (never a multiplication)."""
+    if code == _DECAY_SHIFT:
+        return x >> shift
+    if code == _DECAY_ZERO:
+        return np.int64(0)
+    return x
+
+
+@kernel
+def update_cuba_int(v, syn, fired, cur, bias, has_bias, params, reset_sub, out_idx, out_val, counts):
+    """Integer ``cuba_lif`` update (``reference_int.cuba_step_int``); returns the spike count.
+
+    ``v``, ``syn`` int32 state, ``fired`` int64 last step's spike per neuron, ``params = [Θ,
+    v decay code, v shift, syn decay code, syn shift]`` (a multiplying decay was already applied
+    by ``decay_multiply``: its code here is none). Per neuron: ``syn = decay(syn) + cur + bias``
+    and ``v = decay(v) + syn``, each clipped to int32 (a neuron with a clip counts once in
+    ``counts[2]``); where ``fired``: ``v −= Θ`` (subtract) or ``v = 0``; spike where ``v > Θ``.
+    Sizing contract: as ``update_neurons_int``, and ``syn``, ``fired`` as long as ``v`` (checked).
+    """
+    _check_update(v, cur, bias, has_bias, out_idx, out_val)
+    if syn.size < v.size or fired.size < v.size:
+        raise ValueError("update_cuba_int: state arrays shorter than the membranes")
+    th = params[0]
+    n = 0
+    nsat = 0
+    for i in range(v.size):
+        c = np.int64(cur[i])
+        if has_bias:
+            c += bias[i]
+        cur[i] = 0
+        s = _decay_shift(np.int64(syn[i]), params[3], params[4]) + c
+        clipped = s > _INT32_MAX or s < _INT32_MIN
+        s = min(max(s, _INT32_MIN), _INT32_MAX)
+        syn[i] = s
+        x = _decay_shift(np.int64(v[i]), params[1], params[2]) + s
+        if x > _INT32_MAX or x < _INT32_MIN:
+            clipped = True
+            x = min(max(x, _INT32_MIN), _INT32_MAX)
+        nsat += np.int64(clipped)
+        if fired[i] != 0:  # a subtract may leave the int32 range downwards: clipped, not counted
+            x = max(x - th, _INT32_MIN) if reset_sub else np.int64(0)
+        v[i] = x
+        fired[i] = np.int64(x > th)
+        if x > th:
+            out_idx[n] = i
+            out_val[n] = 1
+            n += 1
+    counts[0] += n
+    counts[2] += nsat
+    return n

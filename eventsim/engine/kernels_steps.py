@@ -34,10 +34,11 @@ from .kernels import (
     scatter_dense,
     scatter_identity,
     scatter_sumpool,
+    update_cuba,
     update_neurons,
     update_ternary,
 )
-from .kernels_int import decay_multiply, update_neurons_int, update_ternary_int
+from .kernels_int import decay_multiply, update_cuba_int, update_neurons_int, update_ternary_int
 
 
 @kernel
@@ -225,6 +226,47 @@ def update_int_steps(v, cur, bias, has_bias, kind, params, flags, fast, mult, bi
             else:
                 n = update_neurons_int(v[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias, kind, params, flags,
                                        sidx[t, lo:hi], sval[t, lo:hi], counts[b, t])
+            for j in range(n):
+                sidx[t, lo + j] += lo
+            nout[b, t] = n
+
+
+@parallel_kernel
+def update_cuba_steps(v, syn, cur, bias, has_bias, params, reset_sub, bounds, steps, sidx, sval, nout,
+                      counts):
+    """``update_float_steps`` for a ``cuba_lif`` population (``kernels.update_cuba``; ``syn`` its
+    synaptic currents, ``params = [θ, λ, α, 0]``)."""
+    nb = _check_update_steps(v, cur, bias, bounds, steps, sidx, sval, nout, counts)
+    if counts.shape[2] < 2 or params.size < 4 or syn.size < v.size:
+        raise ValueError("update: counts, params or synaptic currents too short")
+    for b in prange(nb):
+        lo, hi = bounds[b], bounds[b + 1]
+        for t in range(steps):
+            n, _ = update_cuba(v[lo:hi], syn[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias, params, reset_sub,
+                               sidx[t, lo:hi], sval[t, lo:hi], counts[b, t])
+            for j in range(n):
+                sidx[t, lo + j] += lo
+            nout[b, t] = n
+
+
+@parallel_kernel
+def update_cuba_int_steps(v, syn, fired, cur, bias, has_bias, params, reset_sub, vmult, smult, bits, bounds,
+                          steps, sidx, sval, nout, counts):
+    """Integer twin of ``update_cuba_steps``: per block and step, the multiplying decays of the
+    synaptic currents (``smult``) and membranes (``vmult``) by ``kernels_int.decay_multiply`` when
+    not 0, then ``kernels_int.update_cuba_int``."""
+    nb = _check_update_steps(v, cur, bias, bounds, steps, sidx, sval, nout, counts)
+    if counts.shape[2] < 3 or params.size < 5 or syn.size < v.size or fired.size < v.size:
+        raise ValueError("update: counts, params or state arrays too short")
+    for b in prange(nb):
+        lo, hi = bounds[b], bounds[b + 1]
+        for t in range(steps):
+            if smult != 0:
+                decay_multiply(syn[lo:hi], smult, bits)
+            if vmult != 0:
+                decay_multiply(v[lo:hi], vmult, bits)
+            n = update_cuba_int(v[lo:hi], syn[lo:hi], fired[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias,
+                                params, reset_sub, sidx[t, lo:hi], sval[t, lo:hi], counts[b, t])
             for j in range(n):
                 sidx[t, lo + j] += lo
             nout[b, t] = n

@@ -29,6 +29,7 @@ from ..network.ir import Network
 from ..network.linear import apply_projection
 from . import kernels_steps
 from .plan import (
+    POP_CUBA,
     POP_INPUT,
     POP_TERNARY,
     PROJ_CONV,
@@ -56,8 +57,10 @@ def _is_shift(decay: float) -> bool:
 
 
 def decay_multiplications(network: Network) -> int:
-    """Per-step multiplications of the neuron decays of ``network`` (see module docstring)."""
-    return sum(p.size for p in network.populations if p.spiking and not _is_shift(p.decay))
+    """Per-step multiplications of the neuron decays of ``network`` (see module docstring): the
+    membrane's ``λ·v`` and a ``cuba_lif``'s synaptic ``α·i``, one per neuron each unless a shift."""
+    return sum(p.size * ((not _is_shift(p.decay)) + (p.syn_decay is not None and not _is_shift(p.syn_decay)))
+               for p in network.populations if p.spiking)
 
 
 class FloatMode:
@@ -72,7 +75,8 @@ class FloatMode:
         self.kinds = [q.kind for q in self.plan.projections]
         self.weights = [q.weight.ravel() for q in self.plan.projections]
         self.bias = [p.bias for p in self.plan.populations]
-        self.params = [np.array([p.threshold, p.decay, p.v_min, 0.0, 0.0], self.plan.dtype)
+        self.params = [np.array([p.threshold, p.decay, p.syn_decay, 0.0] if p.kind == POP_CUBA else
+                                [p.threshold, p.decay, p.v_min, 0.0, 0.0], self.plan.dtype)
                        for p in self.plan.populations]
         self.flags = [np.array([p.decay == 1.0, p.reset_subtract, p.has_v_min, p.multi_spike], np.int64)
                       for p in self.plan.populations]
@@ -82,9 +86,15 @@ class FloatMode:
     def current_dtype(self, pi: int, trains) -> np.dtype:
         return self.plan.dtype
 
-    def update(self, pi: int, v, cur, steps: int, bounds, sidx, sval, nout, counts) -> int:
-        """Run the update of population ``pi`` over ``steps``; returns run-time multiplications."""
+    def update(self, pi: int, v, cur, steps: int, bounds, sidx, sval, nout, counts, aux=()) -> int:
+        """Run the update of population ``pi`` over ``steps``; returns run-time multiplications.
+
+        ``aux``: the population's state beyond its membranes (``Workspace.aux``)."""
         pop = self.plan.populations[pi]
+        if pop.kind == POP_CUBA:
+            kernels_steps.update_cuba_steps(v, aux[0], cur, self.bias[pi], pop.has_bias, self.params[pi],
+                                            pop.reset_subtract, bounds, steps, sidx, sval, nout, counts)
+            return 0
         mults = np.zeros(bounds.size - 1, np.int64)
         fast = pop.kind == POP_TERNARY and not pop.has_v_min
         kernels_steps.update_float_steps(v, cur, self.bias[pi], pop.has_bias, pop.kind, self.params[pi],
@@ -121,6 +131,8 @@ class IntPlan:
     flags: list[np.ndarray]  # per population int64 [reset_subtract, has_v_min, multi_spike]
     bias: list[np.ndarray]  # per population int64 per neuron (internal order)
     mult: list[int]  # per population decay multiplier L (0: no multiplying decay)
+    syn_mult: list[int]  # cuba_lif: multiplier of the synaptic decay α (0: none)
+    cuba_params: list[np.ndarray]  # cuba_lif: int64 [Θ, v decay code, v shift, syn code, syn shift]
 
 
 def compile_int_plan(qnet: QuantizedNetwork) -> IntPlan:
@@ -140,7 +152,7 @@ def compile_int_plan(qnet: QuantizedNetwork) -> IntPlan:
         else:
             kinds.append(q.kind)
             weights.append(np.ascontiguousarray(q.weight.ravel()).astype(np.int16))
-    params, flags, bias, mult = [], [], [], []
+    params, flags, bias, mult, syn_mult, cuba = [], [], [], [], [], []
     for pop in plan.populations:
         pq = qnet.populations.get(pop.name)
         b = np.zeros(pop.size, np.int64)
@@ -158,7 +170,14 @@ def compile_int_plan(qnet: QuantizedNetwork) -> IntPlan:
         flags.append(np.array([pop.reset_subtract, pop.has_v_min, pop.multi_spike], np.int64))
         bias.append(b)
         mult.append(m)
-    return IntPlan(plan, qnet, kinds, weights, params, flags, bias, mult)
+        scode, sshift, sm = DECAY_NONE, 0, 0
+        if pq is not None and pq.syn_decay_code == DECAY_MULTIPLY:
+            sm = pq.syn_decay_param
+        elif pq is not None:
+            scode, sshift = pq.syn_decay_code, pq.syn_decay_param
+        syn_mult.append(sm)
+        cuba.append(np.array([0 if pq is None else pq.threshold, code, shift, scode, sshift], np.int64))
+    return IntPlan(plan, qnet, kinds, weights, params, flags, bias, mult, syn_mult, cuba)
 
 
 def _fan_in_l1(proj, qq) -> int:
@@ -187,7 +206,8 @@ class IntMode:
         self.v_dtype = np.dtype(np.int32)
         self.kinds, self.weights = self.int_plan.kinds, self.int_plan.weights
         self.bias = self.int_plan.bias
-        self.mults_per_step = sum(p.size for p, m in zip(self.plan.populations, self.int_plan.mult) if m)
+        self.mults_per_step = sum(p.size * (bool(m) + bool(sm)) for p, m, sm in
+                                  zip(self.plan.populations, self.int_plan.mult, self.int_plan.syn_mult))
         self._fan_in_l1 = [_fan_in_l1(p, self.int_plan.qnet.projections[p.name]) for p in network.projections]
         self._frames_q = None
         self._frame_bits = 0
@@ -211,8 +231,14 @@ class IntMode:
             bound += int(kernels_steps.max_units(ptr, idx, val, scratch)) * self._fan_in_l1[qi]
         return np.dtype(np.int32 if bound <= MEMBRANE_MAX else np.int64)
 
-    def update(self, pi: int, v, cur, steps: int, bounds, sidx, sval, nout, counts) -> int:
+    def update(self, pi: int, v, cur, steps: int, bounds, sidx, sval, nout, counts, aux=()) -> int:
         pop, ip = self.plan.populations[pi], self.int_plan
+        if pop.kind == POP_CUBA:
+            kernels_steps.update_cuba_int_steps(v, aux[0], aux[1], cur, ip.bias[pi], pop.has_bias,
+                                                ip.cuba_params[pi], pop.reset_subtract, ip.mult[pi],
+                                                ip.syn_mult[pi], DECAY_MULT_BITS, bounds, steps, sidx, sval,
+                                                nout, counts)
+            return 0
         fast = pop.kind == POP_TERNARY and not pop.has_v_min
         kernels_steps.update_int_steps(v, cur, ip.bias[pi], pop.has_bias, pop.kind, ip.params[pi],
                                        ip.flags[pi], fast, ip.mult[pi], DECAY_MULT_BITS, bounds, steps, sidx,

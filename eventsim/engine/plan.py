@@ -31,16 +31,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ModelFormatError
+from ..network import kinds
 from ..network.ir import Network
 
-# population kind codes
-POP_INPUT, POP_TERNARY, POP_BINARY, POP_LIF, POP_READOUT = 0, 1, 2, 3, 4
-_POP_CODES = {"input": POP_INPUT, "ternary_lif": POP_TERNARY, "binary_lif": POP_BINARY,
-              "lif": POP_LIF, "if": POP_LIF, "readout": POP_READOUT}
+# population kind codes (the registry's; the kernels mirror them)
+POP_INPUT, POP_TERNARY, POP_BINARY, POP_LIF, POP_READOUT, POP_CUBA = (
+    kinds.CODE_INPUT, kinds.CODE_TERNARY, kinds.CODE_BINARY, kinds.CODE_LIF, kinds.CODE_READOUT,
+    kinds.CODE_CUBA)
+_POP_CODES = {name: k.code for name, k in kinds.NEURON_KINDS.items()}
 # projection kind codes
-PROJ_CONV, PROJ_DENSE, PROJ_IDENTITY, PROJ_SUMPOOL = 0, 1, 2, 3
-_PROJ_CODES = {"conv2d": PROJ_CONV, "dense": PROJ_DENSE, "identity": PROJ_IDENTITY,
-               "sumpool2d": PROJ_SUMPOOL}
+PROJ_CONV, PROJ_DENSE, PROJ_IDENTITY, PROJ_SUMPOOL = (kinds.PROJECTION_KINDS[k].code for k in
+                                                      ("conv2d", "dense", "identity", "sumpool2d"))
+_PROJ_CODES = {name: k.code for name, k in kinds.PROJECTION_KINDS.items()}
 
 # columns of PlannedProjection.geom (int64), shared by all kinds that have a spatial map
 (G_CIN, G_H, G_W, G_COUT, G_HO, G_WO, G_KH, G_KW, G_SH, G_SW, G_PH, G_PW, G_DH, G_DW,
@@ -103,6 +105,7 @@ class PlannedPopulation:
     bias: np.ndarray  # (size,) per neuron, internal order (zeros when absent)
     has_bias: bool
     incoming: list[int]  # indices into Plan.projections, file order
+    syn_decay: float = 0.0  # α of the synaptic current (cuba_lif)
 
 
 @dataclass
@@ -118,6 +121,7 @@ class PlannedProjection:
     encoder: bool  # frame input -> this projection is the dense analog encoder (MACs, not SOPs)
     pool_geom: np.ndarray | None = None  # conv2d with pre_pool: pool_geometry(); geom: the pooled map
     pool_fan: int = 0  # most pooled cells one source pixel lands in (ceil(kh/sh)·ceil(kw/sw))
+    delay: int = 0  # steps: step t receives the source's spikes of step t − delay
 
 
 @dataclass
@@ -188,7 +192,6 @@ def compile_plan(net: Network, precision: str = "float32") -> Plan:
         raise ModelFormatError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})")
     dtype = np.dtype(PRECISIONS[precision])
     index = {name: i for i, name in enumerate(net.order)}
-    frames = net.input.kind == "frames"
     projections = []
     for proj in net.projections:
         src, tgt = net.population(proj.source), net.population(proj.target)
@@ -201,7 +204,7 @@ def compile_plan(net: Network, precision: str = "float32") -> Plan:
             fan = int(-(-pool_geom[5] // pool_geom[7]) * -(-pool_geom[6] // pool_geom[8]))
         projections.append(PlannedProjection(
             name=proj.name, kind=_PROJ_CODES[proj.kind], source=index[src.name],
-            target=index[tgt.name], geom=geom, weight=weight, encoder=frames and src.kind == "input",
+            target=index[tgt.name], geom=geom, weight=weight, encoder=net.is_encoder(proj), delay=proj.delay,
             pool_geom=pool_geom, pool_fan=fan))
     populations = []
     for pop in net.ordered_populations():
@@ -213,6 +216,7 @@ def compile_plan(net: Network, precision: str = "float32") -> Plan:
         populations.append(PlannedPopulation(
             name=pop.name, kind=_POP_CODES[pop.kind], shape=pop.shape, size=pop.size,
             threshold=float(pop.threshold or 0.0), decay=float(1.0 if pop.decay is None else pop.decay),
+            syn_decay=float(pop.syn_decay or 0.0),
             reset_subtract=pop.reset == "subtract", v_min=float(pop.v_min or 0.0),
             has_v_min=pop.v_min is not None, multi_spike=bool(pop.multi_spike), bias=bias,
             has_bias=pop.bias is not None,

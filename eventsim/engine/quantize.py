@@ -11,13 +11,16 @@ Rule (one scale per *target* population, chosen from what flows into it):
   headroom in int32: ``M * 2**k <= 2**31 - 1`` with ``M`` the bound on ``|v|`` for unit spikes:
   ``M = θ + |v_min| + S`` for a spiking population and ``M = T * S`` for a readout, where
   ``S = Σ_projections max_neuron Σ|w| + max|bias|`` is the largest current one step can
-  deliver when every source spike is ±1 (``T`` is the network's default number of steps).
+  deliver when every source spike is ±1 (``T`` is the network's default number of steps). A
+  ``cuba_lif`` accumulates ``S`` in its synaptic current (bound ``S/(1 − α)``, or ``T·S`` for
+  α = 1) and that in its membrane (times ``1/(1 − λ)``, or ``T``): ``M = θ + that``.
   Sources that exceed ±1 (input pixels with several events in a bin, multi-spike neurons)
   can exceed ``S``: that is caught at run time (membranes saturate at the int32 limits, every
   saturated update is counted and reported, never silent).
-- Decay ``λ``: ``λ = 1`` is a no-op; ``λ = 2**-m`` is an arithmetic right shift ``v >> m``
-  (floor: ``-5 >> 2 == -2``, i.e. rounding toward −∞, also for negative ``v``); ``λ = 0`` sets
-  ``v = 0``; any other ``λ`` is an integer multiply and shift ``(v * L) >> 16`` with
+- Decay ``λ`` (and a ``cuba_lif``'s ``α``, by the same rule on its synaptic current, which is
+  stored at the population's scale too): ``λ = 1`` is a no-op; ``λ = 2**-m`` is an arithmetic
+  right shift ``v >> m`` (floor: ``-5 >> 2 == -2``, i.e. rounding toward −∞, also for negative
+  ``v``); ``λ = 0`` sets ``v = 0``; any other ``λ`` is an integer multiply and shift ``(v * L) >> 16`` with
   ``L = round(λ * 2**16)`` -- one multiplication per neuron per step, flagged by the audit.
 - Weights can only be clipped when a caller forces ``frac_bits``; each clipped weight is counted
   in the report.
@@ -75,6 +78,8 @@ class PopulationQuant:
     v_min: int | None = None  # round(v_min * 2**k)
     decay_code: int = DECAY_NONE  # one of DECAY_NONE/SHIFT/ZERO/MULTIPLY
     decay_param: int = 0  # shift m (SHIFT) or multiplier L (MULTIPLY)
+    syn_decay_code: int = DECAY_NONE  # cuba_lif: the synaptic current's α, same codes
+    syn_decay_param: int = 0
 
     @property
     def scale(self) -> float:
@@ -184,6 +189,9 @@ def choose_frac_bits(net: Network, pop: Population) -> int:
     step = sum(_row_l1(q) for q in incoming) + bias
     if pop.kind == "readout":
         bound = net.timesteps * step
+    elif pop.kind == "cuba_lif":
+        gain = lambda f: 1.0 / (1.0 - f) if f < 1.0 else float(net.timesteps)  # noqa: E731
+        bound = pop.threshold + step * gain(pop.syn_decay) * gain(pop.decay)
     else:
         bound = pop.threshold + abs(pop.v_min or 0.0) + step
     k = min(_largest_k(WEIGHT_MAX - 0.5, wmax), _largest_k(MEMBRANE_MAX, bound))
@@ -249,6 +257,10 @@ def quantize(net: Network, frac_bits: dict[str, int] | None = None) -> Quantized
                 clipped += nv
             pq.decay_code, pq.decay_param = decay_code(pop.decay)
             err.decay = DECAY_NAMES[pq.decay_code]
+            if pop.syn_decay is not None:
+                pq.syn_decay_code, pq.syn_decay_param = decay_code(pop.syn_decay)
+                if DECAY_MULTIPLY in (pq.decay_code, pq.syn_decay_code):
+                    err.decay = DECAY_NAMES[DECAY_MULTIPLY]
         err.clipped = clipped
         pops[pop.name] = pq
         report.populations.append(err)

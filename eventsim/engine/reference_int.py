@@ -1,6 +1,7 @@
 """The integer oracle: a plain NumPy int64 forward of a quantised network.
 
-Mirrors :mod:`eventsim.engine.reference` step for step -- same order of populations, same
+Mirrors :mod:`eventsim.engine.reference` step for step -- same order of populations and
+delays, same
 spike and SOP definitions, hence the same SOP counts by construction -- with the integer
 parameters of :mod:`eventsim.engine.quantize`. Per step and population P (all values integers
 at P's scale ``2**k``):
@@ -8,7 +9,8 @@ at P's scale ``2**k``):
 1. ``I = Σ_projections W_q · s + B_q`` (``s`` the source's spikes; an input pixel with n events
    gives n). For frame input the encoder's integer MAC result is shifted right by the frame
    scale ``a`` (floor) first.
-2. ``V = decay(V) + I`` (``decay``: none, ``V >> m``, zero, or ``(V·L) >> 16``).
+2. ``V = decay(V) + I`` (``decay``: none, ``V >> m``, zero, or ``(V·L) >> 16``); a ``cuba_lif``
+   runs :func:`cuba_step_int` instead (synaptic current first, reset of last step's spike).
 3. Saturation: ``V`` is clipped to the int32 range; every clipped neuron update is counted.
 4. ``V = max(V, Vmin_q)`` if ``v_min`` is set; threshold test against ``Θ_q``; reset to 0 or
    subtract ``s·Θ_q``. A readout only does steps 1-3.
@@ -70,10 +72,10 @@ def integer_projection(proj: Projection, qnet: QuantizedNetwork) -> Projection:
         return Projection(proj.name, proj.kind, proj.source, proj.target,
                           weight=qq.weight.astype(np.float64), stride=proj.stride,
                           padding=proj.padding, dilation=proj.dilation, groups=proj.groups,
-                          pre_pool=proj.pre_pool)
+                          pre_pool=proj.pre_pool, delay=proj.delay)
     if proj.kind == "identity":
         return Projection(proj.name, "identity", proj.source, proj.target,
-                          scale=qq.scale.astype(np.float64))
+                          scale=qq.scale.astype(np.float64), delay=proj.delay)
     return proj  # sum-pool: applied with weight 1, then multiplied by the stored unit below
 
 
@@ -115,6 +117,27 @@ def neuron_step_int(pop, pq: PopulationQuant, v: np.ndarray, current: np.ndarray
     return v, s, saturated
 
 
+def cuba_step_int(pop, pq: PopulationQuant, i: np.ndarray, v: np.ndarray, current: np.ndarray):
+    """One integer ``cuba_lif`` update -> (i, v, spikes, saturated neuron count).
+
+    ``fired = v > Θ`` (last step's spike, ``v`` kept un-reset); ``i = decay_α(i) + I`` and
+    ``v = decay_λ(v) + i``, each clipped to int32 (a neuron with a clip counts once); where
+    ``fired``: ``v = max(v − Θ, int32 min)`` (subtract) or ``v = 0``; spike where ``v > Θ``.
+    """
+    fired = v > pq.threshold
+    i = decay_int(i, pq.syn_decay_code, pq.syn_decay_param) + current
+    clip_i = (i > MEMBRANE_MAX) | (i < MEMBRANE_MIN)
+    i = np.clip(i, MEMBRANE_MIN, MEMBRANE_MAX)
+    v = decay_int(v, pq.decay_code, pq.decay_param) + i
+    clip_v = (v > MEMBRANE_MAX) | (v < MEMBRANE_MIN)
+    v = np.clip(v, MEMBRANE_MIN, MEMBRANE_MAX)
+    if pop.reset == "subtract":
+        v = np.where(fired, np.maximum(v - pq.threshold, MEMBRANE_MIN), v)
+    else:
+        v = np.where(fired, 0, v)
+    return i, v, (v > pq.threshold).astype(np.int64), int(np.count_nonzero(clip_i | clip_v))
+
+
 def forward_int(qnet: QuantizedNetwork, inputs_pos: np.ndarray, inputs_neg: np.ndarray | None = None
                 ) -> IntReferenceResult:
     """Run the quantised network for ``T = len(inputs_pos)`` steps (inputs as in reference.forward).
@@ -142,14 +165,17 @@ def forward_int(qnet: QuantizedNetwork, inputs_pos: np.ndarray, inputs_neg: np.n
     steps = xpos.shape[0]
     pops = net.ordered_populations()
     v = {p.name: np.zeros(p.shape, np.int64) for p in pops if p.kind != "input"}
+    syn = {p.name: np.zeros(p.shape, np.int64) for p in pops if p.kind == "cuba_lif"}
     spikes = {p.name: np.zeros((steps,) + p.shape, np.int64) for p in pops if p.kind != "readout"}
     counts = {p.name: np.zeros((steps, 2), np.int64) for p in pops}
     sops = {q.name: np.zeros((steps, 2), np.int64) for q in net.projections}
     macs = {q.name: np.zeros(steps, np.int64) for q in net.projections}
     sat = {p.name: np.zeros(steps, np.int64) for p in pops if p.kind != "input"}
+    # + and − spike units of every population and step (what a delayed projection reads back)
+    pos = {p.name: np.zeros((steps,) + p.shape, np.int64) for p in pops if p.kind != "readout"}
+    neg = {p.name: np.zeros((steps,) + p.shape, np.int64) for p in pops if p.kind != "readout"}
+    pos["input"], neg["input"] = xpos, xneg
     for t in range(steps):
-        pos: dict[str, np.ndarray] = {"input": xpos[t]}
-        neg: dict[str, np.ndarray] = {"input": xneg[t]}
         for pop in pops:
             if pop.kind == "input":
                 if not frames:
@@ -160,23 +186,30 @@ def forward_int(qnet: QuantizedNetwork, inputs_pos: np.ndarray, inputs_neg: np.n
             current = np.zeros(pop.shape, np.int64)
             for proj in net.incoming(pop.name):
                 src = net.population(proj.source)
-                x = pos[src.name] - neg[src.name]
-                if frames and src.kind == "input":
+                ts = t - proj.delay
+                if ts < 0:
+                    continue  # nothing has arrived yet
+                x = pos[src.name][ts] - neg[src.name][ts]
+                if net.is_encoder(proj):
                     # encoder: integer MACs at scale 2**(k+a), floor-shifted back to 2**k
                     current += np.right_shift(exact_projection(proj, qnet, x, pop.shape), frame_bits)
                     macs[proj.name][t] = dense_macs(proj, src.shape, pop.shape)
                     continue
                 current += exact_projection(proj, qnet, x, pop.shape)
-                for k, part in enumerate((pos[src.name], neg[src.name])):
+                for k, part in enumerate((pos[src.name][ts], neg[src.name][ts])):
                     ones = apply_projection(proj, part, pop.shape, unit_weights=True)
                     sops[proj.name][t, k] = int(round(ones.sum()))
             current = current + _bias(pq, pop.shape)
-            v[pop.name], s, sat[pop.name][t] = neuron_step_int(pop, pq, v[pop.name], current)
+            if pop.kind == "cuba_lif":
+                syn[pop.name], v[pop.name], s, sat[pop.name][t] = cuba_step_int(
+                    pop, pq, syn[pop.name], v[pop.name], current)
+            else:
+                v[pop.name], s, sat[pop.name][t] = neuron_step_int(pop, pq, v[pop.name], current)
             if s is not None:
                 spikes[pop.name][t] = s
-                pos[pop.name] = np.maximum(s, 0)
-                neg[pop.name] = np.maximum(-s, 0)
-                counts[pop.name][t] = [int(pos[pop.name].sum()), int(neg[pop.name].sum())]
+                pos[pop.name][t] = np.maximum(s, 0)
+                neg[pop.name][t] = np.maximum(-s, 0)
+                counts[pop.name][t] = [int(pos[pop.name][t].sum()), int(neg[pop.name][t].sum())]
     out = net.output_population
     return IntReferenceResult(output=v[out.name].ravel().copy(),
                               output_frac_bits=qnet.populations[out.name].frac_bits,

@@ -6,15 +6,19 @@
 >>> batch = sim.run_batch(list_of_inputs, timesteps=10)            # many samples; samples/s
 >>> result.output, result.prediction, result.layers
 
-Layer-major stepping: the network is feed-forward, so a population's step-t current needs only
-its sources' step-t spikes. The driver runs one population through all T steps before the next:
+Layer-major stepping: in a feed-forward network a population's step-t current needs only its
+sources' spikes of step t (or t − delay). The driver runs one population through all T steps
+before the next:
 every incoming projection scatters its source's whole spike train, each step into its own
 current buffer (``kernels_steps.scatter_*_steps``: steps in parallel, additions of weight rows
 only), then the neuron update runs through the T steps (``update_*_steps``: neuron blocks in
 parallel) and the population's own spike train is gathered in step and neuron order. Every
 current element receives its additions in the same order as when stepping the whole network one
 step at a time on one thread, so results (float32 included) do not depend on the number of
-threads.
+threads. The populations of a recurrent group (a cycle through a delayed projection, see
+``Network.recurrent_groups``) cannot wait for each other's whole train: ``recurrent.py`` steps
+such a group time by time (inputs from outside the group still arrive layer-major), with the
+same kernels and so the same arithmetic as the reference's time-major loop.
 
 What differs between precisions (weights, neuron update, encoder arithmetic, output scale) is in
 ``modes.py``; the buffers are in ``workspace.py``. Frame input reaches the network through the
@@ -50,6 +54,7 @@ from .plan import (
     from_internal,
     to_internal,
 )
+from .recurrent import run_group
 from .result import RunResult
 from .streaming import Stepper, stream_steps, stream_windows
 from .workspace import Workspace
@@ -87,6 +92,10 @@ class Simulator:
         self.mode = IntMode(network) if precision == "int" else FloatMode(network, precision)
         self.plan = self.mode.plan
         self.workspace = Workspace(self.plan, self.mode.v_dtype)
+        # recurrent groups by their first member (in order), as population indices
+        self._groups = {g[0]: g for g in ([self.plan.index[n] for n in names]
+                                          for names in network.recurrent_groups())}
+        self._grouped = {pi for g in self._groups.values() for pi in g}
 
     @property
     def int_plan(self):
@@ -137,9 +146,11 @@ class Simulator:
             info["dropped_events"] = binned.dropped
             info["outside_map_events"] = binned.outside_map
             return self.run_binned(binned, record=record, input_info=info, progress=progress)
-        if data.dtype.kind not in "fiu":
+        if data.dtype.kind not in "fiub":
             raise InputFormatError(f"{info.get('path', 'input')}: expected events or a numeric "
                                    f"frame array, got dtype {data.dtype}")
+        if net.input.kind == "events":  # one row of spike counts per step (non-image models)
+            return self.run_spike_rows(data, timesteps=timesteps, record=record, input_info=info)
         return self.run_frames(data, timesteps=timesteps, record=record, input_info=info,
                                progress=progress)
 
@@ -159,16 +170,47 @@ class Simulator:
         return self._run(binned.timesteps, binned.ptr, perm[binned.index],
                          binned.sign.astype(np.int64), None, record, input_info, progress, keep_state)
 
+    def run_spike_rows(self, rows: np.ndarray, timesteps: int | None = None, record: bool = False,
+                       input_info: dict | None = None) -> RunResult:
+        """Run an event-input model on one row of spike counts per step, ``(T, *input_shape)``
+        (``(T, N)`` for an input of shape ``(1, 1, N)``): integers, negative values only for
+        ``signed`` polarity (−n is n spikes of −1)."""
+        self._need("events")
+        where = (input_info or {}).get("path", "input")
+        shape = tuple(self.network.input_shape)
+        rows = np.asarray(rows)
+        if rows.ndim == 2 and shape[:-1] == (1,) * (len(shape) - 1) and rows.shape[1:] == shape[-1:]:
+            rows = rows.reshape((rows.shape[0],) + shape)
+        if rows.ndim != len(shape) + 1 or rows.shape[1:] != shape:
+            raise InputFormatError(f"{where}: model {self.network.name!r} takes events input: an array "
+                                   f"of shape {rows.shape} does not fit; expected one row of spike counts "
+                                   f"per step, (T, {', '.join(map(str, shape))})")
+        if timesteps is not None and int(timesteps) != rows.shape[0]:
+            raise InputFormatError(f"{where}: {rows.shape[0]} rows (steps) given but timesteps={timesteps}")
+        values = rows.astype(np.float64)
+        if not np.all(np.isfinite(values)) or not np.array_equal(values, np.rint(values)):
+            raise InputFormatError(f"{where}: an event-input model takes integer spike counts per step; "
+                                   "the array holds non-integer values")
+        if np.abs(values).max(initial=0) > 2**31:
+            raise InputFormatError(f"{where}: spike counts above 2^31 per neuron and step")
+        counts = values.astype(np.int64)
+        if self.network.input.polarity == "split" and counts.min(initial=0) < 0:
+            raise InputFormatError(f"{where}: negative spike counts, but the model's input polarity is "
+                                   "'split' (only 'signed' inputs take −1 spikes)")
+        info = dict(input_info or {})
+        info.setdefault("events", int(np.abs(counts).sum()))
+        return self.run_counts(np.maximum(counts, 0), np.maximum(-counts, 0), record=record, input_info=info)
+
     def run_counts(self, pos: np.ndarray, neg: np.ndarray | None = None, record: bool = False,
                    input_info: dict | None = None) -> RunResult:
-        """Run on dense per-step spike counts ``(T, C, H, W)`` (as ``reference.forward`` takes).
+        """Run on dense per-step spike counts ``(T, *input_shape)`` (as ``reference.forward`` takes).
 
         A count of n at a pixel is n unit spikes (n additions per synapse, n SOPs).
         """
         self._need("events")
         pos = np.asarray(pos)
         shape = tuple(self.network.input_shape)
-        if pos.ndim != 4 or pos.shape[1:] != shape:
+        if pos.ndim != len(shape) + 1 or pos.shape[1:] != shape:
             raise InputFormatError(f"counts have shape {pos.shape}, expected (T, "
                                    f"{', '.join(map(str, shape))})")
         neg = np.zeros_like(pos) if neg is None else np.asarray(neg)
@@ -252,6 +294,12 @@ class Simulator:
 
     def _run(self, steps: int, ev_ptr, ev_idx, ev_val, frames, record: bool,
              input_info: dict | None, progress=None, keep_state: bool = False) -> RunResult:
+        if keep_state and self.network.recurrent:
+            # the spikes a delayed projection still owes at the end of one stretch are not carried
+            # into the next, so stretches would not add up to one run
+            raise ConfigError(f"model {self.network.name!r} has delayed (recurrent) projections: "
+                              "continuous/streamed runs that keep state between stretches do not "
+                              "support them yet; run the whole input at once")
         if steps < 1:
             raise NoStepsError(f"{(input_info or {}).get('path', 'input')}: the binning gives 0 "
                                    "time steps (recording shorter than one window?); give --timesteps "
@@ -272,7 +320,11 @@ class Simulator:
         mode.set_frames(frames)
         with using_threads(self.threads):
             for pi, pop in enumerate(pops):
-                if pop.kind == POP_INPUT:
+                if pi in self._grouped:
+                    if pi in self._groups:
+                        mults += run_group(self, self._groups[pi], trains, steps, sops, macs, counts,
+                                           frames, currents)
+                elif pop.kind == POP_INPUT:
                     if frames is None:
                         trains[pi] = (np.asarray(ev_ptr, np.int64), ev_idx, ev_val)
                         self._count_input(trains[pi], counts[pi])
@@ -287,8 +339,10 @@ class Simulator:
                         increments = self._increments(pi, cur, steps)
                     trains[pi], m = self._update(pi, cur, steps, counts[pi], keep_state)
                     mults += m
-                if rec is not None and pop.kind != POP_READOUT and trains[pi] is not None:
-                    self._record(rec[pop.name], pop.shape, trains[pi])
+                ready = [pi] if pi not in self._grouped else self._groups.get(pi, [])
+                for ri in ready if rec is not None else ():
+                    if pops[ri].kind != POP_READOUT and trains[ri] is not None:
+                        self._record(rec[pops[ri].name], pops[ri].shape, trains[ri])
                 if progress is not None:
                     progress(steps * (pi + 1) // len(pops))
         ws.finish()
@@ -312,19 +366,31 @@ class Simulator:
         return rows[:, to_internal(pop.shape)].reshape((steps,) + tuple(pop.shape))
 
     def _project(self, qi: int, trains, cur, sops, macs, frames, encoded) -> None:
-        """Add projection ``qi`` of every step into ``cur`` (T rows), counting SOPs (or MACs)."""
+        """Add projection ``qi`` of every step into ``cur`` (T rows), counting SOPs (or MACs).
+
+        A delay d shifts the source's train: its step t lands in row t + d (rows < d get nothing).
+        """
         q, net, mode = self.plan.projections[qi], self.network, self.mode
         tgt = self.plan.populations[q.target]
+        d = q.delay
+        if d >= len(cur):
+            return
         if q.encoder:  # dense analog encoder: MACs, computed once per distinct frame
             proj = net.projections[qi]
-            for t in range(len(cur)):
-                k = t if frames.shape[0] > 1 else 0
+            for t in range(d, len(cur)):
+                k = t - d if frames.shape[0] > 1 else 0
                 if k not in encoded:
                     encoded[k] = mode.encode(qi, k)
                 cur[t, :tgt.size] += encoded[k]
-            macs[:] = dense_macs(proj, net.population(proj.source).shape, tgt.shape)
+            macs[d:] = dense_macs(proj, net.population(proj.source).shape, tgt.shape)
             return
-        train = trains[q.source]
+        ptr, idx, val = trains[q.source]
+        self.scatter(qi, (ptr[:len(cur) - d + 1], idx, val), cur[d:], sops[d:])
+
+    def scatter(self, qi: int, train, cur, sops) -> None:
+        """Scatter the steps of ``train`` (a source train, or a slice of one) into the rows of ``cur``."""
+        q, mode = self.plan.projections[qi], self.mode
+        tgt = self.plan.populations[q.target]
         if q.pool_geom is not None:
             train = self.workspace.pooled(qi, q, train)
         kind, wt = mode.kinds[qi], mode.weights[qi]
@@ -357,8 +423,9 @@ class Simulator:
         nout = np.zeros((bounds.size - 1, steps), np.int64)
         block_counts = np.zeros((bounds.size - 1, steps, counts.shape[1]), np.int64)
         if not keep_state:
-            ws.v[pi].fill(0)
-        mults = self.mode.update(pi, ws.v[pi], cur, steps, bounds, ws.sidx, ws.sval, nout, block_counts)
+            ws.reset_state(pi)
+        mults = self.mode.update(pi, ws.v[pi], cur, steps, bounds, ws.sidx, ws.sval, nout, block_counts,
+                                 ws.aux[pi])
         counts += block_counts.sum(axis=0)
         if pop.kind == POP_READOUT:
             return None, mults

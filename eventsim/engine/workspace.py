@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels_steps
-from .plan import ALIGN_BYTES, Plan, aligned_zeros
+from .plan import ALIGN_BYTES, POP_CUBA, Plan, aligned_zeros
 
 _EMPTY = np.zeros(0, np.int64)
 
@@ -36,6 +36,10 @@ class Workspace:
         self.plan = plan
         self.largest = max(p.size for p in plan.populations)
         self.v = [aligned_zeros(p.size, v_dtype) for p in plan.populations]
+        # state beyond the membrane: a cuba_lif's synaptic currents (and, in the int mode, whether
+        # each neuron spiked last step: its reset is due, and the decay pass has altered v)
+        self.aux = [(aligned_zeros(p.size, v_dtype), np.zeros(p.size, np.int64)) if p.kind == POP_CUBA
+                    else () for p in plan.populations]
         self.steps = 0
         self._cur: dict[np.dtype, np.ndarray] = {}  # dtype -> (steps, largest') per-step currents
         self.sidx = self.sval = np.zeros((0, 0), np.int64)  # (steps, largest) per-block spike lists
@@ -56,6 +60,12 @@ class Workspace:
             for cur in self._cur.values():
                 cur.fill(0)
         self._dirty = True
+
+    def reset_state(self, pi: int) -> None:
+        """Zero every state variable of population ``pi`` (the start of a run)."""
+        self.v[pi].fill(0)
+        for arr in self.aux[pi]:
+            arr.fill(0)
 
     def finish(self) -> None:
         self._dirty = False

@@ -21,7 +21,7 @@ from ..engine.simulator import Simulator
 from ..errors import InputFormatError
 from ..events.binning import check_fit
 from ..events.binstream import Replay, bin_stream, stream_stats
-from ..events.frames import frame_kind, read_frames
+from ..events.frames import frame_kind, read_frames, read_step_array
 from ..events.io import detect_format, read_info, stream_events
 from ..events.sensor import resolve_sensor
 from .dataset import Sample
@@ -55,6 +55,12 @@ def run_file(path: str, sim: Simulator, options: InputOptions = InputOptions(), 
     """
     info: dict = {"path": path}
     kind = frame_kind(path)
+    net = sim.network
+    if kind == "npy" and (net.input.kind == "events" or len(net.input_shape) != 3):
+        # a non-image model: one row per step, spike counts (event input) or analog values
+        rows = read_step_array(path, net.input_shape)
+        info.update(format=kind, shape=list(rows.shape))
+        return sim.run(rows, timesteps=options.timesteps, input_info=info, progress=progress, record=record)
     if kind is not None:
         # the model's input shape is checked on the file's header, before its data is decoded
         expect = sim.network.input_shape if sim.network.input.kind == "frames" else None
@@ -102,6 +108,16 @@ def _run_events(path: str, sim: Simulator, options: InputOptions, info: dict, *,
     return sim.run_binned(binned, record=record, input_info=info, progress=progress)
 
 
+def static_input(path: str, net) -> np.ndarray | None:
+    """The analog frames of a static input file for ``net`` (what its encoder multiplies), or None
+    for an event recording or a spike-count array (an event-input model has no encoder)."""
+    if net.input.kind != "frames" or frame_kind(path) is None:
+        return None
+    if len(net.input_shape) != 3:
+        return read_step_array(path, net.input_shape)
+    return read_frames(path)
+
+
 def evaluate_sample(sim: Simulator, sample: Sample, options: InputOptions,
                     table: CostTable | None = None) -> dict:
     """The result record of ``sample``: prediction, output, per-layer spikes and SOPs, energy.
@@ -116,7 +132,7 @@ def evaluate_sample(sim: Simulator, sample: Sample, options: InputOptions,
     start = time.perf_counter()
     try:
         result = run_file(sample.path, sim, options, record=True)  # per-neuron spikes for NeuroBench
-        frames = read_frames(sample.path) if frame_kind(sample.path) is not None else None
+        frames = static_input(sample.path, sim.network)
     except Exception as exc:  # noqa: BLE001 - reported per sample, never fatal (see docstring)
         rec.update(error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start)
         return rec

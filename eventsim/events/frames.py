@@ -66,6 +66,27 @@ def read_frames(path: str | os.PathLike, expect: tuple[int, int, int] | None = N
     raise InputFormatError(f"{path}: not a .npy array or a PNG image")
 
 
+def read_step_array(path: str | os.PathLike, row_shape: tuple[int, ...]) -> np.ndarray:
+    """A ``.npy`` array of one row per time step, ``(T, *row_shape)``, as float64.
+
+    For models whose input is not an image (a vector of N channels, stored as ``(1, 1, N)``),
+    ``(T, N)`` is accepted too. The declared shape is checked before any data is read.
+    """
+    path = os.fspath(path)
+    row_shape = tuple(int(v) for v in row_shape)
+    n = int(np.prod(row_shape))
+    with open(path, "rb") as f:
+        shape, _, dtype = _npy.read_header(f, path)
+    flat = len(shape) == 2 and shape[1] == n and row_shape[:-1] == (1,) * (len(row_shape) - 1)
+    if len(shape) < 2 or (shape[1:] != row_shape and not flat):
+        vector = len(row_shape) > 1 and row_shape[:-1] == (1,) * (len(row_shape) - 1)
+        want = f"(T, {', '.join(map(str, row_shape))})" + (f" or (T, {n})" if vector else "")
+        raise InputFormatError(f"{path}: array of shape {shape} does not fit the model input: expected "
+                               f"one row per time step, {want}")
+    arr = read_npy(path, ndims=(len(shape),))
+    return arr.reshape((shape[0],) + row_shape).astype(np.float64)
+
+
 # ---------------------------------------------------------------------------------------------
 # .npy
 

@@ -1,4 +1,4 @@
-"""Read and write ``model.h5`` (format_version 1), as specified in DESIGN.md.
+"""Read and write ``model.h5`` (format_versions 1 to 3), as specified in DESIGN.md.
 
 This is the only module that knows the HDF5 layout of a model. Writing goes to a temporary
 file in the target directory, renamed into place once complete, so a failed write never
@@ -16,6 +16,7 @@ from ..errors import ModelFormatError, brief
 from ..files import atomic_output, json_text
 from .h5audit import audit_hdf5, check_global_heaps
 from .ir import InputSpec, Network, Population, Projection
+from .kinds import NEURON_KINDS
 from .limits import MAX_GRAPH_NODES, MAX_NEURONS, LimitExceeded, check_cap, load_json
 from .sources import require_regular_file
 
@@ -25,7 +26,20 @@ FORMAT_VERSION = 1
 # when it uses one, so every other model stays readable by readers that know only version 1,
 # and a reader that knows only version 1 refuses a pre-pooled model instead of misreading it.
 PRE_POOL_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# Version 3 = version 2 + delayed projections (recurrent networks) and the cuba_lif kind; written
+# only for networks that use one of them, for the same reason.
+RECURRENT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+
+
+def format_version(net: Network) -> int:
+    """The lowest format_version that holds ``net``."""
+    if any(q.delay for q in net.projections) or \
+            any(p.kind_info.since_version >= RECURRENT_VERSION for p in net.populations):
+        return RECURRENT_VERSION
+    if any(q.pre_pool is not None for q in net.projections):
+        return PRE_POOL_VERSION
+    return FORMAT_VERSION
 
 
 def save_model(net: Network, path: str | os.PathLike, dtype: str = "float32") -> None:
@@ -42,8 +56,7 @@ def _dataset(group, name: str, data: np.ndarray, dtype: np.dtype) -> None:
 
 def _write(f: h5py.File, net: Network, dtype: np.dtype) -> None:
     f.attrs["format"] = FORMAT
-    uses_pre_pool = any(q.pre_pool is not None for q in net.projections)
-    f.attrs["format_version"] = PRE_POOL_VERSION if uses_pre_pool else FORMAT_VERSION
+    f.attrs["format_version"] = format_version(net)
     f.attrs["name"] = net.name
     f.attrs["timesteps"] = net.timesteps
     f.attrs["input_kind"] = net.input.kind
@@ -58,14 +71,10 @@ def _write(f: h5py.File, net: Network, dtype: np.dtype) -> None:
         g = pops.create_group(p.name)
         g.attrs["kind"] = p.kind
         g.attrs["shape"] = np.asarray(p.shape, dtype=np.int64)
-        if p.spiking:
-            g.attrs["threshold"] = p.threshold
-            g.attrs["decay"] = p.decay
-            g.attrs["reset"] = p.reset
-            if p.v_min is not None:
-                g.attrs["v_min"] = p.v_min
-            if p.multi_spike:
-                g.attrs["multi_spike"] = True
+        for key in p.kind_info.params:  # the kind's parameters; optional ones only when set
+            value = getattr(p, key)
+            if value is not None and value is not False:
+                g.attrs[key] = value
         if p.bias is not None:
             _dataset(g, "bias", p.bias, dtype)
     projs = f.create_group("projections")
@@ -83,6 +92,8 @@ def _write(f: h5py.File, net: Network, dtype: np.dtype) -> None:
         if q.pre_pool is not None:  # absent = no pre-pool (format_version 1 files stay valid)
             for key, value in zip(("pre_pool_kernel", "pre_pool_stride", "pre_pool_padding"), q.pre_pool):
                 g.attrs[key] = np.asarray(value, dtype=np.int64)
+        if q.delay:  # absent = 0 (files before format_version 3 have none)
+            g.attrs["delay"] = np.int64(q.delay)
         if q.weight is not None:
             _dataset(g, "weight", q.weight, dtype)
         if q.scale is not None:
@@ -241,7 +252,7 @@ def _read(f: h5py.File, r: _Reader) -> Network:
     projs_g = r.group(f, "projections")
     check_cap("number of populations and projections", len(pops_g) + len(projs_g), MAX_GRAPH_NODES)
     shapes = _population_shapes(pops_g, r)
-    populations = [_read_population(pops_g[name], name, shapes[name], r) for name in pops_g]
+    populations = [_read_population(pops_g[name], name, shapes[name], version, r) for name in pops_g]
     names = list(projs_g)
     if "projection_order" in f:
         stored = [_str(n) for n in _strings(f, "projection_order", r)]
@@ -285,19 +296,30 @@ def _population_shapes(pops_g, r: _Reader) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _read_population(g, name: str, shape, r: _Reader) -> Population:
-    kind = r.text(g, "kind")
-    spiking = kind not in ("input", "readout")
+_READERS = {"threshold": "number", "decay": "number", "syn_decay": "number", "reset": "text",
+            "v_min": "number", "multi_spike": "flag"}
+_REQUIRED = ("threshold", "decay", "syn_decay", "reset")  # written for every population of the kind
+
+
+def _read_population(g, name: str, shape, version: int, r: _Reader) -> Population:
+    kind_name = r.text(g, "kind")
+    kind = NEURON_KINDS.get(kind_name)
+    if kind is not None and kind.since_version > version:
+        r.fail(g.name, f"kind {kind_name!r} needs format_version {kind.since_version}, the file says "
+                       f"{version}")
+    params = {}
+    for key, how in _READERS.items():
+        # a parameter of another kind is read too, so that Population refuses it by name
+        required = kind is not None and key in kind.params and key in _REQUIRED
+        if how == "number":
+            params[key] = r.number(g, key, required=required)
+        elif how == "text":
+            params[key] = r.text(g, key, required=required)
+        else:
+            params[key] = r.flag(g, key)
     bias_shape = (shape[0],)
-    return Population(
-        name=name, kind=kind, shape=shape,
-        threshold=r.number(g, "threshold") if spiking else None,
-        decay=r.number(g, "decay") if spiking else None,
-        reset=r.text(g, "reset") if spiking else None,
-        v_min=r.number(g, "v_min", required=False),
-        multi_spike=r.flag(g, "multi_spike"),
-        bias=r.data(g, "bias", lambda s: None if s == bias_shape else f"expected {bias_shape}"),
-    )
+    return Population(name=name, kind=kind_name, shape=shape, **params,
+                      bias=r.data(g, "bias", lambda s: None if s == bias_shape else f"expected {bias_shape}"))
 
 
 def _read_projection(g, name: str, shapes, version: int, r: _Reader) -> Projection:
@@ -315,6 +337,9 @@ def _read_projection(g, name: str, shapes, version: int, r: _Reader) -> Projecti
     if pool[0] is not None and version < PRE_POOL_VERSION:
         r.fail(g.name, f"a pre-pool needs format_version {PRE_POOL_VERSION}, "
                        f"the file says {version}")
+    delay = r.ints(g, "delay", required=False)
+    if delay is not None and version < RECURRENT_VERSION:
+        r.fail(g.name, f"a delay needs format_version {RECURRENT_VERSION}, the file says {version}")
     stride, padding = r.ints(g, "stride", 2), r.ints(g, "padding", 2)
     groups = r.ints(g, "groups")
     expect = _weight_check(shapes[source], shapes[target], padding, groups)
@@ -324,7 +349,7 @@ def _read_projection(g, name: str, shapes, version: int, r: _Reader) -> Projecti
         dilation=r.ints(g, "dilation", 2), groups=groups, kernel_size=kernel,
         scale=r.data(g, "scale", lambda s: None if s == (shapes[source][0],)
                      else f"expected ({shapes[source][0]},)"),
-        pre_pool=None if pool[0] is None else tuple(pool),
+        pre_pool=None if pool[0] is None else tuple(pool), delay=0 if delay is None else delay,
     )
 
 

@@ -1,12 +1,16 @@
 """The network IR: populations of neurons and the projections between them.
 
-A network is a DAG of :class:`Population` objects connected by :class:`Projection` objects.
+A network is a graph of :class:`Population` objects connected by :class:`Projection` objects.
 Each time step, every population (in ``Network.order``) sums the currents of all projections
-into it (each applied to its source's spikes of the same step), adds its bias and updates its
-neurons. Everything is validated on construction: an invalid object raises
-:class:`~eventsim.errors.ModelFormatError` and cannot exist.
+into it, adds its bias and updates its neurons. A projection with ``delay = d`` delivers its
+source's spikes of step ``t - d`` (nothing in the first ``d`` steps); with ``d = 0`` the spikes
+of the same step. Projections with ``delay = 0`` form a DAG that ``order`` follows; a cycle is
+legal only through a delayed projection (a recurrent network). Everything is validated on
+construction: an invalid object raises :class:`~eventsim.errors.ModelFormatError` and cannot
+exist.
 
-Kind strings are stable identifiers stored in ``model.h5``; they do not depend on class names.
+Kind strings are stable identifiers stored in ``model.h5`` (the registry is
+:mod:`eventsim.network.kinds`); they do not depend on class names.
 """
 
 from __future__ import annotations
@@ -18,15 +22,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ModelFormatError, brief
-from .limits import MAX_NEURONS, MAX_TIMESTEPS
+from .kinds import NEURON_KINDS, PROJECTION_KINDS, SPIKING_KINDS
+from .limits import MAX_DELAY, MAX_NEURONS, MAX_TIMESTEPS
 
-#: Population kinds. ``input`` holds the input (event counts or analog frame values);
-#: the spiking kinds are documented in :class:`Population`; ``readout`` integrates without
-#: spiking and its final value is the network output.
-POPULATION_KINDS = ("input", "ternary_lif", "binary_lif", "lif", "if", "readout")
-SPIKING_KINDS = ("ternary_lif", "binary_lif", "lif", "if")
+#: Population kinds (see :mod:`eventsim.network.kinds`). ``input`` holds the input (event counts
+#: or analog frame values); the spiking kinds are documented in :class:`Population`; ``readout``
+#: integrates without spiking and its final value is the network output.
+POPULATION_KINDS = tuple(NEURON_KINDS)
 RESETS = ("zero", "subtract")
-PROJECTION_KINDS = ("conv2d", "dense", "identity", "sumpool2d")
 INPUT_KINDS = ("events", "frames")
 POLARITIES = ("split", "signed")
 
@@ -57,59 +60,71 @@ class Population:
     - ``lif``: ``v = λ·v + I``; ``s = 1 if v >= θ`` (with ``multi_spike``:
       ``s = floor(v/θ)`` for ``v >= θ``); reset ``zero`` or ``subtract`` (``v -= s·θ``).
     - ``if``: ``lif`` with ``λ = 1``.
+    - ``cuba_lif`` (current-based LIF, snnTorch's ``Synaptic``; synaptic current ``i``,
+      ``α = syn_decay``): ``r = [v > θ]`` (the neuron spiked in the previous step: ``v`` is kept
+      un-reset); ``i = α·i + I``; ``v = λ·v + i``; where ``r``: ``v -= θ`` (``subtract``) or
+      ``v = 0`` (``zero``); ``s = 1 if v > θ``. The reset of a spike takes effect in the next
+      step, as snnTorch applies it (DESIGN.md, "cuba_lif").
     - ``readout``: ``v = v + I``, never spikes; the network output is ``v`` after the last step.
 
-    For every spiking kind the optional floor ``v_min`` is applied right after integration
-    (``v = max(v, v_min)``), before the threshold test.
+    For ``ternary_lif``/``binary_lif``/``lif``/``if`` the optional floor ``v_min`` is applied right
+    after integration (``v = max(v, v_min)``), before the threshold test.
     """
 
     name: str  # unique name; "input" for the input population
     kind: str  # one of POPULATION_KINDS
     shape: tuple[int, ...]  # (C, H, W) or (N,)
     threshold: float | None = None  # θ, spiking kinds only
-    decay: float | None = None  # λ, spiking kinds only (1.0 for "if")
+    decay: float | None = None  # λ (membrane), spiking kinds only (1.0 for "if")
     reset: str | None = None  # "zero" or "subtract", spiking kinds only
     v_min: float | None = None  # membrane floor after integration, or None
     multi_spike: bool = False  # "if"/"lif": emit floor(v/θ) spikes per step
     bias: np.ndarray | None = None  # (C,) for (C,H,W) shapes, (N,) for 1-D; added every step
+    syn_decay: float | None = None  # α of the synaptic current, "cuba_lif" only
 
     def __post_init__(self) -> None:
         where = f"population {brief(self.name)}"
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
             _fail(where, "name must be a non-empty string without '/'")
-        if self.kind not in POPULATION_KINDS:
+        if self.kind not in NEURON_KINDS:
             _fail(where, f"unknown kind {brief(self.kind)} (known: {', '.join(POPULATION_KINDS)})")
+        kind = NEURON_KINDS[self.kind]
         shape = tuple(int(s) for s in np.atleast_1d(np.asarray(self.shape, dtype=np.int64)))
         if len(shape) not in (1, 3) or min(shape) < 1:
             _fail(where, f"shape must be (C,H,W) or (N,) of positive ints, got {brief(self.shape)}")
         self.shape = shape
-        if self.kind in SPIKING_KINDS:
+        foreign = [n for n in ("threshold", "decay", "syn_decay", "reset", "v_min")
+                   if n not in kind.params and getattr(self, n) is not None]
+        if self.multi_spike and "multi_spike" not in kind.params:
+            foreign.append("multi_spike")
+        if foreign:
+            have = [n for n in kind.params] or ["no parameters"]
+            _fail(where, f"kind {brief(self.kind)} has no {', '.join(foreign)} (it has: {', '.join(have)})")
+        if "threshold" in kind.params:
             if self.threshold is None or not math.isfinite(self.threshold) or self.threshold <= 0:
                 _fail(where, f"threshold must be a finite positive number, got {brief(self.threshold)}")
             self.threshold = float(self.threshold)
-            if self.decay is None:
-                self.decay = 1.0
-            self.decay = float(self.decay)
+        if "decay" in kind.params:
+            self.decay = float(1.0 if self.decay is None else self.decay)
             if not 0.0 <= self.decay <= 1.0:
                 _fail(where, f"decay must lie in [0, 1], got {self.decay}")
-            if self.kind == "if" and self.decay != 1.0:
-                _fail(where, f"kind 'if' has decay 1.0, got {self.decay} (use kind 'lif')")
+            if kind.fixed_decay is not None and self.decay != kind.fixed_decay:
+                _fail(where, f"kind {self.kind!r} has decay {kind.fixed_decay}, got {self.decay} "
+                      "(use kind 'lif')")
+        if "syn_decay" in kind.params:
+            if self.syn_decay is None or not 0.0 <= float(self.syn_decay) <= 1.0:
+                _fail(where, f"syn_decay (α) must lie in [0, 1], got {brief(self.syn_decay)}")
+            self.syn_decay = float(self.syn_decay)
+        if "reset" in kind.params:
             if self.reset is None:
                 self.reset = "zero"
             if self.reset not in RESETS:
                 _fail(where, f"reset must be one of {RESETS}, got {brief(self.reset)}")
-            if self.v_min is not None:
-                self.v_min = float(self.v_min)
-                if not math.isfinite(self.v_min):
-                    _fail(where, "v_min must be finite")
-            self.multi_spike = bool(self.multi_spike)
-            if self.multi_spike and self.kind not in ("if", "lif"):
-                _fail(where, "multi_spike is only defined for kinds 'if' and 'lif'")
-        else:
-            if self.threshold is not None or self.decay is not None or self.reset is not None:
-                _fail(where, f"kind {brief(self.kind)} has no threshold, decay or reset")
-            if self.v_min is not None or self.multi_spike:
-                _fail(where, f"kind {brief(self.kind)} has no v_min or multi_spike")
+        if self.v_min is not None:
+            self.v_min = float(self.v_min)
+            if not math.isfinite(self.v_min):
+                _fail(where, "v_min must be finite")
+        self.multi_spike = bool(self.multi_spike)
         if self.bias is not None:
             if self.kind == "input":
                 _fail(where, "the input population has no bias")
@@ -129,6 +144,11 @@ class Population:
     def spiking(self) -> bool:
         return self.kind in SPIKING_KINDS
 
+    @property
+    def kind_info(self):
+        """This population's :class:`~eventsim.network.kinds.NeuronKind` registry entry."""
+        return NEURON_KINDS[self.kind]
+
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
     """Output length of a convolution or pooling along one axis (PyTorch's formula)."""
@@ -145,6 +165,9 @@ class Projection:
     - ``identity``: source and target have the same shape; ``scale`` ``(C,)`` multiplies
       channel c (absent: 1). This is how a folded α lands on a residual shortcut.
     - ``sumpool2d``: per-channel sum over ``kernel_size`` windows with ``stride``/``padding``.
+
+    ``delay`` (steps, default 0): the projection delivers its source's spikes of step ``t − delay``
+    (nothing while ``t < delay``). A cycle of projections must contain a delayed one.
 
     A ``conv2d`` may carry ``pre_pool = ((kh, kw), (sh, sw), (ph, pw))``: the projection is then
     ``conv(sumpool(kernel, stride, padding)(x))`` (an average pool's factor folded into
@@ -165,6 +188,7 @@ class Projection:
     kernel_size: tuple[int, int] | None = None  # sumpool2d only
     scale: np.ndarray | None = None  # identity only, (C,)
     pre_pool: tuple | None = None  # conv2d only: ((kh, kw), (sh, sw), (ph, pw)) sum-pool applied first
+    delay: int = 0  # steps between a source spike and its arrival (0: the same step)
 
     def __post_init__(self) -> None:
         where = f"projection {brief(self.name)}"
@@ -172,6 +196,11 @@ class Projection:
             _fail(where, "name must be a non-empty string without '/'")
         if self.kind not in PROJECTION_KINDS:
             _fail(where, f"unknown kind {brief(self.kind)} (known: {', '.join(PROJECTION_KINDS)})")
+        if isinstance(self.delay, (bool, np.bool_)) or not isinstance(self.delay, (int, np.integer)) \
+                or not 0 <= int(self.delay) <= MAX_DELAY:
+            _fail(where, f"delay must be an integer number of steps in [0, {MAX_DELAY:,}], "
+                  f"got {brief(self.delay)}")
+        self.delay = int(self.delay)
         self.stride = _pair(self.stride, where, "stride")
         self.padding = _pair(self.padding, where, "padding")
         self.dilation = _pair(self.dilation, where, "dilation")
@@ -327,6 +356,7 @@ class Network:
                 _fail("network", f"event input with polarity {self.input.polarity!r} needs an "
                       f"input shape ({want_c},H,W), got {shp}")
         rank = {n: i for i, n in enumerate(self.order)}
+        _check_zero_delay_cycles(self.order, self.projections)
         for proj in self.projections:
             where = f"projection {proj.name!r}"
             for end in (proj.source, proj.target):
@@ -336,9 +366,9 @@ class Network:
                 _fail(where, "cannot project into the input population")
             if pops[proj.source].kind == "readout":
                 _fail(where, "a readout has no spikes to project")
-            if rank[proj.source] >= rank[proj.target]:
+            if proj.delay == 0 and rank[proj.source] >= rank[proj.target]:
                 _fail(where, f"goes from {proj.source!r} back to {proj.target!r}: projections "
-                      "must follow /order (no recurrence)")
+                      "without a delay must follow /order")
             out = proj.output_shape(pops[proj.source].shape)
             tshape = pops[proj.target].shape
             if out is None:
@@ -393,11 +423,116 @@ class Network:
     def ordered_populations(self) -> list[Population]:
         return [self.population(n) for n in self.order]
 
+    @property
+    def recurrent(self) -> bool:
+        """True when some projection is delayed (the network has state beyond its membranes)."""
+        return any(q.delay for q in self.projections)
+
+    def is_encoder(self, proj: Projection) -> bool:
+        """True for a projection out of an analog (frame) input: its work counts as MACs."""
+        return self.input.kind == "frames" and proj.source == "input"
+
+    def recurrent_groups(self) -> list[list[str]]:
+        """Populations that must step time by time together, in ``order``: each strongly
+        connected component of the projection graph (delays included) that has a cycle.
+
+        Everything else is feed-forward: a population outside every group can run all its steps
+        before the next population starts (layer-major), as long as its sources ran first.
+        """
+        edges = [(q.source, q.target) for q in self.projections]
+        comp = strongly_connected(self.order, edges)
+        cyclic = {comp[a] for a, b in edges if comp[a] == comp[b]}
+        groups: dict[str, list[str]] = {}
+        for n in self.order:
+            if comp[n] in cyclic:
+                groups.setdefault(comp[n], []).append(n)
+        return list(groups.values())
+
+
+def strongly_connected(names: list[str], edges: list[tuple[str, str]]) -> dict[str, str]:
+    """Strongly connected components (Tarjan, iterative): ``{node: its component's root}``."""
+    succ: dict[str, list[str]] = {n: [] for n in names}
+    for a, b in edges:
+        succ[a].append(b)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    comp: dict[str, str] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    for root in names:
+        if root in index:
+            continue
+        work = [(root, 0)]  # (node, position in its successor list)
+        while work:
+            v, i = work.pop()
+            if i == 0:
+                index[v] = low[v] = len(index)
+                stack.append(v)
+                on_stack.add(v)
+            elif i <= len(succ[v]):  # back from the child succ[v][i - 1]
+                low[v] = min(low[v], low[succ[v][i - 1]])
+            while i < len(succ[v]) and succ[v][i] in index:
+                w = succ[v][i]
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+                i += 1
+            if i < len(succ[v]):
+                work.append((v, i + 1))
+                work.append((succ[v][i], 0))
+                continue
+            if low[v] == index[v]:
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp[w] = v
+                    if w == v:
+                        break
+    return comp
+
+
+def back_edges(names: list[str], edges: list[tuple[str, str]], start: str) -> set[tuple[str, str]]:
+    """Edges that close a cycle in a depth-first walk from ``start`` (then from every node not
+    reached, in name order), iteratively; removing them leaves the graph acyclic."""
+    succ: dict[str, list[str]] = {n: [] for n in names}
+    for a, b in edges:
+        succ[a].append(b)
+    state: dict[str, int] = {}  # 1: on the walk's stack, 2: done
+    back: set[tuple[str, str]] = set()
+    for root in [start] + sorted(names):
+        if root in state:
+            continue
+        state[root] = 1
+        work = [(root, 0)]
+        while work:
+            v, i = work.pop()
+            if i < len(succ[v]):
+                work.append((v, i + 1))
+                w = succ[v][i]
+                if state.get(w) == 1:
+                    back.add((v, w))
+                elif w not in state:
+                    state[w] = 1
+                    work.append((w, 0))
+            else:
+                state[v] = 2
+    return back
+
+
+def _check_zero_delay_cycles(names: list[str], projections: list[Projection]) -> None:
+    """Refuse cycles of projections without a delay, naming the projections on them."""
+    zero = [q for q in projections if q.delay == 0]
+    comp = strongly_connected(names, [(q.source, q.target) for q in zero])
+    on_cycle = [q.name for q in zero if comp[q.source] == comp[q.target]]
+    if on_cycle:
+        _fail("network", f"a cycle of projections without a delay ({brief(on_cycle, 200)}): "
+              "each step would need its own result; give one projection of the cycle delay >= 1")
+
 
 def topological_order(populations: list[str], edges: list[tuple[str, str]]) -> list[str]:
     """Order ``populations`` so every edge goes forward; ``input`` first; stable otherwise.
 
-    Raises ModelFormatError naming the populations on a cycle.
+    ``edges`` are the zero-delay connections (a delayed projection may go backward). Raises
+    ModelFormatError naming the populations on a cycle.
     """
     rank = {n: (n != "input", i) for i, n in enumerate(populations)}
     indeg = {n: 0 for n in populations}
@@ -417,5 +552,6 @@ def topological_order(populations: list[str], edges: list[tuple[str, str]]) -> l
                 ready.append(m)
     if len(out) != len(populations):
         cyc = sorted(n for n in populations if indeg[n] > 0)
-        _fail("network", f"recurrent connections are not supported (cycle through {brief(cyc, 200)})")
+        _fail("network", f"a cycle without a delay through {brief(cyc, 200)} (a recurrent connection "
+              "needs a delayed projection)")
     return out

@@ -16,6 +16,7 @@ from ..errors import brief
 from ..events.binning import MAX_STEPS
 
 MAX_TIMESTEPS = MAX_STEPS  # time steps a model may ask for: as many as a run may have
+MAX_DELAY = MAX_STEPS  # steps a projection may delay its spikes (more would only deliver nothing)
 MAX_NEURONS = 100_000_000  # neurons over all populations of one network
 MAX_PARAMETER_BYTES = 2 << 30  # bytes of weights, biases and tensors declared by one file
 MAX_GRAPH_NODES = 10_000  # NIR nodes, or model.h5 populations + projections

@@ -17,7 +17,7 @@ definitions in each node's ``metadata`` group, so that a round trip is exact.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import h5py
@@ -28,7 +28,7 @@ from ..files import atomic_output, sha256_file
 from . import nir_nodes as nn
 from .h5audit import audit_hdf5, check_global_heaps
 from .h5io import open_hdf5
-from .ir import InputSpec, Network, Population, topological_order
+from .ir import InputSpec, Network, Population, back_edges, strongly_connected, topological_order
 from .limits import (
     MAX_DEPTH,
     MAX_GRAPH_EDGES,
@@ -184,43 +184,8 @@ def _check_graph_size(root: h5py.Group, path: str) -> None:
 
 # -- graph analysis --------------------------------------------------------------------------
 def _recurrent_edges(names: list[str], edges: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Edges inside a strongly connected component, i.e. on some cycle (Tarjan, iterative)."""
-    succ: dict[str, list[str]] = {n: [] for n in names}
-    for a, b in edges:
-        succ[a].append(b)
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    comp: dict[str, str] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    for root in names:
-        if root in index:
-            continue
-        work = [(root, 0)]  # (node, position in its successor list)
-        while work:
-            v, i = work.pop()
-            if i == 0:
-                index[v] = low[v] = len(index)
-                stack.append(v)
-                on_stack.add(v)
-            elif i <= len(succ[v]):  # back from the child succ[v][i - 1]
-                low[v] = min(low[v], low[succ[v][i - 1]])
-            while i < len(succ[v]) and succ[v][i] in index:
-                w = succ[v][i]
-                if w in on_stack:
-                    low[v] = min(low[v], index[w])
-                i += 1
-            if i < len(succ[v]):
-                work.append((v, i + 1))
-                work.append((succ[v][i], 0))
-                continue
-            if low[v] == index[v]:
-                while True:
-                    w = stack.pop()
-                    on_stack.discard(w)
-                    comp[w] = v
-                    if w == v:
-                        break
+    """Edges inside a strongly connected component, i.e. on some cycle."""
+    comp = strongly_connected(names, edges)
     return [(a, b) for a, b in edges if comp[a] == comp[b]]
 
 
@@ -237,17 +202,21 @@ def _choose_semantics(graph: NirGraph, semantics: str) -> str:
 
 
 def load_nir(path: str | os.PathLike, dt: float = nn.DEFAULT_DT, semantics: str = "auto",
-             timesteps: int | None = None) -> Network:
+             timesteps: int | None = None, reset: str | None = None) -> Network:
     """A NIR file as an IR network.
 
     ``dt`` (seconds) discretises time constants; ``semantics`` is ``"nir"`` (the spec), ``"sinabs"``
     (IF nodes run as sinabs' IAF) or ``"auto"`` (``sinabs`` for graphs whose neurons are all IF,
-    else ``nir``). ``timesteps`` is the default step count stored in the network.
+    else ``nir``). ``timesteps`` is the default step count stored in the network. ``reset``
+    (``"zero"``/``"subtract"``) is the reset of neuron nodes that store no ``v_reset`` (default:
+    subtract, the NIR spec before 1.0.6).
     """
     path = str(path)
+    if reset not in (None, "zero", "subtract"):
+        raise ModelFormatError(f"reset must be zero or subtract, got {reset!r}")
     graph = read_graph(path)
     try:
-        return _build(graph, path, float(dt), _choose_semantics(graph, semantics), timesteps)
+        return _build(graph, path, float(dt), _choose_semantics(graph, semantics), timesteps, reset)
     except ModelFormatError as exc:
         raise ModelFormatError(str(exc) if str(exc).startswith(path) else f"{path}: {exc}") from None
     except LimitExceeded as exc:
@@ -260,10 +229,10 @@ def load_nir(path: str | os.PathLike, dt: float = nn.DEFAULT_DT, semantics: str 
                                f"{brief(str(exc), 120)})") from None
 
 
-def _build(graph: NirGraph, path: str, dt: float, semantics: str, timesteps) -> Network:
+def _build(graph: NirGraph, path: str, dt: float, semantics: str, timesteps, reset=None) -> Network:
     if not dt > 0:
         raise ModelFormatError(f"dt must be positive, got {dt}")
-    ctx = nn.MapContext(dt, semantics)
+    ctx = nn.MapContext(dt, semantics, reset)
     names = list(graph.nodes)
     problems: list[str] = []
     for a, b in graph.edges:
@@ -283,10 +252,13 @@ def _build(graph: NirGraph, path: str, dt: float, semantics: str, timesteps) -> 
         problems.append(f"{len(inputs)} Input nodes (eventsim needs exactly one)")
     if len(outputs) != 1:
         problems.append(f"{len(outputs)} Output nodes (eventsim needs exactly one)")
-    recurrent = _recurrent_edges(names, graph.edges)
-    if recurrent:
-        problems.append("recurrent edges (eventsim runs feed-forward networks only): "
-                        + _listed([f"{a} -> {b}" for a, b in recurrent], ", "))
+    neurons = [n for n in names if graph.nodes[n].type in nn.NEURON_MAPPERS]
+    stateless = [n for n in names if n not in neurons]
+    loops = _recurrent_edges(stateless, [(a, b) for a, b in graph.edges
+                                         if a not in neurons and b not in neurons])
+    if loops:  # every step's value would depend on itself
+        problems.append("a cycle through no neuron node (nothing holds a step's result): "
+                        + _listed([f"{a} -> {b}" for a, b in loops], ", "))
     unsupported: dict[str, list[str]] = {}
     specs: dict[str, nn.NeuronSpec] = {}
     ops: dict[str, list[nn.LinearOp]] = {}
@@ -305,7 +277,8 @@ def _build(graph: NirGraph, path: str, dt: float, semantics: str, timesteps) -> 
                         f"({_listed(sorted(which), ', ')})")
     if problems:
         raise ModelFormatError("cannot import: " + _listed(problems))
-    return _assemble(graph, path, ctx, specs, ops, preds, succs, inputs[0], outputs[0], timesteps)
+    back = back_edges(names, graph.edges, inputs[0])
+    return _assemble(graph, path, ctx, specs, ops, preds, succs, inputs[0], outputs[0], timesteps, back)
 
 
 def _listed(items: list[str], sep: str = "; ", shown: int = 4) -> str:
@@ -324,13 +297,15 @@ def _with_metadata(spec: nn.NeuronSpec, node: nn.NirNode) -> nn.NeuronSpec:
     return nn.NeuronSpec(meta["kind"], None if meta.get("threshold") is None
                          else np.asarray(meta["threshold"]), meta.get("decay"), meta.get("reset"),
                          v_min=meta.get("v_min"), multi_spike=bool(meta.get("multi_spike")),
-                         gain=1.0, bias=0.0, rule="eventsim metadata (exact)")
+                         syn_decay=meta.get("syn_decay"), gain=1.0, bias=0.0,
+                         rule="eventsim metadata (exact)")
 
 
-def _assemble(graph, path, ctx, specs, ops, preds, succs, inp, out, timesteps) -> Network:
+def _assemble(graph, path, ctx, specs, ops, preds, succs, inp, out, timesteps, back) -> Network:
     nodes = graph.nodes
     meta = load_json(graph.metadata["eventsim"], "graph metadata") if "eventsim" in graph.metadata else {}
-    order = topological_order(list(nodes), [(a, b) for b, ps in preds.items() for a in ps])
+    order = topological_order(list(nodes), [(a, b) for b, ps in preds.items() for a in ps
+                                            if (a, b) not in back])
     problems: list[str] = []
     # -- shapes, input to output
     shape: dict[str, tuple[int, ...]] = {}
@@ -400,7 +375,7 @@ def _assemble(graph, path, ctx, specs, ops, preds, succs, inp, out, timesteps) -
         tshape = shape[name]
         try:
             bias = _target_bias(name, preds, ops, shape, spec)
-            for src, path_ops, last in _paths(name, preds, popname, ops):
+            for src, path_ops, last, delayed in _paths(name, preds, popname, ops, back):
                 if not np.all(np.asarray(spec.gain) == 1.0):  # the input gain ends the path
                     path_ops = path_ops + [nn.LinearOp(name, "scale", scale=_full(spec.gain, tshape))]
                 key = last or f"{popname[src]}->{popname[name]}"
@@ -408,8 +383,8 @@ def _assemble(graph, path, ctx, specs, ops, preds, succs, inp, out, timesteps) -
                 while pname in used:
                     pname += "_"
                 used.add(pname)
-                projections.append(nn.compose_path(path_ops, popname[src], popname[name], pname,
-                                                   shape[src], tshape))
+                proj = nn.compose_path(path_ops, popname[src], popname[name], pname, shape[src], tshape)
+                projections.append(replace(proj, delay=1) if delayed else proj)
             populations.append(_population(popname[name], spec, tshape, bias))
             rules[popname[name]] = spec.rule
         except nn.Unsupported as exc:
@@ -419,7 +394,7 @@ def _assemble(graph, path, ctx, specs, ops, preds, succs, inp, out, timesteps) -
     if problems:
         raise ModelFormatError("cannot import: " + "; ".join(problems))
     pops = [p.name for p in populations]
-    ir_order = topological_order(pops, [(q.source, q.target) for q in projections])
+    ir_order = topological_order(pops, [(q.source, q.target) for q in projections if not q.delay])
     spec_in = _input_spec(shape[inp], meta)
     provenance = meta.get("provenance") or {
         "source": "nir", "file": os.path.basename(path), "sha256": sha256_file(path),
@@ -445,8 +420,9 @@ def _full(value, shape) -> np.ndarray:
     return np.broadcast_to(arr.reshape(-1) if arr.size > 1 else arr, (int(np.prod(shape)),)).reshape(shape)
 
 
-def _paths(target, preds, popname, ops):
-    """(source population node, linear ops in forward order, last linear node) per path.
+def _paths(target, preds, popname, ops, back=frozenset()):
+    """(source population node, linear ops in forward order, last linear node, delayed) per path;
+    ``delayed`` when the path contains one of the ``back`` edges (a recurrent connection).
 
     Chains of linear nodes may branch and join (diamonds): their number can grow as 2^stages,
     so they are counted first (each node once) and refused above MAX_PATHS; then walked with
@@ -454,14 +430,14 @@ def _paths(target, preds, popname, ops):
     """
     _count_paths(target, preds, popname)
     out = []
-    stack = [(p, [], None) for p in reversed(preds[target])]
+    stack = [(p, [], None, (p, target) in back) for p in reversed(preds[target])]
     while stack:
-        node, tail, last = stack.pop()
+        node, tail, last, delayed = stack.pop()
         if node in popname:  # a population: the path starts here
-            out.append((node, tail, last))
+            out.append((node, tail, last, delayed))
             continue
         tail = ops.get(node, []) + tail
-        stack.extend((p, tail, last or node) for p in reversed(preds[node]))
+        stack.extend((p, tail, last or node, delayed or (p, node) in back) for p in reversed(preds[node]))
     return out
 
 
@@ -545,7 +521,8 @@ def _population(name: str, spec: nn.NeuronSpec, shape, bias_full) -> Population:
     if not threshold > 0:
         raise nn.Unsupported(f"node {name!r}: threshold {threshold:g} must be positive")
     return Population(name, spec.kind, shape, threshold=threshold, decay=spec.decay,
-                      reset=spec.reset, v_min=spec.v_min, multi_spike=spec.multi_spike, bias=bias)
+                      reset=spec.reset, v_min=spec.v_min, multi_spike=spec.multi_spike, bias=bias,
+                      syn_decay=spec.syn_decay)
 
 
 def _input_spec(shape, meta) -> InputSpec:

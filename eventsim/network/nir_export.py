@@ -8,6 +8,13 @@ Mapping (the inverse of the import rules in :mod:`eventsim.network.nir_nodes`):
   (the NIR < 1.0.6 rule, which reset by subtraction).
 - ``if`` with ``multi_spike``, reset ``subtract`` and ``v_min = −θ`` -> ``IF`` without ``v_reset``:
   exactly what sinabs builds from such a node.
+- ``cuba_lif`` -> ``CubaLIF`` with ``tau_syn = dt/(1 − α)``, ``tau_mem = dt/(1 − λ)``,
+  ``w_in = tau_syn/dt``, ``r = tau_mem/dt`` (input gain 1, as snnTorch exports its ``Synaptic``),
+  ``v_leak = 0``; α or λ = 1 (no leak: an infinite τ) is not expressible.
+- A projection with ``delay = 1`` that closes a cycle -> ordinary edges: a NIR cycle is a
+  recurrent connection, one step late. Written only when a reader's depth-first walk from the
+  Input (the import rule) cuts the cycles at exactly the delayed projections; any other delay is
+  refused.
 - ``readout`` fed by one plain identity from a spiking population -> that population's edge to
   the ``Output`` node (the output is the per-class spike count); any other readout -> an ``I``
   node (``r = 1``: it accumulates its input) followed by ``Output``.
@@ -28,13 +35,16 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from ..files import json_text
-from .ir import Network, Population, Projection
+from .ir import Network, Population, Projection, back_edges
 
 NIR_VERSION_RESET = "1.0.6"  # first NIR release with v_reset datasets
 NIR_VERSION = "1.0.0"  # written when no node needs v_reset
 
 
 def _neuron_problem(p: Population) -> str | None:
+    if p.kind == "cuba_lif" and (p.decay == 1.0 or p.syn_decay == 1.0):
+        return (f"population {p.name!r} is cuba_lif without leak (λ = {p.decay:g}, α = {p.syn_decay:g}): "
+                "NIR's CubaLIF would need an infinite time constant")
     if p.kind == "ternary_lif":
         return (f"population {p.name!r} is ternary_lif: NIR neurons emit only 0/1 spikes, and a "
                 "ternary neuron's −1 spikes with their shared reset have no exact NIR encoding")
@@ -60,6 +70,8 @@ def write_graph(f: h5py.File, net: Network, dt: float) -> dict:
     # a pre-pooled conv would need its own SumPool2d node; not exported yet, refused by name
     problems += [f"projection {q.name!r} is a conv2d with a pre_pool (export not supported)"
                  for q in net.projections if q.pre_pool is not None]
+    problems += [f"projection {q.name!r} has delay {q.delay} (a NIR cycle delays by one step; longer "
+                 "delays have no NIR encoding)" for q in net.projections if q.delay > 1]
     carriers: dict[str, str] = {}  # population -> projection that carries its bias
     for p in net.populations:
         if p.bias is not None:
@@ -90,12 +102,15 @@ def write_graph(f: h5py.File, net: Network, dt: float) -> dict:
         out_name = node_name("output")
         nodes[out_name] = {"type": "Output", "shape": np.asarray(out_pop.shape, np.int64)}
         edges.append((out_pop.name, out_name))
+    path_edges: dict[str, list[tuple[str, str]]] = {}  # projection -> the edges it became
     for q in net.projections:
         src, tgt = pops[q.source], pops[q.target]
         bias = tgt.bias if carriers.get(tgt.name) == q.name else None
+        first = len(edges)
         if q.kind == "identity" and q.scale is None:
             edges.append((q.source, q.target))
             names_map[f"{q.source}->{q.target}"] = q.name
+            path_edges[q.name] = edges[first:]
             continue
         name = node_name(q.name)
         names_map[name] = q.name
@@ -108,6 +123,8 @@ def write_graph(f: h5py.File, net: Network, dt: float) -> dict:
             edges.append((q.source, name))
         nodes[name] = chain[-1]
         edges.append((name, q.target))
+        path_edges[q.name] = edges[first:]
+    _check_recurrence(net, nodes, edges, path_edges)
     version = NIR_VERSION_RESET if any("v_reset" in n for n in nodes.values()) else NIR_VERSION
     f.create_dataset("version", data=version, dtype=h5py.string_dtype())
     root = f.create_group("node")
@@ -134,6 +151,20 @@ def write_graph(f: h5py.File, net: Network, dt: float) -> dict:
     return {"nir_version": version, "nodes": len(nodes), "edges": len(edges)}
 
 
+def _check_recurrence(net: Network, nodes: dict, edges: list, path_edges: dict) -> None:
+    """The NIR reader delays exactly the projections whose edges its walk finds closing a cycle;
+    they must be the delayed ones, or the written graph would run differently."""
+    back = back_edges(list(nodes), edges, "input")
+    cut = {name for name, es in path_edges.items() if any(e in back for e in es)}
+    delayed = {q.name for q in net.projections if q.delay}
+    if cut != delayed:
+        raise ModelFormatError(
+            "cannot export to NIR: the recurrence is not where a NIR reader would put it (delayed "
+            f"projections {sorted(delayed)}, cycles closed at {sorted(cut)}; a NIR cycle delays the "
+            "edge a depth-first walk from the input reaches last, and a delay outside a cycle has "
+            "no NIR encoding)")
+
+
 def _population_node(p: Population, dt: float, spike_count_output: bool) -> dict:
     shape = p.shape
     if p.kind == "input":
@@ -143,10 +174,15 @@ def _population_node(p: Population, dt: float, spike_count_output: bool) -> dict
             return {"type": "Output", "shape": np.asarray(shape, np.int64)}
         return {"type": "I", "r": np.ones(shape)}  # dv/dt = R·I, one step adds I
     exact = json_text({"kind": p.kind, "threshold": p.threshold, "decay": p.decay,
-                       "reset": p.reset, "v_min": p.v_min, "multi_spike": p.multi_spike},
-                      what=f"NIR metadata of {p.name}")
+                       "reset": p.reset, "v_min": p.v_min, "multi_spike": p.multi_spike,
+                       "syn_decay": p.syn_decay}, what=f"NIR metadata of {p.name}")
     theta = np.full(shape, p.threshold)
-    if p.decay == 1.0:
+    if p.kind == "cuba_lif":  # Euler with input gain 1 (nir_nodes.map_cuba_lif inverts it)
+        tau_syn, tau_mem = dt / (1.0 - p.syn_decay), dt / (1.0 - p.decay)
+        node = {"type": "CubaLIF", "tau_syn": np.full(shape, tau_syn), "tau_mem": np.full(shape, tau_mem),
+                "w_in": np.full(shape, tau_syn / dt), "r": np.full(shape, tau_mem / dt),
+                "v_leak": np.zeros(shape), "v_threshold": theta}
+    elif p.decay == 1.0:
         node = {"type": "IF", "r": np.ones(shape), "v_threshold": theta}
     else:
         tau = dt / (1.0 - p.decay)  # Euler: λ = 1 − dt/τ

@@ -12,7 +12,20 @@ written next to the code that applies it. Conventions (see also README "NIR"):
 - IF (``dv/dt = R·I``) has no time constant: one step adds ``R·I`` (dt-free, as sinabs and
   snnTorch's ``Leaky(beta=1)`` do).
 - Reset: a node with a ``v_reset`` dataset (NIR >= 1.0.6) resets to it (only 0 is expressible);
-  a node without one follows the NIR spec of its time, which reset by subtracting the threshold.
+  a node without one follows the NIR spec of its time, which reset by subtracting the threshold
+  (``load_nir(reset=...)`` overrides that default, e.g. for graphs whose file name says "zero").
+- CubaLIF: Euler on both equations, the synaptic current first and the membrane with the new
+  current, as snnTorch's ``Synaptic`` (which exported the NIR paper's Braille graphs):
+  ``I = (1 − dt/τ_syn)·I + dt/τ_syn·w_in·S``; ``v = (1 − dt/τ_mem)·v + dt/τ_mem·(v_leak + r·I)``.
+  With the scaled current ``J = dt/τ_mem·r·I`` this is IR kind ``cuba_lif``: ``α = 1 − dt/τ_syn``,
+  ``λ = 1 − dt/τ_mem``, ``J = α·J + g·S`` with input gain ``g = dt/τ_syn·w_in·dt/τ_mem·r`` (folded
+  into the incoming weights and biases), ``v = λ·v + J``; ``v_leak`` must be 0 (a constant pushed
+  through the synaptic filter is not a constant). The reset of a spike applies in the next step
+  (snnTorch; DESIGN.md "cuba_lif").
+- Recurrent edges: a cycle of the graph (through at least one neuron node) is cut at its back
+  edges, found by a depth-first walk from the Input node; a projection whose chain of linear
+  nodes contains a back edge gets ``delay = 1``: it delivers the previous step's spikes, as
+  snnTorch's ``RSynaptic``/``RLeaky`` and the NIR paper's simulators run a recurrent weight.
 - Semantics ``"nir"``: one spike per step when ``v > v_threshold`` (strict, as the spec and
   Norse/snnTorch) -> IR kind ``binary_lif``. Semantics ``"sinabs"`` (IF nodes only): sinabs'
   ``IAFSqueeze`` as ``sinabs.from_nir`` builds it: multi-spike ``floor(v/θ)`` at ``v >= θ``,
@@ -64,17 +77,19 @@ class NirNode:
 class MapContext:
     dt: float  # seconds per time step
     semantics: str  # "nir" or "sinabs"
+    reset: str | None = None  # reset of nodes without v_reset (None: "subtract", the old spec)
 
 
 @dataclass
 class NeuronSpec:
     """An IR population made from a NIR neuron node (parameters still in full shape)."""
 
-    kind: str  # IR kind: binary_lif, if, lif, readout
+    kind: str  # IR kind: binary_lif, if, lif, cuba_lif, readout
     threshold: np.ndarray | None  # θ per neuron (must be uniform in the end)
     decay: float | None  # λ
     reset: str | None  # "zero" | "subtract"
     v_min: float | None = None
+    syn_decay: float | None = None  # α (cuba_lif)
     multi_spike: bool = False
     gain: np.ndarray | float = 1.0  # input gain per neuron, folded into incoming weights
     bias: np.ndarray | float = 0.0  # constant current per step per neuron (from v_leak)
@@ -139,10 +154,11 @@ def uniform_value(node: NirNode, key: str, values) -> float:
     return float(arr.flat[0])
 
 
-def _reset(node: NirNode) -> str:
-    """NIR >= 1.0.6 stores v_reset (reset to it); older files reset by subtraction."""
+def _reset(node: NirNode, ctx: MapContext | None = None) -> str:
+    """NIR >= 1.0.6 stores v_reset (reset to it); older files reset by subtraction (or as the
+    caller says: ``ctx.reset``)."""
     if "v_reset" not in node.params:
-        return "subtract"
+        return (ctx.reset if ctx is not None else None) or "subtract"
     v_reset = np.asarray(node.params["v_reset"], dtype=np.float64)
     if np.any(v_reset != 0):
         raise Unsupported(f"{node.type} node {node.name!r}: v_reset != 0 (eventsim resets to 0 "
@@ -164,7 +180,7 @@ def _euler(node: NirNode, tau, ctx: MapContext, key: str) -> np.ndarray:
 
 def _spiking(node: NirNode, ctx: MapContext, decay: float, gain, bias, rule: str) -> NeuronSpec:
     theta = node.need("v_threshold")
-    reset = _reset(node)
+    reset = _reset(node, ctx)
     return NeuronSpec("binary_lif", theta, decay, reset, gain=gain, bias=bias,
                       rule=f"{rule}; fires once at v > θ; reset {reset}")
 
@@ -212,7 +228,20 @@ def _cuba(node: NirNode, ctx: MapContext, mapper) -> NeuronSpec:
 
 
 def map_cuba_lif(node: NirNode, ctx: MapContext) -> NeuronSpec:
-    return _cuba(node, ctx, map_lif)
+    # Euler, current first (module docstring): α = 1 − dt/τ_syn, λ = 1 − dt/τ_mem, the scaled
+    # current J = dt/τ_mem·r·I, input gain dt/τ_syn·w_in·dt/τ_mem·r
+    k_syn = _euler(node, node.need("tau_syn"), ctx, "tau_syn")
+    k_mem = _euler(node, node.need("tau_mem"), ctx, "tau_mem")
+    alpha = 1.0 - uniform_value(node, "tau_syn", k_syn)
+    decay = 1.0 - uniform_value(node, "tau_mem", k_mem)
+    if np.any(np.asarray(node.get("v_leak", 0.0), np.float64) != 0):
+        raise Unsupported(f"{node.type} node {node.name!r}: v_leak != 0 (a constant drive through the "
+                          "synaptic current is not a constant current; eventsim has no membrane bias)")
+    gain = k_syn * np.asarray(node.get("w_in", 1.0), np.float64) * k_mem * node.need("r")
+    reset = _reset(node, ctx)
+    return NeuronSpec("cuba_lif", node.need("v_threshold"), decay, reset, syn_decay=alpha, gain=gain,
+                      rule=f"CubaLIF Euler dt={ctx.dt:g}, current first: α = {alpha:.6g}, λ = {decay:.6g}; "
+                           f"fires once at v > θ; reset {reset} (next step)")
 
 
 def map_cuba_li(node: NirNode, ctx: MapContext) -> NeuronSpec:

@@ -5,9 +5,11 @@ import pytest
 from click.testing import CliRunner
 
 from eventsim.cli import cli
+from eventsim.engine.simulator import Simulator
 from eventsim.network.h5io import load_model, save_model
 from eventsim.network.ir import Projection
 from eventsim.network.linear import apply_projection
+from eventsim.network.loading import load_network
 from eventsim.network.nir import load_nir
 from tests.network.test_h5io import assert_same_network
 from tests.network.test_nir import nmnist_frames
@@ -75,11 +77,32 @@ def test_export_refuses_ternary_models_in_one_line(tmp_path):
     assert not (tmp_path / "t.nir").exists()
 
 
-def test_run_recurrent_nir_fails_cleanly(shared_data):
-    res = CliRunner().invoke(cli, ["run", str(shared_data / "nir" / "braille_noDelay_noBias_subtract.nir"),
-                                   "--input", str(shared_data / "nmnist" / "sample_nmnist.bin")])
-    assert res.exit_code == 2 and "Traceback" not in res.output
-    assert "recurrent edges" in res.stderr and "lif1.lif -> lif1.w_rec" in res.stderr
+def test_run_recurrent_nir_on_a_spike_array(shared_data, tmp_path):
+    """``eventsim run braille.nir --input x.npy``: one row of 12 taxel spikes per step; the output is
+    each output neuron's spike count, the prediction its argmax (the NIR paper's convention)."""
+    model = str(shared_data / "nir" / "braille_noDelay_noBias_subtract.nir")
+    x = (np.random.default_rng(3).random((64, 12)) < 0.3).astype(np.int64)
+    np.save(tmp_path / "x.npy", x)
+    res = CliRunner().invoke(cli, ["run", model, "--input", str(tmp_path / "x.npy"), "--json", "-"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    want = Simulator(load_network(model), "float32").run(x, record=True)  # the Python API
+    counts = want.spikes["lif2"].sum(axis=0)
+    assert report["output"] == counts.tolist() and report["prediction"] == int(np.argmax(counts))
+    assert report["timesteps"] == 64 and report["layers"][0]["spikes_pos"] == int(x.sum())
+    rec = next(q for q in report["projections"] if q["name"] == "lif1.w_rec")
+    # a spike of step t arrives at t + 1 on all 40 synapses: the last step's spikes never arrive
+    assert rec["sops"] == 40 * int(want.spikes["lif1.lif"][:-1].sum())
+
+
+def test_run_spike_array_refuses_what_it_cannot_take(shared_data, tmp_path):
+    model = str(shared_data / "nir" / "braille_noDelay_bias_zero.nir")
+    np.save(tmp_path / "half.npy", np.full((4, 12), 0.5))
+    np.save(tmp_path / "wide.npy", np.zeros((4, 13)))
+    for name, what in [("half.npy", "integer spike counts"), ("wide.npy", "(T, 12)")]:
+        res = CliRunner().invoke(cli, ["run", model, "--input", str(tmp_path / name)])
+        assert res.exit_code == 2 and "Traceback" not in res.output
+        assert res.stderr.startswith(f"error: {tmp_path / name}") and what in res.stderr
 
 
 def test_export_help_explains_what_is_exported():
@@ -138,3 +161,35 @@ def test_readme_nir_run_output_is_current(shared_data):
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
     assert res.stdout.rstrip().replace(str(shared_data) + "/", "../shared/data/").splitlines() == shown
+
+
+def test_readme_recurrent_run_output_is_current(shared_data, tmp_path, monkeypatch):
+    """The README's Braille example: its python one-liner makes the input, its run prints the block."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Recurrent networks", 1)[1].split("\n## ", 1)[0]
+    make, run = section.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
+    shown = section.split("```text\n", 1)[1].split("```", 1)[0].rstrip().splitlines()
+    monkeypatch.chdir(tmp_path)
+    code = re.search(r'python -c "(.*)"$', make).group(1)
+    (tmp_path / "scratch").mkdir()
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+    args = [str(shared_data / a.removeprefix("../shared/data/")) if a.startswith("../shared/data/") else a
+            for a in run.split()[1:]]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.rstrip().splitlines() == shown
+
+
+def test_convert_nir_reset_option(shared_data, tmp_path):
+    model = shared_data / "nir" / "braille_noDelay_bias_zero.nir"
+    res = CliRunner().invoke(cli, ["convert", str(model), "--nir-reset", "zero",
+                                   "-o", str(tmp_path / "b.h5")])
+    assert res.exit_code == 0, res.output
+    net = load_model(tmp_path / "b.h5")
+    assert [net.population(n).reset for n in ("lif1.lif", "lif2")] == ["zero", "zero"]
+    assert net.provenance["reset"] == "zero" and net.projections[0].delay == 1

@@ -163,7 +163,8 @@ def test_bad_fits_name_both_shapes():
         Simulator(net).run(ev)
     with pytest.raises(InputFormatError, match=r"\(2, 2\) does not fit the model input"):
         Simulator(random_network(5, frames=True)).run(np.zeros((2, 2)))
-    with pytest.raises(InputFormatError, match="takes events input, got frames"):
+    # an array for an event-input model is one row of spike counts per step
+    with pytest.raises(InputFormatError, match=r"takes events input: an array of shape \(1, 3, 3\)"):
         Simulator(net).run(np.zeros((1, 3, 3)))
     with pytest.raises(InputFormatError, match="0 time steps"):
         Simulator(net).run(make_events([0, 10], [0, 0], [0, 0], [1, 1]), bin_us=100)

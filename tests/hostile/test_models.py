@@ -100,6 +100,23 @@ def _model_cases(d: Path) -> list:
     def deep_provenance(f):
         f.attrs["provenance"] = "[" * 100_000 + "]" * 100_000
 
+    def delay(value, version=3):  # recurrence came with format_version 3
+        def edit(f):
+            f.attrs["format_version"] = version
+            f["projections/fc"].attrs["delay"] = value
+        return edit
+
+    def zero_delay_loop(f):  # l1 -> l1 without a delay: each step would need its own result
+        f.attrs["format_version"] = 3
+        g = f["projections"].create_group("loop")
+        for key in ("stride", "padding", "dilation", "groups"):
+            g.attrs[key] = f["projections/fc"].attrs[key]
+        g.attrs.update({"kind": "dense", "source": "l1", "target": "l1"})
+        g.create_dataset("weight", data=np.ones((12, 12), "f4"))
+
+    def cuba_in_v1(f):
+        f["populations/l1"].attrs.update({"kind": "cuba_lif", "syn_decay": 0.5})
+
     (d / "passwd").write_bytes(b"root:x:0:0:root:/root:/bin/bash\n" * 10)
     with h5py.File(d / "other.h5", "w") as f:
         f["w"] = np.ones((3, 12), "f4")
@@ -119,6 +136,12 @@ def _model_cases(d: Path) -> list:
         "deep_provenance": (deep_provenance, "provenance"),
         "huge_population": (lambda f: f["populations/l1"].attrs.__setitem__(
             "shape", np.array([3, 60000, 60000])), "neurons"),
+        "delay_1e15": (delay(10**15), "delay"),
+        "delay_negative": (delay(-1), "delay"),
+        "delay_float": (delay(1.5), "delay"),
+        "delay_in_version_1": (delay(1, version=1), "format_version"),
+        "zero_delay_loop": (zero_delay_loop, "without a delay"),
+        "cuba_lif_in_version_1": (cuba_in_v1, "format_version"),
     }
     # a free-space object of size 0 in the global heap (where the attribute texts live): libhdf5
     # loops forever in C when it reads any of them (found by the fuzz test below)

@@ -15,14 +15,15 @@ def assert_same_network(a, b):
     assert [p.name for p in a.projections] == [p.name for p in b.projections]
     names = [q.name for q in a.populations]
     for pa, pb in zip(a.populations, sorted(b.populations, key=lambda p: names.index(p.name))):
-        for f in ("name", "kind", "shape", "threshold", "decay", "reset", "v_min", "multi_spike"):
+        for f in ("name", "kind", "shape", "threshold", "decay", "reset", "v_min", "multi_spike",
+                  "syn_decay"):
             assert getattr(pa, f) == getattr(pb, f), f
         assert (pa.bias is None) == (pb.bias is None)
         if pa.bias is not None:
             np.testing.assert_array_equal(pa.bias, pb.bias)
     for qa, qb in zip(a.projections, b.projections):
         for f in ("name", "kind", "source", "target", "stride", "padding", "dilation", "groups",
-                  "kernel_size"):
+                  "kernel_size", "pre_pool", "delay"):
             assert getattr(qa, f) == getattr(qb, f), f
         for f in ("weight", "scale"):
             va, vb = getattr(qa, f), getattr(qb, f)
@@ -97,3 +98,20 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         save_model(random_network(1), tmp_path / "m.h5")
     assert list(tmp_path.iterdir()) == []
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10**6), frames=st.booleans())
+def test_recurrent_roundtrip_is_exact_and_version_3(tmp_path_factory, seed, frames):
+    """Delays and cuba_lif are written as format_version 3, and only when used."""
+    import h5py
+
+    path = tmp_path_factory.mktemp("rec") / "m.h5"
+    net = random_network(seed, frames=frames, recurrent=True)
+    save_model(net, path, dtype="float64")
+    assert_same_network(net, load_model(path))
+    uses = net.recurrent or any(p.kind == "cuba_lif" for p in net.populations)
+    with h5py.File(path, "r") as f:
+        assert int(f.attrs["format_version"]) == (3 if uses else 1)
+        delays = {q.name: int(f["projections"][q.name].attrs.get("delay", 0)) for q in net.projections}
+    assert delays == {q.name: q.delay for q in net.projections}
