@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,11 +19,12 @@ import subprocess, sys
 import pytest
 
 CODE = "import time; time.sleep(120)"
+TOKEN = "TOKEN"  # replaced per run: another test session's sleepers must not match pgrep
 
 
 @pytest.mark.usefixtures("no_leftover_processes")
 def test_leaks_with_the_fixture():
-    subprocess.Popen([sys.executable, "-c", CODE + "  # with fixture"])
+    subprocess.Popen([sys.executable, "-c", CODE + "  # with fixture " + TOKEN])
 
 
 def test_leaks_without_it():
@@ -34,7 +37,8 @@ def test_clean():
 
 
 def test_a_leaked_process_fails_its_test_and_the_session(tmp_path):
-    (tmp_path / "test_leaky.py").write_text(LEAKY)
+    token = f"run{os.getpid()}x{time.monotonic_ns()}"
+    (tmp_path / "test_leaky.py").write_text(LEAKY.replace('TOKEN = "TOKEN"', f"TOKEN = {token!r}"))
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "tests.conftest", "-p", "no:cacheprovider",
            "-p", "no:randomly", "--rootdir", str(tmp_path), str(tmp_path / "test_leaky.py")]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -46,5 +50,5 @@ def test_a_leaked_process_fails_its_test_and_the_session(tmp_path):
     # ... the session-end check catches the one without it, and everything is killed
     assert "child processes of the test session were still running" in text and "# without fixture" in text
     assert "3 passed, 1 error" in text
-    left = subprocess.run(["pgrep", "-f", "time.sleep.120.  # with"], capture_output=True, text=True)
+    left = subprocess.run(["pgrep", "-f", f"# with fixture {token}"], capture_output=True, text=True)
     assert left.stdout == "", left.stdout
