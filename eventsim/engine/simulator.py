@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError, InputFormatError, NoStepsError
-from ..events.binning import BinnedEvents, bin_events, check_fit
+from ..events.binning import BinnedEvents, bin_events, binning_info, check_fit
 from ..events.dtype import EVENT_DTYPE
 from ..events.sensor import extent, resolve_sensor
 from ..network.counts import dense_macs
@@ -139,12 +139,7 @@ class Simulator:
                                 keep_partial, crop, downscale)
             info.setdefault("events", int(data.size))
             info.setdefault("sensor", [int(sensor[0]), int(sensor[1])])
-            info["binning"] = {"method": method or ("window" if bin_us is not None else "time"),
-                               "timesteps": binned.timesteps, "bin_us": bin_us,
-                               "keep_partial": bool(keep_partial), "polarity": polarity,
-                               "crop": None if crop is None else list(crop), "downscale": downscale}
-            info["dropped_events"] = binned.dropped
-            info["outside_map_events"] = binned.outside_map
+            info.update(binning_info(binned, polarity, bin_us, method, keep_partial, crop, downscale))
             return self.run_binned(binned, record=record, input_info=info, progress=progress)
         if data.dtype.kind not in "fiub":
             raise InputFormatError(f"{info.get('path', 'input')}: expected events or a numeric "

@@ -19,7 +19,7 @@ from ..energy.tables import CostTable, default_table
 from ..engine.result import RunResult
 from ..engine.simulator import Simulator
 from ..errors import InputFormatError
-from ..events.binning import check_fit
+from ..events.binning import binning_info, check_fit
 from ..events.binstream import Replay, bin_stream, stream_stats
 from ..events.frames import frame_kind, read_frames, read_step_array
 from ..events.io import detect_format, read_info, stream_events
@@ -98,13 +98,8 @@ def _run_events(path: str, sim: Simulator, options: InputOptions, info: dict, *,
                         options.method, options.keep_partial, options.crop, options.downscale, where=path)
     info["events"] = stats.events
     info["sensor"] = [int(sensor[0]), int(sensor[1])]
-    info["binning"] = {"method": options.method or ("window" if options.bin_us is not None else "time"),
-                       "timesteps": binned.timesteps, "bin_us": options.bin_us,
-                       "keep_partial": bool(options.keep_partial), "polarity": polarity,
-                       "crop": None if options.crop is None else list(options.crop),
-                       "downscale": options.downscale}
-    info["dropped_events"] = binned.dropped
-    info["outside_map_events"] = binned.outside_map
+    info.update(binning_info(binned, polarity, options.bin_us, options.method, options.keep_partial,
+                             options.crop, options.downscale))
     return sim.run_binned(binned, record=record, input_info=info, progress=progress)
 
 

@@ -273,6 +273,17 @@ def spatial_map(x: np.ndarray, y: np.ndarray, sensor: tuple[int, int], out_hw: t
     return x, y, keep & kx & ky
 
 
+def binning_info(binned: BinnedEvents, polarity: str, bin_us: int | None, method: str | None,
+                 keep_partial: bool, crop, downscale) -> dict:
+    """The ``input_info`` fields a run reports about its binning: how events became steps and how
+    many were not delivered (the same for a whole array and for a streamed recording)."""
+    return {"binning": {"method": method or ("window" if bin_us is not None else "time"),
+                        "timesteps": binned.timesteps, "bin_us": bin_us,
+                        "keep_partial": bool(keep_partial), "polarity": polarity,
+                        "crop": None if crop is None else list(crop), "downscale": downscale},
+            "dropped_events": binned.dropped, "outside_map_events": binned.outside_map}
+
+
 def bin_events(events: np.ndarray, sensor: tuple[int, int], shape: tuple[int, int, int],
                polarity: str = "split", timesteps: int | None = None, bin_us: int | None = None,
                method: str | None = None, keep_partial: bool = False,
