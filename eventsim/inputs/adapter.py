@@ -63,10 +63,11 @@ def prepare_file(path: str | os.PathLike, net: Network, spec: InputSpec = InputS
 
 def prepare(data, net: Network, spec: InputSpec = InputSpec(), *, sensor: tuple[int, int] | None = None,
             info: dict | None = None) -> PreparedInput:
-    """Any input for ``net``: a file path (:func:`prepare_file`), an EVENT_DTYPE array or the ``(events, sensor)`` pair
-    :func:`~eventsim.events.io.read_events` returns (binned by ``spec``; ``sensor`` overrides the
-    stated size), :class:`BinnedEvents`, frames ``(C,H,W)``/``(T,C,H,W)``, or for an event-input
-    model one row of spike counts per step. A :class:`PreparedInput` is returned as it is."""
+    """Any input for ``net``: a file path (:func:`prepare_file`), an EVENT_DTYPE array or the
+    ``(events, sensor)`` pair :func:`~eventsim.events.io.read_events` returns (binned by ``spec``;
+    ``sensor`` overrides the stated size), :class:`BinnedEvents`, frames ``(C,H,W)``/``(T,C,H,W)``,
+    or for an event-input model one row of spike counts per step. A :class:`PreparedInput` is
+    returned as it is."""
     if isinstance(data, PreparedInput):
         return data
     if isinstance(data, (str, os.PathLike)):
