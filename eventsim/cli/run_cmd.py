@@ -43,11 +43,8 @@ def _fmt_count(n: int) -> str:
 
 
 def format_summary(report: dict, top_k: int = 5) -> str:
-    """The human summary of a run report (the dict of ``RunResult.to_report()`` plus input).
-
-    Kept separate from the command so that later options (energy tables, plots) can add
-    sections to the same report dict and reuse this printer.
-    """
+    """The human summary of a run report (``energy.report.build_report``): input, prediction,
+    top outputs, the per-layer table and the totals (the energy line is ``energy_line``)."""
     lines = []
     inp = report.get("input", {})
     src = inp.get("path", "input")
