@@ -50,14 +50,16 @@ def frame_kind(path: str | os.PathLike) -> str | None:
     return None
 
 
-def read_frames(path: str | os.PathLike, expect: tuple[int, int, int] | None = None) -> np.ndarray:
+def read_frames(path: str | os.PathLike, expect: tuple[int, int, int] | None = None,
+                kind: str | None = None) -> np.ndarray:
     """The static input in ``path`` as a float64 array ``(C,H,W)`` or ``(T,C,H,W)``.
 
     ``expect`` (C, H, W), e.g. a model's input shape, is checked against the file's declared
     shape before its data is read: a mismatching file is refused without being decoded.
+    ``kind``: ``"npy"`` or ``"png"`` when the caller has already looked (else by content).
     """
     path = os.fspath(path)
-    kind = frame_kind(path)
+    kind = kind or frame_kind(path)
     if kind == "npy":
         arr = read_npy(path, ndims=(3, 4), expect=expect)
         return arr.astype(np.float64)

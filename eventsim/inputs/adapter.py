@@ -55,7 +55,7 @@ def prepare_file(path: str | os.PathLike, net: Network, spec: InputSpec = InputS
         # the model's input shape is checked on the file's header, before its data is decoded
         if net.input.kind != "frames":
             raise InputFormatError(f"{path}: a static frame, but model {net.name!r} takes event input")
-        frames = read_frames(path, expect=net.input_shape)
+        frames = read_frames(path, expect=net.input_shape, kind=kind)
         info["shape"] = list(frames.shape)
         return prepare_frames(frames, net, spec.timesteps, info=info)
     return prepare_event_file(path, kind, net, spec, info=info)
