@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from importlib import resources
 
@@ -35,7 +36,13 @@ def demo_paths() -> tuple[str, str]:
     if not (model.is_file() and rec.is_file()):
         raise InputFormatError(f"the bundled demo data is missing ({data}/{DEMO_MODEL}, {DEMO_INPUT}); "
                                "give MODEL and --input")
-    return str(model), str(rec)
+    return _short(str(model)), _short(str(rec))
+
+
+def _short(path: str) -> str:
+    """``path`` relative to the working directory when it lies below it (a checkout), else as is."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
 
 
 def _fmt_count(n: int) -> str:
