@@ -48,7 +48,7 @@ from .engine.reference_int import forward_int
 from .engine.simulator import Simulator
 from .errors import InputFormatError, ValidationError
 from .events.binning import dense_counts
-from .inputs import InputSpec, prepare_file
+from .inputs import InputOptions, prepare_file
 from .network.counts import dense_macs
 from .network.ir import Network
 from .network.kinds import PROJECTION_KINDS
@@ -228,7 +228,7 @@ def inputs_from_file(net: Network, path: str | os.PathLike, timesteps: int | Non
     """
     path = os.fspath(path)
     try:
-        prepared = prepare_file(path, net, InputSpec(timesteps=timesteps, bin_us=bin_us))
+        prepared = prepare_file(path, net, InputOptions(timesteps=timesteps, bin_us=bin_us))
     except InputFormatError as exc:
         what = "event input" if net.input.kind == "events" else "frame input"
         raise ValidationError(f"{exc} (model {net.name!r} takes {what})") from None

@@ -17,7 +17,7 @@ from ..engine.simulator import Simulator
 from ..errors import InputFormatError
 from ..eval.stream import run_warnings
 from ..events.sensor import STATED
-from ..inputs import InputSpec, PreparedInput, prepare_file
+from ..inputs import InputOptions, PreparedInput, prepare_file
 from ..network.loading import load_network
 from .base import EventsimCommand, InputPath, OutputPath, emit_json, format_table
 from .energy_cmd import emit_report, energy_line, report_format, report_options
@@ -153,7 +153,7 @@ def run(model, input_path, timesteps, bin_us, method, keep_partial, polarity, cr
         click.echo(format_demo_digits(sim, table, spec))
 
 
-def format_demo_digits(sim: Simulator, table, spec: InputSpec) -> str:
+def format_demo_digits(sim: Simulator, table, spec: InputOptions) -> str:
     """One line per bundled demo digit (``demo_labels.csv``): label, prediction, SOPs, energy."""
     data = resources.files("eventsim") / "data"
     with (data / DEMO_LABELS).open(encoding="utf-8") as f:

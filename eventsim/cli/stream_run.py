@@ -34,7 +34,7 @@ from ..events.frames import frame_kind
 from ..events.streams import STREAM_FORMATS
 from ..events.windows import StreamStats, check_window_options
 from ..files import atomic_output, interrupt_handled, json_text
-from ..inputs import InputSpec, PreparedInput
+from ..inputs import InputOptions, PreparedInput
 from ..inputs.events import prepare_events
 from ..network.ir import Network
 from .base import OutputPath
@@ -124,7 +124,7 @@ def check_stream_args(args: StreamArgs, input_path: str, *, bin_us, method, json
         raise click.UsageError("--follow reads a growing FILE; standard input is read until it ends anyway")
 
 
-def read_stdin(net: Network, args: StreamArgs, spec: InputSpec) -> PreparedInput:
+def read_stdin(net: Network, args: StreamArgs, spec: InputOptions) -> PreparedInput:
     """The recording on standard input prepared for a plain run (one inference)."""
     return prepare_whole(open_source("-", args.fmt), net, spec)
 
@@ -148,7 +148,7 @@ def _jsonl(path: str | None):
 
 
 def run_stream(sim: Simulator, input_path: str, args: StreamArgs, *, plot: str | None, top_k: int,
-               spec: InputSpec) -> None:
+               spec: InputOptions) -> None:
     """``eventsim run`` with --window-us or --continuous: timeline, JSON lines, summary, plot."""
     net = sim.network
     mode = "windows" if args.window_us is not None else "continuous"

@@ -38,7 +38,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputFormatError, NoStepsError
 from ..events.binning import BinnedEvents
-from ..inputs import InputSpec, PreparedInput, prepare
+from ..inputs import InputOptions, PreparedInput, prepare
 from ..inputs.arrays import prepare_counts, prepare_frames, prepare_spike_rows
 from ..network.counts import dense_macs
 from ..network.ir import Network
@@ -139,7 +139,7 @@ class Simulator:
         step in ``result.spikes`` (C-H-W order). ``progress``, if given, is called with the number
         of steps done after every step (for progress bars).
         """
-        spec = InputSpec(timesteps, bin_us, method, keep_partial, polarity, crop, downscale)
+        spec = InputOptions(timesteps, bin_us, method, keep_partial, polarity, crop, downscale)
         prepared = prepare(data, self.network, spec, sensor=sensor, info=input_info)
         return self.run_prepared(prepared, record=record, progress=progress)
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import NoStepsError
 from ..events.windows import StepBlock, StreamStats, Window, iter_step_blocks, iter_windows
-from ..inputs import InputSpec, PreparedInput, prepare
+from ..inputs import InputOptions, PreparedInput, prepare
 from ..inputs.events import BlockBinner, prepare_events
 from .plan import to_internal
 from .result import RunResult
@@ -55,11 +55,11 @@ def run_window(sim, window: Window, stated_sensor=None, *, where: str = "stream"
                **options) -> WindowResult:
     """Run ``window``'s events as :meth:`Simulator.run` runs a file of just those events.
 
-    ``options``: the fields of :class:`~eventsim.inputs.InputSpec`.
+    ``options``: the fields of :class:`~eventsim.inputs.InputOptions`.
     """
     info = {"path": f"{where} window {window.index}"}
     try:
-        prepared = prepare_events(window.events, sim.network, InputSpec(**options), stated=stated_sensor,
+        prepared = prepare_events(window.events, sim.network, InputOptions(**options), stated=stated_sensor,
                                   info=info)
         result = sim.run_prepared(prepared, record=record)
     except NoStepsError as exc:  # a window's own fault; any other error is the whole stream's
@@ -145,7 +145,7 @@ def stream_steps(sim, chunks: Iterable[np.ndarray], bin_us: int, *, sensor: tupl
     are that run's with ``-T`` = the number of steps. ``sensor``: the stream's stated size, else
     the model's (the extent of a stream's events is not known until it ends).
     """
-    spec = InputSpec(bin_us=bin_us, polarity=polarity, crop=crop, downscale=downscale)
+    spec = InputOptions(bin_us=bin_us, polarity=polarity, crop=crop, downscale=downscale)
     binner = BlockBinner(sim.network, spec, bin_us, sensor, where)
     stepper = Stepper(sim)
     for block in iter_step_blocks(chunks, bin_us, keep_partial=keep_partial, max_steps=max_steps,

@@ -15,11 +15,11 @@ import numpy as np
 from ..energy.neurobench import sample_metrics
 from ..energy.tables import CostTable, default_table
 from ..engine.simulator import Simulator
-from ..inputs import InputSpec, prepare_file
+from ..inputs import InputOptions, prepare_file
 from .dataset import Sample
 
 
-def evaluate_sample(sim: Simulator, sample: Sample, options: InputSpec,
+def evaluate_sample(sim: Simulator, sample: Sample, options: InputOptions,
                     table: CostTable | None = None) -> dict:
     """The result record of ``sample``: prediction, output, per-layer spikes and SOPs, energy.
 

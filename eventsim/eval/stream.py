@@ -37,7 +37,7 @@ from ..events.io import detect_format, read_info, require_regular_file, stream_e
 from ..events.streams import open_stream
 from ..events.windows import StreamStats, iter_windows
 from ..files import atomic_output
-from ..inputs import InputSpec, PreparedInput
+from ..inputs import InputOptions, PreparedInput
 from ..inputs.events import prepare_events
 from ..network.ir import Network
 
@@ -80,7 +80,7 @@ def read_whole(source: Source) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, dtype=EVENT_DTYPE)
 
 
-def prepare_whole(source: Source, net: Network, spec: InputSpec) -> PreparedInput:
+def prepare_whole(source: Source, net: Network, spec: InputOptions) -> PreparedInput:
     """Every event of ``source`` prepared for ``net`` as a file of them is (a plain run of
     standard input)."""
     return prepare_events(read_whole(source), net, spec, stated=source.sensor,

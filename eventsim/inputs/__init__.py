@@ -6,6 +6,6 @@ Below the engine and above the event readers: ``spec`` (the options and the prep
 """
 
 from .adapter import prepare, prepare_file, sniff
-from .spec import InputSpec, PreparedInput
+from .spec import InputOptions, PreparedInput
 
-__all__ = ["InputSpec", "PreparedInput", "prepare", "prepare_file", "sniff"]
+__all__ = ["InputOptions", "PreparedInput", "prepare", "prepare_file", "sniff"]

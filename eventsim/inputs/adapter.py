@@ -3,7 +3,7 @@
 ``eventsim run``, ``eval``, ``validate``, the streaming modes and ``Simulator.run`` all come
 through here, so an input is read, checked and binned the same way whatever the command.
 
->>> prepared = prepare_file("rec.aedat4", network, InputSpec(timesteps=10, downscale="sum"))
+>>> prepared = prepare_file("rec.aedat4", network, InputOptions(timesteps=10, downscale="sum"))
 >>> result = Simulator(network).run_prepared(prepared)
 """
 
@@ -21,7 +21,7 @@ from ..events.io import SNIFF_BYTES, detect_head, require_regular_file
 from ..network.ir import Network
 from .arrays import prepare_frames, prepare_spike_rows
 from .events import prepare_event_file, prepare_events, require_events_model
-from .spec import InputSpec, PreparedInput
+from .spec import InputOptions, PreparedInput
 
 
 def sniff(path: str) -> str:
@@ -37,7 +37,7 @@ def sniff(path: str) -> str:
     return detect_head(head, path)
 
 
-def prepare_file(path: str | os.PathLike, net: Network, spec: InputSpec = InputSpec(), *,
+def prepare_file(path: str | os.PathLike, net: Network, spec: InputOptions = InputOptions(), *,
                  fmt: str | None = None) -> PreparedInput:
     """Read ``path`` for ``net``: an event recording (any format, detected by content unless
     ``fmt`` names it; binned from the stream), a static ``.npy``/``.png`` frame, or a ``.npy`` of
@@ -61,7 +61,7 @@ def prepare_file(path: str | os.PathLike, net: Network, spec: InputSpec = InputS
     return prepare_event_file(path, kind, net, spec, info=info)
 
 
-def prepare(data, net: Network, spec: InputSpec = InputSpec(), *, sensor: tuple[int, int] | None = None,
+def prepare(data, net: Network, spec: InputOptions = InputOptions(), *, sensor: tuple[int, int] | None = None,
             info: dict | None = None) -> PreparedInput:
     """Any input for ``net``: a file path (:func:`prepare_file`), an EVENT_DTYPE array or the
     ``(events, sensor)`` pair :func:`~eventsim.events.io.read_events` returns (binned by ``spec``;

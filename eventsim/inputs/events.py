@@ -19,7 +19,7 @@ from ..events.binstream import Replay, bin_stream, stream_stats
 from ..events.io import read_info, stream_events
 from ..events.sensor import GIVEN, extent, resolve_sensor
 from ..network.ir import Network
-from .spec import InputSpec, PreparedInput
+from .spec import InputOptions, PreparedInput
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def require_events_model(net: Network, where: str) -> None:
         raise InputFormatError(f"{where}: model {net.name!r} takes {net.input.kind} input, got events")
 
 
-def event_setup(net: Network, spec: InputSpec, stated: tuple[int, int] | None,
+def event_setup(net: Network, spec: InputOptions, stated: tuple[int, int] | None,
                 events_extent: tuple[int, int] | None, where: str,
                 sensor: tuple[int, int] | None = None) -> EventSetup:
     """Resolve the sensor (``sensor`` overrides what the file states), polarity and step count of
@@ -54,7 +54,7 @@ def event_setup(net: Network, spec: InputSpec, stated: tuple[int, int] | None,
     return EventSetup((int(size[0]), int(size[1])), sensor_from, polarity, spec.event_steps(net.timesteps))
 
 
-def _prepared(binned: BinnedEvents, setup: EventSetup, spec: InputSpec, events: int,
+def _prepared(binned: BinnedEvents, setup: EventSetup, spec: InputOptions, events: int,
               info: dict) -> PreparedInput:
     info.setdefault("events", int(events))
     info.setdefault("sensor", list(setup.sensor))
@@ -64,7 +64,7 @@ def _prepared(binned: BinnedEvents, setup: EventSetup, spec: InputSpec, events: 
     return PreparedInput(binned.timesteps, info, binned=binned)
 
 
-def prepare_events(events: np.ndarray, net: Network, spec: InputSpec = InputSpec(), *,
+def prepare_events(events: np.ndarray, net: Network, spec: InputOptions = InputOptions(), *,
                    stated: tuple[int, int] | None = None, sensor: tuple[int, int] | None = None,
                    info: dict | None = None) -> PreparedInput:
     """An EVENT_DTYPE array (``stated``: the sensor size its file gives) binned for ``net``."""
@@ -76,7 +76,7 @@ def prepare_events(events: np.ndarray, net: Network, spec: InputSpec = InputSpec
     return _prepared(binned, setup, spec, events.size, info)
 
 
-def prepare_event_file(path: str, fmt: str, net: Network, spec: InputSpec = InputSpec(), *,
+def prepare_event_file(path: str, fmt: str, net: Network, spec: InputOptions = InputOptions(), *,
                        info: dict | None = None) -> PreparedInput:
     """The events of the ``fmt`` file ``path`` binned for ``net`` from the stream: the events are
     never all in memory, only the spikes they deliver (equal to :func:`prepare_events` on the
@@ -99,7 +99,7 @@ class BlockBinner:
     the model's; polarity, crop and downscale come from ``spec``.
     """
 
-    def __init__(self, net: Network, spec: InputSpec, bin_us: int, stated: tuple[int, int] | None,
+    def __init__(self, net: Network, spec: InputOptions, bin_us: int, stated: tuple[int, int] | None,
                  where: str):
         self.net, self.spec, self.bin_us, self.where = net, spec, int(bin_us), where
         self.setup = event_setup(net, spec, stated, None, where)

@@ -1,6 +1,6 @@
 """What the engine is given: the options that turn an input into time steps, and the result.
 
-:class:`InputSpec` holds the options of ``eventsim run`` that decide how a recording, a frame
+:class:`InputOptions` holds the options of ``eventsim run`` that decide how a recording, a frame
 or an array becomes time steps (binning, polarity, crop, downscale). :class:`PreparedInput` is
 what the adapter (:mod:`eventsim.inputs.adapter`) makes of any input with a spec: the engine's
 ``Simulator.run_prepared`` takes nothing else, so the rules for defaults (the model's T, its
@@ -17,7 +17,7 @@ from ..events.binning import BinnedEvents
 
 
 @dataclass(frozen=True)
-class InputSpec:
+class InputOptions:
     """How an input becomes time steps (the binning options of ``eventsim run``)."""
 
     timesteps: int | None = None  # number of steps (None: the model's, or as many --bin-us windows)

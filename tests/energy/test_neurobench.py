@@ -104,13 +104,13 @@ def test_eval_records_and_summary_carry_neurobench():
     from eventsim.eval.render import format_csv, format_text
     from eventsim.eval.sample import evaluate_sample
     from eventsim.eval.summary import summarize
-    from eventsim.inputs import InputSpec
+    from eventsim.inputs import InputOptions
 
     if not (DATA / "demo_model.h5").is_file():
         pytest.skip("the bundled demo is not installed")
     sim = Simulator(load_network(str(DATA / "demo_model.h5")), precision="float64")
     recs = [evaluate_sample(sim, Sample(k, str(DATA / "demo" / f"digit{k}.aedat4"), k, f"digit{k}"),
-                            InputSpec()) for k in range(3)]
+                            InputOptions()) for k in range(3)]
     for rec in recs:
         result = sim.run(str(DATA / "demo" / f"digit{rec['label']}.aedat4"), record=True)
         full = neurobench_metrics(result)

@@ -14,7 +14,7 @@ from eventsim.events.binstream import Replay, bin_file, bin_stream, stream_stats
 from eventsim.events.dtype import make_events
 from eventsim.events.io import read_events, read_info, write_events
 from eventsim.events.sensor import extent, resolve_sensor
-from eventsim.inputs import InputSpec, prepare_file
+from eventsim.inputs import InputOptions, prepare_file
 from eventsim.network.h5io import load_model
 from tests.hostile.sandbox import ROOT
 
@@ -161,11 +161,11 @@ def test_a_file_that_changes_between_passes_is_an_error(tmp_path):
 
 
 @pytest.mark.parametrize("name, options", [
-    ("aedat4/tonic_sample.aedat4", InputSpec(downscale="sum")),
+    ("aedat4/tonic_sample.aedat4", InputOptions(downscale="sum")),
     ("prophesee/expelliarmus_evt3_sample.raw",
-     InputSpec(bin_us=50_000, timesteps=3, crop=(600, 300, 68, 68), downscale="nearest")),
-    ("nmnist/sample_nmnist.bin", InputSpec(timesteps=6, method="count", polarity="split")),
-    ("aedat2/neal_walking.aedat", InputSpec(bin_us=100_000, keep_partial=True, downscale="sum")),
+     InputOptions(bin_us=50_000, timesteps=3, crop=(600, 300, 68, 68), downscale="nearest")),
+    ("nmnist/sample_nmnist.bin", InputOptions(timesteps=6, method="count", polarity="split")),
+    ("aedat2/neal_walking.aedat", InputOptions(bin_us=100_000, keep_partial=True, downscale="sum")),
 ])
 def test_run_file_equals_running_the_whole_array(shared_data, name, options):
     sim = Simulator(load_model(DEMO_MODEL))

@@ -14,7 +14,7 @@ from eventsim.errors import InputFormatError
 from eventsim.events.dtype import EVENT_DTYPE
 from eventsim.events.io import read_events, write_events
 from eventsim.events.sensor import GIVEN, MODEL, STATED
-from eventsim.inputs import InputSpec, prepare, prepare_file, sniff
+from eventsim.inputs import InputOptions, prepare, prepare_file, sniff
 from eventsim.network.loading import load_network
 from tests.randnet import random_network
 
@@ -37,9 +37,9 @@ def _same_binned(a, b) -> None:
         assert np.array_equal(getattr(a.binned, k), getattr(b.binned, k)), k
 
 
-@pytest.mark.parametrize("spec", [InputSpec(), InputSpec(timesteps=3, method="count"),
-                                  InputSpec(bin_us=7_000, keep_partial=True, polarity="split"),
-                                  InputSpec(timesteps=5, crop=(2, 3, 30, 28), downscale="sum")])
+@pytest.mark.parametrize("spec", [InputOptions(), InputOptions(timesteps=3, method="count"),
+                                  InputOptions(bin_us=7_000, keep_partial=True, polarity="split"),
+                                  InputOptions(timesteps=5, crop=(2, 3, 30, 28), downscale="sum")])
 def test_a_file_and_its_events_in_memory_prepare_alike(tmp_path, spec):
     net = load_network(DEMO / "demo_model.h5")
     path = tmp_path / "rec.aedat4"
@@ -66,7 +66,7 @@ def test_the_format_is_detected_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(io_mod, "detect_format", again)
     monkeypatch.setattr(frames_mod, "frame_kind", again)
-    prepared = prepare_file(path, net, InputSpec(timesteps=2))
+    prepared = prepare_file(path, net, InputOptions(timesteps=2))
     assert prepared.info["format"] == "npz" and prepared.info["events"] == 500
 
 
@@ -84,7 +84,7 @@ def test_frames_rows_and_counts(tmp_path):
     fnet = random_network(4, frames=True)
     x = np.random.default_rng(0).random(fnet.input_shape)
     np.save(tmp_path / "x.npy", x)
-    prepared = prepare_file(tmp_path / "x.npy", fnet, InputSpec(timesteps=3))
+    prepared = prepare_file(tmp_path / "x.npy", fnet, InputOptions(timesteps=3))
     assert prepared.kind == "frames" and prepared.timesteps == 3 and prepared.frames.shape == (1, *x.shape)
     assert np.array_equal(prepared.frames[0], x)
     enet = random_network(5)
