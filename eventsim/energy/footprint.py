@@ -20,6 +20,7 @@ import numpy as np
 
 from ..engine.result import RunResult
 from ..network.ir import Network, Population
+from ..network.kinds import neuron_kind
 
 #: bits of a stored weight / bias and of a membrane, per engine precision
 ENGINE_BITS = {"float32": (32, 32), "float64": (64, 64), "int": (16, 32)}
@@ -31,7 +32,7 @@ def entry_bits(net: Network, pop: Population) -> int:
     address = max(1, math.ceil(math.log2(pop.size))) if pop.size > 1 else 1
     if pop.kind == "input":
         value = 1 if net.input.polarity == "signed" else 0
-    elif pop.kind == "ternary_lif":
+    elif neuron_kind(pop.kind).signed:
         value = 1
     elif pop.multi_spike:
         value = MULTI_SPIKE_BITS

@@ -42,6 +42,11 @@ class NeuronKind:
     def spiking(self) -> bool:
         return bool(self.emits)
 
+    @property
+    def signed(self) -> bool:
+        """Its spikes carry a sign (a queue entry needs a sign bit)."""
+        return self.emits.startswith("{-")
+
 
 @dataclass(frozen=True)
 class ProjectionKind:
