@@ -1,6 +1,7 @@
 """The event engine's driver, one for every precision: steps the network on prepared input, counts.
 
 >>> sim = Simulator(network, precision="float32", threads=2)
+>>> result = sim.run("rec.aedat4", timesteps=10)                   # a file, as `eventsim run` reads it
 >>> result = sim.run(events, sensor=(128, 128), timesteps=10)     # EVENT_DTYPE array
 >>> result = sim.run(frame)                                        # (C,H,W) or (T,C,H,W) floats
 >>> batch = sim.run_batch(list_of_inputs, timesteps=10)            # many samples; samples/s
@@ -129,11 +130,12 @@ class Simulator:
             record: bool = False, input_info: dict | None = None, progress=None) -> RunResult:
         """Run on ``data`` and return a :class:`RunResult`.
 
-        ``data`` is anything :func:`eventsim.inputs.prepare` takes: an EVENT_DTYPE array or the
-        ``(events, sensor)`` pair that :func:`~eventsim.events.io.read_events` returns (binned with
-        ``timesteps``/``bin_us``/``method``/``keep_partial``, polarity ``polarity`` or the model's,
-        spatially mapped with ``crop`` and ``downscale``; ``sensor`` (W, H) overrides the stated
-        size), a :class:`~eventsim.events.binning.BinnedEvents`, a float array of frames
+        ``data`` is anything :func:`eventsim.inputs.prepare` takes: a file path (read as ``eventsim
+        run`` reads it), an EVENT_DTYPE array or the ``(events, sensor)`` pair that
+        :func:`~eventsim.events.io.read_events` returns (binned with ``timesteps``/``bin_us``/
+        ``method``/``keep_partial``, polarity ``polarity`` or the model's, spatially mapped with
+        ``crop`` and ``downscale``; ``sensor`` (W, H) overrides the stated size), a
+        :class:`~eventsim.events.binning.BinnedEvents`, a float array of frames
         ``(C,H,W)`` (repeated over ``timesteps``, default the model's) or ``(T,C,H,W)``, or a
         :class:`~eventsim.inputs.PreparedInput`. ``record`` keeps every population's spikes per
         step in ``result.spikes`` (C-H-W order). ``progress``, if given, is called with the number
