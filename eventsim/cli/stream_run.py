@@ -18,8 +18,6 @@ from ..engine.simulator import Simulator
 from ..eval.stream import (
     Pacer,
     Timeline,
-    open_source,
-    prepare_whole,
     save_timeline_plot,
     step_records,
     stream_warnings,
@@ -36,6 +34,7 @@ from ..events.windows import StreamStats, check_window_options
 from ..files import atomic_output, interrupt_handled, json_text
 from ..inputs import InputOptions, PreparedInput
 from ..inputs.events import prepare_events
+from ..inputs.sources import open_source, prepare_whole
 from ..network.ir import Network
 from .base import OutputPath
 

@@ -2,8 +2,8 @@
 
 What ``eventsim run --window-us`` / ``--continuous`` do, as library functions:
 
-- :func:`open_source`: a file (streamed in chunks), standard input (``-``) or a growing file
-  (``follow``), with the sensor size its header states.
+- the source: :func:`eventsim.inputs.sources.open_source` (a file in chunks, standard input,
+  a growing file).
 - :func:`window_records`: one record per window (``Simulator.stream``): ``t_start``, ``t_end``,
   ``events``, ``prediction``, ``output``, ``sops``, ``timesteps`` and the latency fields.
 - :func:`step_records`: one record per step of one network state over the whole stream
@@ -19,7 +19,6 @@ Times in records are file times in microseconds; the timeline shows seconds from
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
@@ -32,59 +31,12 @@ from ..engine.result import RunResult, decision_step, spiking_outputs
 from ..engine.simulator import Simulator
 from ..engine.streaming import WindowResult, run_window
 from ..errors import ConfigError
-from ..events.dtype import EVENT_DTYPE
-from ..events.io import detect_format, read_info, require_regular_file, stream_events
-from ..events.streams import open_stream
 from ..events.windows import StreamStats, iter_windows
 from ..files import atomic_output
-from ..inputs import InputOptions, PreparedInput
-from ..inputs.events import prepare_events
-from ..network.ir import Network
+from ..inputs.sources import Source
 
 #: ``--realtime`` drops a window when it starts more than this many hops after its end.
 LATE_HOPS = 1
-
-
-@dataclass
-class Source:
-    """Where the events come from."""
-
-    name: str  # path, or "<stdin>"
-    format: str  # format NAME
-    sensor: tuple[int, int] | None  # stated by the header (None: the sensor rule decides)
-    chunks: Iterator[np.ndarray]  # EVENT_DTYPE arrays in file order
-    close: object = None  # callable closing what was opened
-
-
-def open_source(path: str, fmt: str | None = None, follow: bool = False) -> Source:
-    """``path`` read in chunks; ``-`` is standard input; ``follow``: a file still being written."""
-    if path == "-":
-        stream = open_stream(sys.stdin.buffer, "<stdin>", fmt)
-        return Source(stream.name, stream.format, stream.sensor, stream.chunks)
-    if follow:
-        require_regular_file(path)
-        f = open(path, "rb")  # noqa: SIM115 - closed by Source.close when the run ends
-        try:
-            stream = open_stream(f, path, fmt, follow=True)
-        except BaseException:
-            f.close()
-            raise
-        return Source(path, stream.format, stream.sensor, stream.chunks, f.close)
-    fmt = fmt or detect_format(path)
-    return Source(path, fmt, read_info(path, fmt).sensor, stream_events(path, fmt=fmt))
-
-
-def read_whole(source: Source) -> np.ndarray:
-    """Every event of ``source`` in one array (a plain run of standard input)."""
-    parts = list(source.chunks)
-    return np.concatenate(parts) if parts else np.empty(0, dtype=EVENT_DTYPE)
-
-
-def prepare_whole(source: Source, net: Network, spec: InputOptions) -> PreparedInput:
-    """Every event of ``source`` prepared for ``net`` as a file of them is (a plain run of
-    standard input)."""
-    return prepare_events(read_whole(source), net, spec, stated=source.sensor,
-                          info={"path": source.name, "format": source.format})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Below the engine and above the event readers: ``spec`` (the options and the prepared form),
 ``events`` (recordings: sensor rule, fit check, binning), ``arrays`` (frames and spike counts),
-``adapter`` (what a file or an object is, and the one entry point).
+``sources`` (a file read in chunks, standard input, a growing file), ``adapter`` (what a file or
+an object is, and the one entry point).
 """
 
 from .adapter import prepare, prepare_file, sniff
