@@ -139,11 +139,12 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
                      slowest=slowest, resume=resume)
     runs = [(input_options(t, bin_us, method, keep_partial, polarity, crop, downscale),
              results_path_for(results_path, t) if sweep and results_path else results_path) for t in values]
-    for _, path in runs[1:] if sweep else ():
+    sweep_files = runs if sweep and results_path else []
+    for _, path in sweep_files:  # the option's own name was checked by click, these are derived
         resolve_output(path)
     refuse_overwriting_inputs([path for _, path in runs] + [json_out, csv_out, plot],
                               [s.path for s in data.samples])
-    for options, path in runs[1:] if sweep else ():  # the first T's file is checked when it opens
+    for options, path in sweep_files:  # every T's file, before the first T runs
         check_results_file(path, ev.header(options), resume)
     head = {"model": model, "model_name": net.name, "model_sha256": ev.model_sha256, "dataset": dataset,
             "precision": precision, "energy_table": table.name}

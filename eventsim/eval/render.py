@@ -130,7 +130,8 @@ def _latency_lines(lat: dict) -> list[str]:
                     [[h[0]] + [f"{h[1 + k]:,}" for k in steps] for h in hist], "l" + "r" * len(steps))
     for _, label, d in present:
         if d["never"]:
-            lines.append(f"{label}: never reached in {d['never']:,} sample(s)")
+            what = "the output never fired" if label == "first output spike" else "none"
+            lines.append(f"{label}: {what} in {d['never']:,} sample(s)")
         if d["without"]:
             lines.append(f"{label}: not recorded for {d['without']:,} sample(s) (results written by an "
                          "older eventsim)")
@@ -146,7 +147,7 @@ def throughput_line(tp: dict) -> str:
     if tp.get("mode") == "dask":
         where = f"Dask cluster{each} per task"
     elif tp.get("mode") == "in-process":
-        where = f"in this process{each}"
+        where = "in this process" + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else "")
     else:
         n = tp.get("workers") or 1
         where = f"{n} worker process{'es' if n != 1 else ''}{each}"
