@@ -103,7 +103,9 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
     Sweep of T: -T 1,2,4,8 evaluates the dataset at every T, each exactly as `eval -T k` alone,
     and prints one table (accuracy, SOPs and energy per sample, mean decision step, samples/s
     per T). With --bin-us N every T is a number of N-microsecond windows (the first T*N us of
-    each recording); --binning time/count with --bin-us is refused.
+    each recording); a sweep refuses --binning time/count with --bin-us (N would be ignored) and
+    --binning window without it. --results FILE keeps one file per T (see --results); the
+    samples/s of every T include starting its workers.
 
     Threads: each of the --workers processes runs the engine on cores // workers threads (at
     least 1) unless --threads is given; workers x threads may not exceed the cores. On a Dask
