@@ -31,7 +31,7 @@ import stat
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from .errors import EventsimError, OutputError
@@ -188,7 +188,8 @@ class Terminated(KeyboardInterrupt):
 #: "signal": the first SIGINT/SIGTERM received; "pending": renames waiting for the end of the
 #: command (None outside :func:`deferred_commits`); "done": the outputs are in place;
 #: "ignore_after": the process entry point's wish to ignore both signals once they are
-_commits: dict = {"signal": None, "pending": None, "done": False, "ignore_after": False}
+#: "after": what to do once the outputs are in place (messages saying they were written)
+_commits: dict = {"signal": None, "pending": None, "done": False, "ignore_after": False, "after": []}
 _BLOCKED = {signal.SIGINT, signal.SIGTERM}
 
 
@@ -210,6 +211,22 @@ def output_size(path: str | os.PathLike) -> int:
         if name in (user_name, target):
             return os.path.getsize(tmp)
     return os.path.getsize(name)
+
+
+def after_commit(action: Callable[[], None]) -> None:
+    """Run ``action`` once the command's outputs are in place (at once outside
+    :func:`deferred_commits`); never when they are not (a "wrote FILE" line must not be printed
+    for an output that an interrupt then leaves as it was)."""
+    if _commits["pending"] is None:
+        action()
+    else:
+        _commits["after"].append(action)
+
+
+def _run_after_commit() -> None:
+    actions, _commits["after"] = _commits["after"], []
+    for action in actions:
+        action()
 
 
 def interrupt_handled() -> None:
@@ -243,16 +260,18 @@ def deferred_commits(exits: tuple[type[BaseException], ...] = (SystemExit,)) -> 
         yield
         return
     pending: list = []
-    _commits.update(pending=pending, done=False, signal=None)
+    _commits.update(pending=pending, done=False, signal=None, after=[])
     try:
         try:
             yield
         except exits:
             _commit(pending, final=True)
+            _run_after_commit()
             raise
         _commit(pending, final=True)
+        _run_after_commit()
     finally:
-        _commits["pending"] = None
+        _commits.update(pending=None, after=[])
         for tmp, _, _ in pending:
             if os.path.lexists(tmp):
                 os.unlink(tmp)

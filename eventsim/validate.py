@@ -47,10 +47,8 @@ from .engine.reference import forward
 from .engine.reference_int import forward_int
 from .engine.simulator import Simulator
 from .errors import InputFormatError, ValidationError
-from .events.binning import bin_events, check_fit, dense_counts
-from .events.frames import frame_kind, read_frames, read_step_array
-from .events.io import read_events
-from .events.sensor import extent, resolve_sensor
+from .events.binning import dense_counts
+from .inputs import InputSpec, prepare_file
 from .network.counts import dense_macs
 from .network.ir import Network
 from .network.kinds import PROJECTION_KINDS
@@ -223,52 +221,31 @@ def random_inputs(net: Network, timesteps: int | None = None, seed: int = 0, den
 
 def inputs_from_file(net: Network, path: str | os.PathLike, timesteps: int | None = None,
                      bin_us: int | None = None) -> Inputs:
-    """An event recording or a .npy/.png frame as the input of the dynamic checks.
-
-    Events are binned with the model's polarity into ``timesteps`` equal-time steps (default
-    the model's T), or into windows of ``bin_us`` microseconds (exactly ``timesteps`` of them
-    when both are given), as ``eventsim run`` bins them.
+    """An event recording or a .npy/.png frame as the input of the dynamic checks, read as
+    ``eventsim run`` reads it (:mod:`eventsim.inputs`, the model's polarity): events binned into
+    ``timesteps`` equal-time steps (default the model's T), or into windows of ``bin_us``
+    microseconds (exactly ``timesteps`` of them when both are given).
     """
     path = os.fspath(path)
-    steps = int(timesteps or net.timesteps)
-    if frame_kind(path) == "npy" and (net.input.kind == "events" or len(net.input_shape) != 3):
-        try:  # one row per step (a non-image model, or spike counts for an event-input model)
-            rows = read_step_array(path, net.input_shape)
-        except InputFormatError as exc:
-            what = "event input: spike counts" if net.input.kind == "events" else "frame input"
-            raise ValidationError(f"{exc} (model {net.name!r} takes {what})") from None
-        if net.input.kind == "frames":
-            return Inputs(rows, None, {"kind": "file", "path": path, "timesteps": int(rows.shape[0])})
-        if not np.array_equal(rows, np.rint(rows)) or (net.input.polarity == "split" and rows.min() < 0):
-            raise ValidationError(f"{path}: an event-input model takes integer spike counts "
-                                  "(negative only for signed polarity)")
-        pos, neg = np.maximum(rows, 0).astype(np.int64), np.maximum(-rows, 0).astype(np.int64)
-        return Inputs(pos, neg, {"kind": "file", "path": path, "timesteps": int(rows.shape[0]),
-                                 "events": int(pos.sum() + neg.sum())})
-    if frame_kind(path) is not None:
-        if net.input.kind != "frames":
-            raise ValidationError(f"{path}: a static frame, but model {net.name!r} takes event input")
-        x = read_frames(path)
-        if x.shape == tuple(net.input_shape):
-            x = np.repeat(x[None], steps, axis=0)
-        if x.ndim != 4 or x.shape[1:] != tuple(net.input_shape):
-            raise ValidationError(f"{path}: frame shape {x.shape} does not fit the model input "
-                                  f"{net.input_shape}")
-        return Inputs(x, None, {"kind": "file", "path": path, "timesteps": int(x.shape[0])})
-    if net.input.kind != "events":
-        raise ValidationError(f"{path}: an event recording, but model {net.name!r} takes frame input")
-    events, stated = read_events(path)
-    sensor, _ = resolve_sensor(stated, extent(events), net.sensor_size)
-    check_fit(sensor, net.input_shape, net.input.polarity, None, None, where=path)
-    if bin_us is None:
-        binned = bin_events(events, sensor, net.input_shape, net.input.polarity, steps)
-    else:
-        binned = bin_events(events, sensor, net.input_shape, net.input.polarity, timesteps, bin_us)
-    if binned.timesteps < 1:
+    try:
+        prepared = prepare_file(path, net, InputSpec(timesteps=timesteps, bin_us=bin_us))
+    except InputFormatError as exc:
+        what = "event input" if net.input.kind == "events" else "frame input"
+        raise ValidationError(f"{exc} (model {net.name!r} takes {what})") from None
+    info, steps = prepared.info, prepared.timesteps
+    desc = {"kind": "file", "path": path, "timesteps": int(steps)}
+    if prepared.frames is not None:
+        frames = prepared.frames
+        if frames.shape[0] != steps:  # one static frame, the same in every step
+            frames = np.repeat(frames, steps, axis=0)
+        return Inputs(frames, None, desc)
+    if steps < 1:
         raise ValidationError(f"{path}: the binning gives 0 time steps; give --timesteps")
-    pos, neg = dense_counts(binned)
-    return Inputs(pos, neg, {"kind": "file", "path": path, "timesteps": int(pos.shape[0]),
-                             "events": int(events.size), "dropped_events": binned.dropped})
+    pos, neg = dense_counts(prepared.binned) if prepared.binned is not None else prepared.counts
+    desc["events"] = int(info["events"])
+    if "dropped_events" in info:
+        desc["dropped_events"] = int(info["dropped_events"])
+    return Inputs(pos, neg, desc)
 
 
 def _run(sim: Simulator, inputs: Inputs):

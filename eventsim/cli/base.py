@@ -25,6 +25,7 @@ from .. import files
 from ..errors import EventsimError
 from ..files import (
     Terminated,
+    after_commit,
     deferred_commits,
     json_text,
     note_signal,
@@ -226,8 +227,8 @@ def say_written(path, detail: str = "") -> None:
     """One line on stderr, ``wrote PATH (size)`` (``: detail`` after it); nothing for stdout (``-``)."""
     if path is None or str(path) == "-":
         return
-    click.echo(f"wrote {path} ({format_size(output_size(path))})" + (f": {detail}" if detail else ""),
-               err=True)
+    line = f"wrote {path} ({format_size(output_size(path))})" + (f": {detail}" if detail else "")
+    after_commit(lambda: click.echo(line, err=True))
 
 
 def format_size(n: int) -> str:

@@ -19,10 +19,10 @@ from ..eval.dataset import Dataset, discover
 from ..eval.render import format_csv, format_sweep_csv, format_text, save_plot
 from ..eval.results import ResultsHeader, ResultsWriter, check_results_file
 from ..eval.runner import EvalJob, evaluate_all
-from ..eval.sample import InputOptions
 from ..eval.summary import sorted_records, summarize, throughput
 from ..eval.sweep import check_sweep_binning, format_sweep, results_path_for, save_sweep_plot, sweep_document
 from ..files import refuse_overwriting_inputs, resolve_output, sha256_file, write_text_atomic
+from ..inputs import InputSpec
 from ..network.loading import load_network
 from .base import EventsimCommand, InputPath, Interrupted, OutputPath, emit_json, say_written
 from .options import input_options, precision_option, sweep_binning_options, threads_option
@@ -214,7 +214,7 @@ class _Evaluation:
     slowest: int
     resume: bool
 
-    def header(self, options: InputOptions) -> ResultsHeader:
+    def header(self, options: InputSpec) -> ResultsHeader:
         return ResultsHeader(model=self.model, model_sha256=self.model_sha256, dataset=self.dataset,
                              dataset_sha256=self.data.digest(), samples=len(self.data.samples),
                              options={**options.to_dict(), "precision": self.precision,
@@ -226,7 +226,7 @@ class _Evaluation:
             return "dask"
         return "in-process" if not self.isolate and self.workers <= 1 else "processes"
 
-    def run(self, options: InputOptions, results_path: str | None) -> dict:
+    def run(self, options: InputSpec, results_path: str | None) -> dict:
         """Evaluate every sample with ``options``: the summary, its throughput and the records
         (``results``), continuing ``results_path`` on --resume."""
         samples = self.data.samples

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..eval.sample import InputOptions
 from ..eval.sweep import parse_timesteps
 from ..events.binning import BIN_METHODS, DOWNSCALE_MODES
+from ..inputs import InputSpec
 
 
 def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
@@ -87,7 +87,7 @@ def sweep_binning_options(f):
     return f
 
 
-def input_options(timesteps, bin_us, method, keep_partial, polarity, crop, downscale) -> InputOptions:
-    """The :class:`InputOptions` of the values of :func:`binning_options` (``crop`` as text)."""
-    return InputOptions(timesteps=timesteps, bin_us=bin_us, method=method, keep_partial=keep_partial,
+def input_options(timesteps, bin_us, method, keep_partial, polarity, crop, downscale) -> InputSpec:
+    """The :class:`~eventsim.inputs.InputSpec` of the values of :func:`binning_options` (``crop`` as text)."""
+    return InputSpec(timesteps=timesteps, bin_us=bin_us, method=method, keep_partial=keep_partial,
                         polarity=polarity, crop=parse_crop(crop), downscale=downscale)

@@ -14,14 +14,14 @@ from ..energy.report import build_report
 from ..energy.tables import get_table
 from ..engine.simulator import Simulator
 from ..errors import InputFormatError
-from ..eval.sample import InputOptions, run_file, static_input
 from ..eval.stream import run_warnings
 from ..events.sensor import STATED
+from ..inputs import InputSpec, PreparedInput, prepare_file
 from ..network.loading import load_network
 from .base import EventsimCommand, InputPath, OutputPath, emit_json, format_table
 from .energy_cmd import emit_report, energy_line, report_format, report_options
-from .options import binning_options, parse_crop, precision_option, threads_option
-from .stream_run import StreamArgs, check_stream_args, run_stdin, run_stream, stream_options
+from .options import binning_options, input_options, precision_option, threads_option
+from .stream_run import StreamArgs, check_stream_args, read_stdin, run_stream, stream_options
 
 DEMO_MODEL = "demo_model.h5"
 DEMO_INPUT = "demo.aedat4"
@@ -43,11 +43,8 @@ def _fmt_count(n: int) -> str:
 
 
 def format_summary(report: dict, top_k: int = 5) -> str:
-    """The human summary of a run report (the dict of ``RunResult.to_report()`` plus input).
-
-    Kept separate from the command so that later options (energy tables, plots) can add
-    sections to the same report dict and reuse this printer.
-    """
+    """The human summary of a run report (``energy.report.build_report``): input, prediction,
+    top outputs, the per-layer table and the totals (the energy line is ``energy_line``)."""
     lines = []
     inp = report.get("input", {})
     src = inp.get("path", "input")
@@ -80,14 +77,6 @@ def format_summary(report: dict, top_k: int = 5) -> str:
     lines.append(f"encoder MACs: {_fmt_count(tot['macs'])}; "
                  f"multiplications after the encoder: {_fmt_count(tot['multiplications'])}")
     return "\n".join(lines)
-
-
-def load_input(path: str, sim: Simulator, *, timesteps, bin_us, method, keep_partial, polarity, crop,
-               downscale, progress=None, record=False):
-    """Read ``path`` (events by content, or a static .npy/.png) and run ``sim`` on it."""
-    options = InputOptions(timesteps=timesteps, bin_us=bin_us, method=method, keep_partial=keep_partial,
-                           polarity=polarity, crop=crop, downscale=downscale)
-    return run_file(path, sim, options, progress=progress, record=record)
 
 
 @click.command(cls=EventsimCommand)
@@ -129,21 +118,19 @@ def run(model, input_path, timesteps, bin_us, method, keep_partial, polarity, cr
         raise click.UsageError("--json - and --report both write to stdout; give -o FILE")
     table = get_table(energy_table)  # a bad table file fails before the run
     sim = Simulator(load_network(model), precision=precision, threads=threads)
-    options = dict(timesteps=timesteps, bin_us=bin_us, method=method, keep_partial=keep_partial,
-                   polarity=polarity, crop=parse_crop(crop), downscale=downscale)
+    spec = input_options(timesteps, bin_us, method, keep_partial, polarity, crop, downscale)
     if args.active:
-        return run_stream(sim, input_path, args, plot=plot, top_k=top_k, **options)
-    record = bool(fmt or plot or json_out)
+        return run_stream(sim, input_path, args, plot=plot, top_k=top_k, spec=spec)
     if input_path == "-":
-        result = run_stdin(sim, args, record=record, **options)
+        prepared = read_stdin(sim.network, args, spec)
     else:
-        result = _run_with_progress(sim, input_path, record=record, **options)
-    if not args.quiet:
-        for line in run_warnings(result, cropped=crop is not None or downscale is not None):
-            click.echo(f"warning: {line}", err=True)
+        prepared = prepare_file(input_path, sim.network, spec)
     # per-neuron spikes (record) and a frame input feed the NeuroBench section's effective counts
-    frames = None if input_path == "-" else static_input(input_path, sim.network)
-    report = build_report(result, table, frames=frames)
+    result = _run_with_progress(sim, prepared, record=bool(fmt or plot or json_out))
+    if not args.quiet:
+        for line in run_warnings(result, cropped=spec.crop is not None or spec.downscale is not None):
+            click.echo(f"warning: {line}", err=True)
+    report = build_report(result, table, frames=prepared.frames)
     report["model_path"] = model
     saturated = sum(int(s.sum()) for s in (result.saturations or {}).values())
     if saturated:  # int mode: never silent (see eventsim validate's int-saturation check)
@@ -156,10 +143,10 @@ def run(model, input_path, timesteps, bin_us, method, keep_partial, polarity, cr
     click.echo(energy_line(report))
     if demo:
         click.echo("")
-        click.echo(format_demo_digits(sim, table, options))
+        click.echo(format_demo_digits(sim, table, spec))
 
 
-def format_demo_digits(sim: Simulator, table, options: dict) -> str:
+def format_demo_digits(sim: Simulator, table, spec: InputSpec) -> str:
     """One line per bundled demo digit (``demo_labels.csv``): label, prediction, SOPs, energy."""
     data = resources.files("eventsim") / "data"
     with (data / DEMO_LABELS).open(encoding="utf-8") as f:
@@ -167,7 +154,8 @@ def format_demo_digits(sim: Simulator, table, options: dict) -> str:
         entries = [e for e in csv.DictReader(f) if e["file"] != DEMO_INPUT]
     rows, correct = [], 0
     for entry in entries:
-        report = build_report(load_input(str(data / entry["file"]), sim, **options), table)
+        report = build_report(sim.run_prepared(prepare_file(str(data / entry["file"]), sim.network, spec)),
+                              table)
         label, pred = int(entry["label"]), int(report["prediction"])
         correct += label == pred
         rows.append([entry["file"], label, pred, "yes" if label == pred else "NO",
@@ -177,12 +165,12 @@ def format_demo_digits(sim: Simulator, table, options: dict) -> str:
                                          "energy uJ"], rows, align="lrrlrr")
 
 
-def _run_with_progress(sim: Simulator, path: str, **kw):
+def _run_with_progress(sim: Simulator, prepared: PreparedInput, record: bool):
     """Run with a tqdm bar on stderr when it is a terminal (steps as units)."""
     if not sys.stderr.isatty():
-        return load_input(path, sim, **kw)
-    with tqdm(desc="steps", unit="step", file=sys.stderr, leave=False) as bar:
+        return sim.run_prepared(prepared, record=record)
+    with tqdm(desc="steps", unit="step", total=prepared.timesteps, file=sys.stderr, leave=False) as bar:
         def tick(done: int) -> None:
             bar.update(done - bar.n)
 
-        return load_input(path, sim, progress=tick, **kw)
+        return sim.run_prepared(prepared, record=record, progress=tick)

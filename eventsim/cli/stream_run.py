@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import click
 import numpy as np
@@ -19,8 +19,7 @@ from ..eval.stream import (
     Pacer,
     Timeline,
     open_source,
-    read_whole,
-    run_whole,
+    prepare_whole,
     save_timeline_plot,
     step_records,
     stream_warnings,
@@ -35,6 +34,9 @@ from ..events.frames import frame_kind
 from ..events.streams import STREAM_FORMATS
 from ..events.windows import StreamStats, check_window_options
 from ..files import atomic_output, interrupt_handled, json_text
+from ..inputs import InputSpec, PreparedInput
+from ..inputs.events import prepare_events
+from ..network.ir import Network
 from .base import OutputPath
 
 _STREAM = [
@@ -122,10 +124,9 @@ def check_stream_args(args: StreamArgs, input_path: str, *, bin_us, method, json
         raise click.UsageError("--follow reads a growing FILE; standard input is read until it ends anyway")
 
 
-def run_stdin(sim: Simulator, args: StreamArgs, **options):
-    """A plain run (one inference) of the recording on standard input."""
-    source = open_source("-", args.fmt)
-    return run_whole(sim, source, read_whole(source), **options)
+def read_stdin(net: Network, args: StreamArgs, spec: InputSpec) -> PreparedInput:
+    """The recording on standard input prepared for a plain run (one inference)."""
+    return prepare_whole(open_source("-", args.fmt), net, spec)
 
 
 @contextlib.contextmanager
@@ -147,23 +148,24 @@ def _jsonl(path: str | None):
 
 
 def run_stream(sim: Simulator, input_path: str, args: StreamArgs, *, plot: str | None, top_k: int,
-               timesteps, bin_us, method, keep_partial, polarity, crop, downscale) -> None:
+               spec: InputSpec) -> None:
     """``eventsim run`` with --window-us or --continuous: timeline, JSON lines, summary, plot."""
     net = sim.network
     mode = "windows" if args.window_us is not None else "continuous"
     source = open_source(input_path, args.fmt, args.follow)
     stats, pacer = StreamStats(), Pacer(args.realtime)
     if args.realtime:  # compile the kernels before the clock starts
-        sim.run(np.empty(0, EVENT_DTYPE), timesteps=1, sensor=source.sensor, polarity=polarity, crop=crop,
-                downscale=downscale)
+        warm = replace(spec, timesteps=1, bin_us=None, method=None)
+        sim.run_prepared(prepare_events(np.empty(0, EVENT_DTYPE), net, warm, stated=source.sensor))
     if mode == "windows":
-        records = window_records(sim, source, args.window_us, args.hop_us, keep_partial=keep_partial,
-                                 allow_gaps=args.allow_gaps, stats=stats, pacer=pacer, timesteps=timesteps,
-                                 bin_us=bin_us, method=method, polarity=polarity, crop=crop,
-                                 downscale=downscale)
+        records = window_records(sim, source, args.window_us, args.hop_us, keep_partial=spec.keep_partial,
+                                 allow_gaps=args.allow_gaps, stats=stats, pacer=pacer,
+                                 timesteps=spec.timesteps, bin_us=spec.bin_us, method=spec.method,
+                                 polarity=spec.polarity, crop=spec.crop, downscale=spec.downscale)
     else:
-        records = step_records(sim, source, bin_us, timesteps=timesteps, keep_partial=keep_partial,
-                               stats=stats, pacer=pacer, polarity=polarity, crop=crop, downscale=downscale)
+        records = step_records(sim, source, spec.bin_us, timesteps=spec.timesteps,
+                               keep_partial=spec.keep_partial, stats=stats, pacer=pacer,
+                               polarity=spec.polarity, crop=spec.crop, downscale=spec.downscale)
     tl = Timeline(mode, classes=net.output_population.size)
     text = args.jsonl_out is None
     steps_seen: set[int] = set()
@@ -188,7 +190,7 @@ def run_stream(sim: Simulator, input_path: str, args: StreamArgs, *, plot: str |
         if source.close is not None:
             source.close()
     if not args.quiet:
-        cropped = crop is not None or downscale is not None
+        cropped = spec.crop is not None or spec.downscale is not None
         for line in stream_warnings(tl, stats, net.timesteps, steps_seen, cropped):
             click.echo(f"warning: {line}", err=True)
     doc = summary_dict(tl, stats, pacer)

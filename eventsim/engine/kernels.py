@@ -31,7 +31,7 @@ import numpy as np
 
 from .jit import kernel
 
-# population kind codes (mirrors plan.POP_*; kernels only need these two)
+# the population kind codes the update kernels branch on (network.kinds.CODE_*, plan.POP_*)
 _POP_TERNARY, _POP_BINARY, _POP_READOUT = 1, 2, 4
 
 

@@ -1,4 +1,4 @@
-"""The event engine's driver, one for every precision: bins the input, steps the network, counts.
+"""The event engine's driver, one for every precision: steps the network on prepared input, counts.
 
 >>> sim = Simulator(network, precision="float32", threads=2)
 >>> result = sim.run(events, sensor=(128, 128), timesteps=10)     # EVENT_DTYPE array
@@ -21,6 +21,8 @@ threads. The populations of a recurrent group (a cycle through a delayed project
 such a group time by time (inputs from outside the group still arrive layer-major), with the
 same kernels and so the same arithmetic as the reference's time-major loop.
 
+Input reaches the driver prepared by :mod:`eventsim.inputs` (binned events, spike counts or
+frames; ``run`` calls that adapter for convenience); ``run_prepared`` only simulates.
 What differs between precisions (weights, neuron update, encoder arithmetic, output scale) is in
 ``modes.py``; the buffers are in ``workspace.py``. Frame input reaches the network through the
 dense encoder (the projections out of the input population); its multiply-accumulates are counted
@@ -36,9 +38,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError, InputFormatError, NoStepsError
-from ..events.binning import BinnedEvents, bin_events, binning_info, check_fit
-from ..events.dtype import EVENT_DTYPE
-from ..events.sensor import extent, resolve_sensor
+from ..events.binning import BinnedEvents
+from ..inputs import InputSpec, PreparedInput, prepare
+from ..inputs.arrays import prepare_counts, prepare_frames, prepare_spike_rows
 from ..network.counts import dense_macs
 from ..network.ir import Network
 from . import kernels_steps
@@ -72,6 +74,23 @@ class BatchResult:
     @property
     def samples_per_second(self) -> float:
         return len(self.results) / self.seconds if self.seconds > 0 else float("inf")
+
+
+def _count_train(pos: np.ndarray, neg: np.ndarray, perm: np.ndarray):
+    """Dense (T, *shape) counts as the engine's input train: per step the nonzero + then −
+    entries (internal neuron order), a count of n as one entry of value n (n additions)."""
+    steps = pos.shape[0]
+    ptr = np.zeros(steps + 1, np.int64)
+    idx_parts, val_parts = [], []
+    for t in range(steps):
+        ip = np.flatnonzero(pos[t].ravel())
+        ineg = np.flatnonzero(neg[t].ravel())
+        idx_parts += [perm[ip], perm[ineg]]
+        val_parts += [pos[t].ravel()[ip].astype(np.int64), -neg[t].ravel()[ineg].astype(np.int64)]
+        ptr[t + 1] = ptr[t] + ip.size + ineg.size
+    idx = np.concatenate(idx_parts).astype(np.int64) if idx_parts else np.zeros(0, np.int64)
+    val = np.concatenate(val_parts) if val_parts else np.zeros(0, np.int64)
+    return ptr, idx, val
 
 
 class Simulator:
@@ -111,91 +130,51 @@ class Simulator:
             record: bool = False, input_info: dict | None = None, progress=None) -> RunResult:
         """Run on ``data`` and return a :class:`RunResult`.
 
-        ``data`` is an EVENT_DTYPE array or the ``(events, sensor)`` pair that
-        :func:`~eventsim.events.io.read_events` returns (binned with ``timesteps``/``bin_us``/``method``/
-        ``keep_partial``, polarity ``polarity`` or the model's, spatially mapped with ``crop``
-        and ``downscale``; ``sensor`` (W, H) defaults to the model's sensor or input size), a
-        :class:`~eventsim.events.binning.BinnedEvents`, or a float array of frames ``(C,H,W)``
-        (repeated over ``timesteps``, default the model's) or ``(T,C,H,W)``. ``record`` keeps
-        every population's spikes per step in ``result.spikes`` (C-H-W order). ``progress``,
-        if given, is called with the number of steps done after every step (for progress bars).
+        ``data`` is anything :func:`eventsim.inputs.prepare` takes: an EVENT_DTYPE array or the
+        ``(events, sensor)`` pair that :func:`~eventsim.events.io.read_events` returns (binned with
+        ``timesteps``/``bin_us``/``method``/``keep_partial``, polarity ``polarity`` or the model's,
+        spatially mapped with ``crop`` and ``downscale``; ``sensor`` (W, H) overrides the stated
+        size), a :class:`~eventsim.events.binning.BinnedEvents`, a float array of frames
+        ``(C,H,W)`` (repeated over ``timesteps``, default the model's) or ``(T,C,H,W)``, or a
+        :class:`~eventsim.inputs.PreparedInput`. ``record`` keeps every population's spikes per
+        step in ``result.spikes`` (C-H-W order). ``progress``, if given, is called with the number
+        of steps done after every step (for progress bars).
         """
-        info = dict(input_info or {})
-        net = self.network
-        if isinstance(data, BinnedEvents):
-            return self.run_binned(data, record=record, input_info=info, progress=progress)
-        stated = None
-        if isinstance(data, tuple) and len(data) == 2 and getattr(data[0], "dtype", None) == EVENT_DTYPE:
-            data, stated = data  # what read_events returns
-        data = np.asarray(data)
-        if data.dtype == EVENT_DTYPE:
-            self._need("events")
-            if sensor is None:
-                sensor, info["sensor_from"] = resolve_sensor(stated, extent(data), net.sensor_size)
-            polarity = polarity or net.input.polarity
-            check_fit(sensor, net.input_shape, polarity, crop, downscale, where=info.get("path", "input"))
-            if timesteps is None and bin_us is None:
-                timesteps = net.timesteps
-            binned = bin_events(data, sensor, net.input_shape, polarity, timesteps, bin_us, method,
-                                keep_partial, crop, downscale)
-            info.setdefault("events", int(data.size))
-            info.setdefault("sensor", [int(sensor[0]), int(sensor[1])])
-            info.update(binning_info(binned, polarity, bin_us, method, keep_partial, crop, downscale))
-            return self.run_binned(binned, record=record, input_info=info, progress=progress)
-        if data.dtype.kind not in "fiub":
-            raise InputFormatError(f"{info.get('path', 'input')}: expected events or a numeric "
-                                   f"frame array, got dtype {data.dtype}")
-        if net.input.kind == "events":  # one row of spike counts per step (non-image models)
-            return self.run_spike_rows(data, timesteps=timesteps, record=record, input_info=info)
-        return self.run_frames(data, timesteps=timesteps, record=record, input_info=info,
-                               progress=progress)
+        spec = InputSpec(timesteps, bin_us, method, keep_partial, polarity, crop, downscale)
+        prepared = prepare(data, self.network, spec, sensor=sensor, info=input_info)
+        return self.run_prepared(prepared, record=record, progress=progress)
 
-    def run_binned(self, binned: BinnedEvents, record: bool = False,
-                   input_info: dict | None = None, progress=None, keep_state: bool = False) -> RunResult:
-        """Run on already binned input spikes.
+    def run_prepared(self, prepared: PreparedInput, record: bool = False, progress=None,
+                     keep_state: bool = False) -> RunResult:
+        """Run on input made ready by :mod:`eventsim.inputs` (simulation only).
 
         ``keep_state``: start from the membranes the previous run left instead of zero, so that
         runs on consecutive stretches of steps add up to one run over all of them (what
         :class:`~eventsim.engine.streaming.Stepper` builds on).
         """
-        self._need("events")
-        if tuple(binned.shape) != tuple(self.network.input_shape):
-            raise InputFormatError(f"binned input has shape {tuple(binned.shape)}, the model input "
-                                   f"is {tuple(self.network.input_shape)}")
+        self._need(prepared.kind)
+        info, steps = prepared.info, prepared.timesteps
+        if prepared.frames is not None:
+            return self._run(steps, None, None, None, prepared.frames, record, info, progress, keep_state)
         perm = to_internal(self.network.input_shape)
-        return self._run(binned.timesteps, binned.ptr, perm[binned.index],
-                         binned.sign.astype(np.int64), None, record, input_info, progress, keep_state)
+        if prepared.binned is not None:
+            b = prepared.binned
+            return self._run(steps, b.ptr, perm[b.index], b.sign.astype(np.int64), None, record, info,
+                             progress, keep_state)
+        ptr, idx, val = _count_train(*prepared.counts, perm)
+        return self._run(steps, ptr, idx, val, None, record, info, progress, keep_state)
+
+    def run_binned(self, binned: BinnedEvents, record: bool = False,
+                   input_info: dict | None = None, progress=None, keep_state: bool = False) -> RunResult:
+        """Run on already binned input spikes (see :meth:`run_prepared` for ``keep_state``)."""
+        return self.run_prepared(prepare(binned, self.network, info=input_info), record, progress, keep_state)
 
     def run_spike_rows(self, rows: np.ndarray, timesteps: int | None = None, record: bool = False,
                        input_info: dict | None = None) -> RunResult:
         """Run an event-input model on one row of spike counts per step, ``(T, *input_shape)``
         (``(T, N)`` for an input of shape ``(1, 1, N)``): integers, negative values only for
         ``signed`` polarity (−n is n spikes of −1)."""
-        self._need("events")
-        where = (input_info or {}).get("path", "input")
-        shape = tuple(self.network.input_shape)
-        rows = np.asarray(rows)
-        if rows.ndim == 2 and shape[:-1] == (1,) * (len(shape) - 1) and rows.shape[1:] == shape[-1:]:
-            rows = rows.reshape((rows.shape[0],) + shape)
-        if rows.ndim != len(shape) + 1 or rows.shape[1:] != shape:
-            raise InputFormatError(f"{where}: model {self.network.name!r} takes events input: an array "
-                                   f"of shape {rows.shape} does not fit; expected one row of spike counts "
-                                   f"per step, (T, {', '.join(map(str, shape))})")
-        if timesteps is not None and int(timesteps) != rows.shape[0]:
-            raise InputFormatError(f"{where}: {rows.shape[0]} rows (steps) given but timesteps={timesteps}")
-        values = rows.astype(np.float64)
-        if not np.all(np.isfinite(values)) or not np.array_equal(values, np.rint(values)):
-            raise InputFormatError(f"{where}: an event-input model takes integer spike counts per step; "
-                                   "the array holds non-integer values")
-        if np.abs(values).max(initial=0) > 2**31:
-            raise InputFormatError(f"{where}: spike counts above 2^31 per neuron and step")
-        counts = values.astype(np.int64)
-        if self.network.input.polarity == "split" and counts.min(initial=0) < 0:
-            raise InputFormatError(f"{where}: negative spike counts, but the model's input polarity is "
-                                   "'split' (only 'signed' inputs take −1 spikes)")
-        info = dict(input_info or {})
-        info.setdefault("events", int(np.abs(counts).sum()))
-        return self.run_counts(np.maximum(counts, 0), np.maximum(-counts, 0), record=record, input_info=info)
+        return self.run_prepared(prepare_spike_rows(rows, self.network, timesteps, info=input_info), record)
 
     def run_counts(self, pos: np.ndarray, neg: np.ndarray | None = None, record: bool = False,
                    input_info: dict | None = None) -> RunResult:
@@ -203,49 +182,13 @@ class Simulator:
 
         A count of n at a pixel is n unit spikes (n additions per synapse, n SOPs).
         """
-        self._need("events")
-        pos = np.asarray(pos)
-        shape = tuple(self.network.input_shape)
-        if pos.ndim != len(shape) + 1 or pos.shape[1:] != shape:
-            raise InputFormatError(f"counts have shape {pos.shape}, expected (T, "
-                                   f"{', '.join(map(str, shape))})")
-        neg = np.zeros_like(pos) if neg is None else np.asarray(neg)
-        steps = pos.shape[0]
-        perm = to_internal(shape)
-        ptr = np.zeros(steps + 1, np.int64)
-        idx_parts, val_parts = [], []
-        for t in range(steps):
-            ip = np.flatnonzero(pos[t].ravel())
-            ineg = np.flatnonzero(neg[t].ravel())
-            idx_parts += [perm[ip], perm[ineg]]
-            val_parts += [pos[t].ravel()[ip].astype(np.int64), -neg[t].ravel()[ineg].astype(np.int64)]
-            ptr[t + 1] = ptr[t] + ip.size + ineg.size
-        idx = np.concatenate(idx_parts) if idx_parts else np.zeros(0, np.int64)
-        val = np.concatenate(val_parts) if val_parts else np.zeros(0, np.int64)
-        return self._run(steps, ptr, idx.astype(np.int64), val, None, record, input_info)
+        return self.run_prepared(prepare_counts(pos, neg, self.network, info=input_info), record)
 
     def run_frames(self, frames: np.ndarray, timesteps: int | None = None, record: bool = False,
                    input_info: dict | None = None, progress=None) -> RunResult:
         """Run on analog frames ``(C,H,W)`` (repeated ``timesteps`` times) or ``(T,C,H,W)``."""
-        self._need("frames")
-        shape = tuple(self.network.input_shape)
-        frames = np.asarray(frames, dtype=np.float64)
-        where = (input_info or {}).get("path", "input")
-        if frames.shape == shape:
-            steps = int(timesteps or self.network.timesteps)
-            frames = frames[None]
-        elif frames.ndim == len(shape) + 1 and frames.shape[1:] == shape:
-            steps = frames.shape[0]
-            if timesteps is not None and int(timesteps) != steps:
-                raise InputFormatError(f"{where}: {steps} frames given but timesteps={timesteps}")
-        else:
-            raise InputFormatError(f"{where}: frame array of shape {frames.shape} does not fit the "
-                                   f"model input {shape} (expected (C,H,W) or (T,C,H,W))")
-        if not np.all(np.isfinite(frames)):
-            raise InputFormatError(f"{where}: frame array contains non-finite values")
-        info = dict(input_info or {})
-        info.setdefault("frames", int(frames.shape[0]))
-        return self._run(steps, None, None, None, frames, record, info, progress)
+        return self.run_prepared(prepare_frames(frames, self.network, timesteps, info=input_info), record,
+                                 progress)
 
     def run_batch(self, inputs, timesteps: int | None = None, *, each=None, **options) -> BatchResult:
         """Run every input of ``inputs`` (each as :meth:`run` takes it, with the same ``options``)

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import NoStepsError
-from ..events.binning import bin_events, check_fit
-from ..events.sensor import extent, resolve_sensor
 from ..events.windows import StepBlock, StreamStats, Window, iter_step_blocks, iter_windows
+from ..inputs import InputSpec, PreparedInput, prepare
+from ..inputs.events import BlockBinner, prepare_events
 from .plan import to_internal
 from .result import RunResult
 
@@ -51,17 +51,17 @@ class WindowResult:
         return int(len(self.window.events))
 
 
-def run_window(sim, window: Window, stated_sensor=None, *, where: str = "stream", **options) -> WindowResult:
+def run_window(sim, window: Window, stated_sensor=None, *, where: str = "stream", record: bool = False,
+               **options) -> WindowResult:
     """Run ``window``'s events as :meth:`Simulator.run` runs a file of just those events.
 
-    ``options``: ``timesteps``, ``bin_us``, ``method``, ``keep_partial``, ``polarity``, ``crop``,
-    ``downscale``, ``record`` as :meth:`Simulator.run` takes them.
+    ``options``: the fields of :class:`~eventsim.inputs.InputSpec`.
     """
-    events = window.events
     info = {"path": f"{where} window {window.index}"}
-    sensor, info["sensor_from"] = resolve_sensor(stated_sensor, extent(events), sim.network.sensor_size)
     try:
-        result = sim.run(events, sensor=sensor, input_info=info, **options)
+        prepared = prepare_events(window.events, sim.network, InputSpec(**options), stated=stated_sensor,
+                                  info=info)
+        result = sim.run_prepared(prepared, record=record)
     except NoStepsError as exc:  # a window's own fault; any other error is the whole stream's
         return WindowResult(window, None, str(exc))
     return WindowResult(window, result)
@@ -109,16 +109,20 @@ class Stepper:
             s.fill(0)
         self.steps = 0
 
-    def run_binned(self, binned, record: bool = False, input_info: dict | None = None) -> RunResult:
-        """Run the next ``binned.timesteps`` steps from the current state; returns their result."""
+    def run_prepared(self, prepared: PreparedInput, record: bool = False) -> RunResult:
+        """Run the next ``prepared.timesteps`` steps from the current state; returns their result."""
         ws = self.sim.workspace
         for v, s in zip(ws.v, self._v):
             v[...] = s
-        result = self.sim.run_binned(binned, record=record, input_info=input_info, keep_state=True)
+        result = self.sim.run_prepared(prepared, record=record, keep_state=True)
         for v, s in zip(ws.v, self._v):
             s[...] = v
-        self.steps += binned.timesteps
+        self.steps += prepared.timesteps
         return result
+
+    def run_binned(self, binned, record: bool = False, input_info: dict | None = None) -> RunResult:
+        """:meth:`run_prepared` on already binned input spikes."""
+        return self.run_prepared(prepare(binned, self.sim.network, info=input_info), record)
 
     @property
     def output(self) -> np.ndarray:
@@ -141,19 +145,12 @@ def stream_steps(sim, chunks: Iterable[np.ndarray], bin_us: int, *, sensor: tupl
     are that run's with ``-T`` = the number of steps. ``sensor``: the stream's stated size, else
     the model's (the extent of a stream's events is not known until it ends).
     """
-    net = sim.network
-    sensor, _ = resolve_sensor(sensor, None, net.sensor_size)
-    if sensor is None:
-        sensor = (net.input_shape[2], net.input_shape[1])
-    polarity = polarity or net.input.polarity
-    check_fit(sensor, net.input_shape, polarity, crop, downscale, where=where)
+    spec = InputSpec(bin_us=bin_us, polarity=polarity, crop=crop, downscale=downscale)
+    binner = BlockBinner(sim.network, spec, bin_us, sensor, where)
     stepper = Stepper(sim)
     for block in iter_step_blocks(chunks, bin_us, keep_partial=keep_partial, max_steps=max_steps,
                                   stats=stats):
-        binned = bin_events(block.events, sensor, net.input_shape, polarity, block.steps, bin_us,
-                            "window", False, crop, downscale, where=where, origin=block.origin)
-        info = {"path": where, "events": int(len(block.events)), "sensor": list(sensor),
-                "dropped_events": binned.dropped, "outside_map_events": binned.outside_map}
+        prepared = binner(block.events, block.steps, block.origin)
         if stats is not None:
-            stats.outside_map += binned.outside_map
-        yield block, stepper.run_binned(binned, record=record, input_info=info)
+            stats.outside_map += prepared.binned.outside_map
+        yield block, stepper.run_prepared(prepared, record=record)

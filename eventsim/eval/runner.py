@@ -32,9 +32,10 @@ import numpy as np
 from ..energy.tables import get_table
 from ..engine.simulator import Simulator
 from ..errors import ConfigError
+from ..inputs import InputSpec
 from ..network.loading import load_network
 from .dataset import Sample
-from .sample import InputOptions, evaluate_sample
+from .sample import evaluate_sample
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class EvalJob:
 
     model: str  # path of the model file, readable by every worker
     precision: str = "float32"  # "float32" | "float64" | "int"
-    options: InputOptions = InputOptions()  # binning of event files
+    options: InputSpec = InputSpec()  # binning of event files
     energy_table: str | None = None  # built-in table name or table file (None: the default)
     threads: int | None = None  # engine threads per worker (None: all cores; see jit.threads_per_worker)
 

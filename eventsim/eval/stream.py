@@ -34,10 +34,12 @@ from ..engine.streaming import WindowResult, run_window
 from ..errors import ConfigError
 from ..events.dtype import EVENT_DTYPE
 from ..events.io import detect_format, read_info, require_regular_file, stream_events
-from ..events.sensor import extent, resolve_sensor
 from ..events.streams import open_stream
 from ..events.windows import StreamStats, iter_windows
 from ..files import atomic_output
+from ..inputs import InputSpec, PreparedInput
+from ..inputs.events import prepare_events
+from ..network.ir import Network
 
 #: ``--realtime`` drops a window when it starts more than this many hops after its end.
 LATE_HOPS = 1
@@ -78,11 +80,11 @@ def read_whole(source: Source) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, dtype=EVENT_DTYPE)
 
 
-def run_whole(sim: Simulator, source: Source, events: np.ndarray, **options) -> RunResult:
-    """Run ``events`` read from ``source`` as ``eval.sample.run_file`` runs a file."""
-    info = {"path": source.name, "format": source.format}
-    sensor, info["sensor_from"] = resolve_sensor(source.sensor, extent(events), sim.network.sensor_size)
-    return sim.run(events, sensor=sensor, input_info=info, **options)
+def prepare_whole(source: Source, net: Network, spec: InputSpec) -> PreparedInput:
+    """Every event of ``source`` prepared for ``net`` as a file of them is (a plain run of
+    standard input)."""
+    return prepare_events(read_whole(source), net, spec, stated=source.sensor,
+                          info={"path": source.name, "format": source.format})
 
 
 # ---------------------------------------------------------------------------------------------

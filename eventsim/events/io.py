@@ -47,23 +47,10 @@ __all__ = [
 ]
 
 
-def _load(name: str) -> ModuleType | None:
-    """Import ``eventsim.events.formats.<name>``; None if that module does not exist (yet)."""
-    full = f"{__package__}.formats.{name}"
-    try:
-        return importlib.import_module(full)
-    except ModuleNotFoundError as exc:
-        # Only a missing format module is tolerated; a missing dependency inside it is a bug.
-        if exc.name == full:
-            return None
-        raise
-
-
 def _modules() -> Iterator[ModuleType]:
+    """The format modules, in detection order (every name of FORMAT_MODULES is one)."""
     for name in FORMAT_MODULES:
-        mod = _load(name)
-        if mod is not None:
-            yield mod
+        yield importlib.import_module(f"{__package__}.formats.{name}")
 
 
 def format_module(name: str) -> ModuleType:

@@ -14,6 +14,7 @@ import numpy as np
 STATED = "stated by the file"
 EXTENT = "the events' extent; the file states no sensor size"
 MODEL = "the model's sensor; the file states none and its events fit inside it"
+GIVEN = "given by the caller"
 
 
 def extent(events: np.ndarray) -> tuple[int, int] | None:

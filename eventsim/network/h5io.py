@@ -89,7 +89,7 @@ def _write(f: h5py.File, net: Network, dtype: np.dtype) -> None:
         g.attrs["groups"] = q.groups
         if q.kernel_size is not None:
             g.attrs["kernel_size"] = np.asarray(q.kernel_size, dtype=np.int64)
-        if q.pre_pool is not None:  # absent = no pre-pool (format_version 1 files stay valid)
+        if q.pre_pool is not None:  # absent = no pre-pool (as in every file before format_version 2)
             for key, value in zip(("pre_pool_kernel", "pre_pool_stride", "pre_pool_padding"), q.pre_pool):
                 g.attrs[key] = np.asarray(value, dtype=np.int64)
         if q.delay:  # absent = 0 (files before format_version 3 have none)

@@ -18,7 +18,6 @@ pytest.importorskip("neurobench")
 from eventsim.energy.neurobench import neurobench_metrics  # noqa: E402
 from eventsim.energy.report import build_report  # noqa: E402
 from eventsim.engine.simulator import Simulator  # noqa: E402
-from eventsim.eval.sample import run_file  # noqa: E402
 from eventsim.network.loading import load_network  # noqa: E402
 from tests.energy.nbtwin import neurobench_run, static_metrics  # noqa: E402
 from tests.randnet import random_inputs, random_network  # noqa: E402
@@ -59,7 +58,7 @@ def test_demo_model_matches_neurobench():
     if not (DATA / "demo_model.h5").is_file():
         pytest.skip("the bundled demo is not installed")
     sim = Simulator(load_network(str(DATA / "demo_model.h5")), precision="float64")
-    result = run_file(str(DATA / "demo.aedat4"), sim, record=True)
+    result = sim.run(str(DATA / "demo.aedat4"), record=True)
     ours = assert_equal_to_neurobench(result)
     # event counts > 1 per pixel and bin make the first layer's input non-binary: MACs
     assert ours["per_layer"][0]["effective_macs"] > 0 and ours["per_layer"][0]["effective_acs"] == 0
@@ -103,16 +102,17 @@ def test_eval_records_and_summary_carry_neurobench():
     """`eventsim eval` keeps NeuroBench's workload metrics per sample and summarises them."""
     from eventsim.eval.dataset import Sample
     from eventsim.eval.render import format_csv, format_text
-    from eventsim.eval.sample import InputOptions, evaluate_sample
+    from eventsim.eval.sample import evaluate_sample
     from eventsim.eval.summary import summarize
+    from eventsim.inputs import InputSpec
 
     if not (DATA / "demo_model.h5").is_file():
         pytest.skip("the bundled demo is not installed")
     sim = Simulator(load_network(str(DATA / "demo_model.h5")), precision="float64")
     recs = [evaluate_sample(sim, Sample(k, str(DATA / "demo" / f"digit{k}.aedat4"), k, f"digit{k}"),
-                            InputOptions()) for k in range(3)]
+                            InputSpec()) for k in range(3)]
     for rec in recs:
-        result = run_file(str(DATA / "demo" / f"digit{rec['label']}.aedat4"), sim, record=True)
+        result = sim.run(str(DATA / "demo" / f"digit{rec['label']}.aedat4"), record=True)
         full = neurobench_metrics(result)
         assert rec["neurobench"] == {k: full[k] for k in rec["neurobench"]}
     doc = summarize(recs, ["0", "1", "2"])

@@ -10,8 +10,9 @@ import pytest
 from eventsim.engine.simulator import Simulator
 from eventsim.eval.dataset import discover
 from eventsim.eval.runner import EvalJob, evaluate_all, evaluate_one
-from eventsim.eval.sample import InputOptions, comparable
+from eventsim.eval.sample import comparable
 from eventsim.events.io import read_events
+from eventsim.inputs import InputSpec
 from eventsim.network.loading import load_network
 from tests.eval.evaldata import write_dataset, write_model
 
@@ -41,7 +42,7 @@ def _by_index(records):
 @pytest.mark.parametrize("precision", ["float64", "int"])
 def test_local_processes_and_reversed_order_agree(data, precision):
     model, ds = data
-    job = EvalJob(model=model, precision=precision, options=InputOptions(timesteps=5))
+    job = EvalJob(model=model, precision=precision, options=InputSpec(timesteps=5))
     local = _by_index(_all(job, ds.samples))
     backwards = _by_index(evaluate_one(job, s) for s in reversed(ds.samples))  # reused Simulator
     procs = _by_index(_all(job, ds.samples, workers=2))
@@ -72,7 +73,7 @@ def test_record_is_the_simulator_result(data):
 def test_dask_local_cluster_agrees(data):
     distributed = pytest.importorskip("dask.distributed")
     model, ds = data
-    job = EvalJob(model=model, precision="float64", options=InputOptions(timesteps=5))
+    job = EvalJob(model=model, precision="float64", options=InputSpec(timesteps=5))
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                   dashboard_address=None) as cluster:
         on_dask = _by_index(_all(job, ds.samples, scheduler=cluster.scheduler_address))

@@ -1,7 +1,7 @@
 """A sample that kills its worker process is recorded as failed; the evaluation goes on.
 
 The crash is injected by a ``sitecustomize`` module on the children's PYTHONPATH that wraps
-``eventsim.eval.sample.run_file``: a sample whose name contains ``crash-<SIGNAL>`` makes its
+``eventsim.eval.sample.prepare_file``: a sample whose name contains ``crash-<SIGNAL>`` makes its
 process send itself that signal (SIGSEGV as a native-code crash, SIGABRT as an abort, SIGKILL
 as the kernel's out-of-memory killer). Nothing in eventsim knows about it.
 """
@@ -20,9 +20,8 @@ from eventsim.events.io import write_events
 from tests.eval.evaldata import sample_events, write_dataset, write_model
 from tests.procs import run_session
 
-pytestmark = pytest.mark.usefixtures("no_leftover_processes")
-
-pytestmark = pytest.mark.slow  # child processes that crash on purpose
+# child processes that crash on purpose
+pytestmark = [pytest.mark.usefixtures("no_leftover_processes"), pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,15 +29,15 @@ SITECUSTOMIZE = '''
 import os, signal
 import eventsim.eval.sample as _sample
 
-_run_file = _sample.run_file
+_prepare_file = _sample.prepare_file
 
-def run_file(path, *args, **kwargs):
+def prepare_file(path, *args, **kwargs):
     name = os.path.basename(path)
     if "crash-" in name:
         os.kill(os.getpid(), getattr(signal, name.split("crash-")[1].split(".")[0]))
-    return _run_file(path, *args, **kwargs)
+    return _prepare_file(path, *args, **kwargs)
 
-_sample.run_file = run_file
+_sample.prepare_file = prepare_file
 '''
 
 

@@ -1,5 +1,5 @@
 """Binning from the stream (issue 18): the same BinnedEvents as ``bin_events`` on the whole file,
-for every format, binning method and spatial option, whatever the chunking; and ``run_file``
+for every format, binning method and spatial option, whatever the chunking; and ``prepare_file``
 (what ``eventsim run`` / ``eval`` do) gives the same result as running the whole array."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import pytest
 
 import eventsim.events.binstream as binstream
 from eventsim.engine.simulator import Simulator
-from eventsim.eval.sample import InputOptions, run_file
 from eventsim.events.binning import bin_events
 from eventsim.events.binstream import Replay, bin_file, bin_stream, stream_stats
 from eventsim.events.dtype import make_events
 from eventsim.events.io import read_events, read_info, write_events
 from eventsim.events.sensor import extent, resolve_sensor
+from eventsim.inputs import InputSpec, prepare_file
 from eventsim.network.h5io import load_model
 from tests.hostile.sandbox import ROOT
 
@@ -161,22 +161,20 @@ def test_a_file_that_changes_between_passes_is_an_error(tmp_path):
 
 
 @pytest.mark.parametrize("name, options", [
-    ("aedat4/tonic_sample.aedat4", InputOptions(downscale="sum")),
+    ("aedat4/tonic_sample.aedat4", InputSpec(downscale="sum")),
     ("prophesee/expelliarmus_evt3_sample.raw",
-     InputOptions(bin_us=50_000, timesteps=3, crop=(600, 300, 68, 68), downscale="nearest")),
-    ("nmnist/sample_nmnist.bin", InputOptions(timesteps=6, method="count", polarity="split")),
-    ("aedat2/neal_walking.aedat", InputOptions(bin_us=100_000, keep_partial=True, downscale="sum")),
+     InputSpec(bin_us=50_000, timesteps=3, crop=(600, 300, 68, 68), downscale="nearest")),
+    ("nmnist/sample_nmnist.bin", InputSpec(timesteps=6, method="count", polarity="split")),
+    ("aedat2/neal_walking.aedat", InputSpec(bin_us=100_000, keep_partial=True, downscale="sum")),
 ])
 def test_run_file_equals_running_the_whole_array(shared_data, name, options):
     sim = Simulator(load_model(DEMO_MODEL))
     path = str(shared_data / name)
-    streamed = run_file(path, sim, options, record=True)
-    events, stated = read_events(path)
-    sensor, sensor_from = resolve_sensor(stated, extent(events), sim.network.sensor_size)
-    whole = sim.run(events, options.timesteps, options.bin_us, sensor=sensor, method=options.method,
+    streamed = sim.run_prepared(prepare_file(path, sim.network, options), record=True)
+    whole = sim.run(read_events(path), options.timesteps, options.bin_us, method=options.method,
                     keep_partial=options.keep_partial, polarity=options.polarity, crop=options.crop,
                     downscale=options.downscale, record=True,
-                    input_info={"path": path, "format": read_info(path).format, "sensor_from": sensor_from})
+                    input_info={"path": path, "format": read_info(path).format})
     assert streamed.input_info == whole.input_info
     assert np.array_equal(streamed.output, whole.output)
     assert streamed.layers == whole.layers and streamed.totals == whole.totals

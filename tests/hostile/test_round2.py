@@ -310,6 +310,22 @@ def test_outputs_of_a_failed_or_signalled_command_are_not_committed(tmp_path):
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
 
 
+def test_wrote_lines_appear_only_for_committed_outputs(tmp_path, capsys):
+    from eventsim.cli.base import say_written
+
+    out = tmp_path / "a.json"
+    with pytest.raises(KeyboardInterrupt), deferred_commits():
+        write_text_atomic(out, "new")
+        say_written(out)
+        files.note_signal(signal.SIGINT)  # Ctrl-C after the output was written, before the commit
+    assert not out.exists() and "wrote" not in capsys.readouterr().err
+    with deferred_commits():
+        write_text_atomic(out, "new")
+        say_written(out)
+        assert "wrote" not in capsys.readouterr().err  # not before the commit
+    assert out.read_text() == "new" and capsys.readouterr().err.startswith(f"wrote {out} (3 B)")
+
+
 def test_ctrl_c_at_any_moment_of_events_convert_is_all_or_nothing(tmp_path):
     rng = np.random.default_rng(3)
     ev = np.zeros(1_500_000, EVENT_DTYPE)
