@@ -144,8 +144,9 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
     sweep_files = runs if sweep and results_path else []
     for _, path in sweep_files:  # the option's own name was checked by click, these are derived
         resolve_output(path)
+    # the derived results files of a sweep were not seen by EventsimCommand: model and dataset too
     refuse_overwriting_inputs([path for _, path in runs] + [json_out, csv_out, plot],
-                              [s.path for s in data.samples])
+                              [model, dataset] + [s.path for s in data.samples])
     for options, path in sweep_files:  # every T's file, before the first T runs
         check_results_file(path, ev.header(options), resume)
     head = {"model": model, "model_name": net.name, "model_sha256": ev.model_sha256, "dataset": dataset,

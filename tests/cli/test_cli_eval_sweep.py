@@ -241,3 +241,11 @@ def test_single_t_keeps_its_results_file_name(small, tmp_path):
     doc = _json(model, ds, "-T", "2", "--results", tmp_path / "r.jsonl", "--no-isolate")
     assert doc["options"]["timesteps"] == 2 and "sweep" not in doc
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.jsonl"]
+
+
+def test_a_derived_results_file_that_is_an_input_is_refused(small, tmp_path):
+    model, ds = small
+    (tmp_path / "r.T2.jsonl").symlink_to(model)  # the T = 2 file would overwrite the model
+    res = _eval(model, ds, "-T", "1,2", "--results", tmp_path / "r.jsonl", "--resume", "--no-isolate")
+    assert res.exit_code == 2 and "r.T2.jsonl: is an input of this command" in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.T2.jsonl"]  # T = 1 did not start
