@@ -48,8 +48,8 @@ def test_scratch_outputs_are_made_by_an_earlier_command_or_written_by_one():
     for block in re.findall(r"```bash\n(.*?)```", README, re.S):
         for line in block.splitlines():
             code = line.split("  #")[0]
-            # written by an option (-o, --json, --plot) or by a `python -c` line (quoted names)
-            outputs = set(re.findall(r"(?:-o |--json |--plot )(scratch/[\w./-]+)", code))
+            # written by an option (-o, --json, --plot, --csv, --results) or by a `python -c` line
+            outputs = set(re.findall(r"(?:-o |--json |--plot |--csv |--results )(scratch/[\w./-]+)", code))
             if code.startswith("python -c"):
                 outputs |= set(re.findall(r"'(scratch/[\w./-]+)'", code))
             for name in FILE.findall(code):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..eval.sweep import parse_timesteps
 from ..events.binning import BIN_METHODS, DOWNSCALE_MODES
 from ..inputs import InputOptions
 
@@ -20,9 +21,29 @@ def parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
     return parts
 
 
+class TimestepsList(click.ParamType):
+    """``-T 4`` or a sweep ``-T 1,2,4,8``: a tuple of distinct step counts >= 1."""
+
+    name = "T[,T...]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_timesteps(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+_TIMESTEPS = click.option(
+    "--timesteps", "-T", type=click.IntRange(min=1),
+    help="Number of time steps (default: the model's; with --bin-us: exactly T windows).")
+_TIMESTEPS_SWEEP = click.option(
+    "--timesteps", "-T", type=TimestepsList(),
+    help="Number of time steps (default: the model's; with --bin-us: exactly T windows of N us). "
+         "A list (-T 1,2,4,8) sweeps T: every T is evaluated and one table compares them.")
+
 _BINNING = [
-    click.option("--timesteps", "-T", type=click.IntRange(min=1),
-                 help="Number of time steps (default: the model's; with --bin-us: exactly T windows)."),
     click.option("--bin-us", type=click.IntRange(min=1), metavar="N",
                  help="Fixed time window of N microseconds per step, starting at the first event."),
     click.option("--binning", "method", type=click.Choice(BIN_METHODS),
@@ -54,7 +75,14 @@ threads_option = click.option(
 
 def binning_options(f):
     """--timesteps, --bin-us, --binning, --keep-partial, --polarity, --crop, --downscale."""
-    for opt in reversed(_BINNING):
+    for opt in reversed([_TIMESTEPS] + _BINNING):
+        f = opt(f)
+    return f
+
+
+def sweep_binning_options(f):
+    """:func:`binning_options` with ``--timesteps`` a tuple: one T, or several to sweep."""
+    for opt in reversed([_TIMESTEPS_SWEEP] + _BINNING):
         f = opt(f)
     return f
 

@@ -5,6 +5,7 @@
 >>> result = sim.run(events, sensor=(128, 128), timesteps=10)     # EVENT_DTYPE array
 >>> result = sim.run(frame)                                        # (C,H,W) or (T,C,H,W) floats
 >>> batch = sim.run_batch(list_of_inputs, timesteps=10)            # many samples; samples/s
+>>> for r in sim.iter_batch(files, each=read_and_run): ...          # one at a time, as done
 >>> result.output, result.prediction, result.layers
 
 Layer-major stepping: in a feed-forward network a population's step-t current needs only its
@@ -67,7 +68,7 @@ from .workspace import Workspace
 class BatchResult:
     """The results of :meth:`Simulator.run_batch`, in input order, and the throughput."""
 
-    results: list[RunResult]
+    results: list[RunResult]  # in input order (with ``each``: what it returned)
     seconds: float  # wall-clock time of the whole batch
     threads: int  # threads the engine used
 
@@ -191,14 +192,26 @@ class Simulator:
         return self.run_prepared(prepare_frames(frames, self.network, timesteps, info=input_info), record,
                                  progress)
 
-    def run_batch(self, inputs, timesteps: int | None = None, **options) -> BatchResult:
+    def run_batch(self, inputs, timesteps: int | None = None, *, each=None, **options) -> BatchResult:
         """Run every input of ``inputs`` (each as :meth:`run` takes it, with the same ``options``)
         and report the throughput. The samples run one after the other, each on all the
         simulator's threads; the workspace is reused, so nothing is allocated per sample once
-        the largest sample has run."""
+        the largest sample has run. ``each``: see :meth:`iter_batch`."""
         t0 = time.perf_counter()
-        results = [self.run(data, timesteps, **options) for data in inputs]
+        results = list(self.iter_batch(inputs, timesteps, each=each, **options))
         return BatchResult(results, time.perf_counter() - t0, self.threads)
+
+    def iter_batch(self, inputs, timesteps: int | None = None, *, each=None, **options):
+        """Yield the result of every input of ``inputs`` (any iterable) in order, each as soon as
+        it is done, so that a caller can keep it (write it out) before the next one runs.
+
+        ``each(simulator, item)``, when given, replaces ``run(item, timesteps, **options)``: it
+        turns an item that is not yet an input (a file, a dataset sample) into a result of its own
+        making, and decides what an error does; ``eventsim eval`` passes one that records the
+        error of a bad file in that sample's result, so that one bad file never ends the batch.
+        """
+        for item in inputs:
+            yield self.run(item, timesteps, **options) if each is None else each(self, item)
 
     def stream(self, chunks, window_us: int, hop_us: int | None = None, **options):
         """Yield a :class:`~eventsim.engine.streaming.WindowResult` per window ``[t0 + k·hop_us,

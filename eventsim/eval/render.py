@@ -87,6 +87,10 @@ def format_text(doc: dict) -> str:
             rows.append(_stat_row(label, doc["neurobench"][key]))
     lines += _table(["per sample", "mean", "std", "p5", "p50", "p95"], rows, "lrrrrr")
     lines.append(f"multiplications after the encoder: {doc['multiplications']:,}")
+    if doc.get("latency"):
+        lines += _latency_lines(doc["latency"])
+    if doc.get("throughput"):
+        lines.append(throughput_line(doc["throughput"]))
     if doc.get("saturations"):
         lines.append(f"int32 saturations: {doc['saturations']:,}")
     if doc["slowest"]:
@@ -98,6 +102,57 @@ def format_text(doc: dict) -> str:
     if len(doc["failed"]) > 10:
         lines.append(f"... and {len(doc['failed']) - 10} more failed samples (see --json)")
     return "\n".join(lines)
+
+
+_LATENCY = (("decision_step", "decision step"), ("first_output_spike", "first output spike"))
+_MAX_STEP_COLUMNS = 24  # longer histograms show only the steps that hold a sample
+
+
+def _latency_lines(lat: dict) -> list[str]:
+    """The latency statistics and per-step histograms (steps are 0-based)."""
+    present = [(key, label, lat[key]) for key, label in _LATENCY if lat.get(key)]
+    if not present:
+        return []
+    keys = ("mean", "std", "median", "p90", "p95", "min", "max")
+    rows, hist = [], []
+    for _, label, d in present:
+        for name, s, h in ((label, d["stats"], d["histogram"]["all"]),
+                           (f"{label}, correct", d["correct"], d["histogram"]["correct"])):
+            rows.append([name, f"{sum(h):,}"] + ([_num(s[k]) for k in keys] if s else ["-"] * len(keys)))
+            hist.append([name] + h)
+    lines = ["", "latency (0-based step; decision step: the first after which the prediction no longer "
+             "changes)"]
+    lines += _table(["latency in steps", "samples", *keys], rows, "lrrrrrrrr")
+    steps = range(lat["steps"])
+    if len(steps) > _MAX_STEP_COLUMNS:
+        steps = [k for k in steps if any(h[1 + k] for h in hist)]
+    lines += _table(["samples at step"] + [str(k) for k in steps],
+                    [[h[0]] + [f"{h[1 + k]:,}" for k in steps] for h in hist], "l" + "r" * len(steps))
+    for _, label, d in present:
+        if d["never"]:
+            what = "the output never fired" if label == "first output spike" else "none"
+            lines.append(f"{label}: {what} in {d['never']:,} sample(s)")
+        if d["without"]:
+            lines.append(f"{label}: not recorded for {d['without']:,} sample(s) (results written by an "
+                         "older eventsim)")
+    return lines
+
+
+def throughput_line(tp: dict) -> str:
+    """``throughput: 11 samples in 1.52 s wall time, 7.24 samples/s (1 worker process x 2 threads)``."""
+    if not tp["samples"]:
+        return "throughput: - (every sample was already in the results file)"
+    threads = tp.get("threads")
+    each = "" if threads is None else f" x {threads} thread{'s' if threads != 1 else ''}"
+    if tp.get("mode") == "dask":
+        where = f"Dask cluster{each} per task"
+    elif tp.get("mode") == "in-process":
+        where = "in this process" + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else "")
+    else:
+        n = tp.get("workers") or 1
+        where = f"{n} worker process{'es' if n != 1 else ''}{each}"
+    return (f"throughput: {tp['samples']:,} samples in {tp['seconds']:.2f} s wall time, "
+            f"{tp['samples_per_second']:.3g} samples/s ({where})")
 
 
 def _names(items: list[str], n: int = 10) -> str:
@@ -120,26 +175,43 @@ def _confusion_lines(conf: dict) -> list[str]:
 
 
 CSV_FIELDS = ["index", "path", "label", "prediction", "correct", "events", "spikes", "sops", "macs",
-              "energy_pJ", "seconds", "error"]
+              "energy_pJ", "timesteps", "decision_step", "first_output_spike", "seconds", "error"]
+
+
+def _csv_columns(records: list[dict], layer_names: list[str]) -> tuple[list[str], list[str]]:
+    """The header and the NeuroBench keys (when any record has them) of a per-sample CSV."""
+    nb_keys = [k for k, _ in _NEUROBENCH_ROWS] if any(r.get("neurobench") for r in records) else []
+    return (CSV_FIELDS + [f"{n}_{what}" for n in layer_names for what in ("spikes", "sops")]
+            + [f"nb_{k}" for k in nb_keys]), nb_keys
+
+
+def _csv_row(r: dict, layer_names: list[str], nb_keys: list[str]) -> list:
+    row = ["" if r.get(f) is None else r[f] for f in CSV_FIELDS]
+    row[CSV_FIELDS.index("energy_pJ")] = repr(r["energy_pJ"]) if "energy_pJ" in r else ""
+    by_name = {lay["name"]: lay for lay in r.get("layers", [])}
+    for n in layer_names:
+        lay = by_name.get(n)
+        row += ([lay["spikes_pos"] + lay["spikes_neg"], lay["sops"]] if lay else ["", ""])
+    nb = r.get("neurobench") or {}
+    return row + ["" if nb.get(k) is None else nb[k] for k in nb_keys]
 
 
 def format_csv(records, layer_names: list[str]) -> str:
     """One row per sample (sorted by index): the record fields, then per layer spikes and SOPs."""
+    return format_sweep_csv([(None, list(records))], layer_names)
+
+
+def format_sweep_csv(groups: list[tuple[int | None, list[dict]]], layer_names: list[str]) -> str:
+    """:func:`format_csv` of several evaluations ``(T, records)`` one after the other, each row
+    led by its evaluation's T (a first column ``T``, absent when every T is None)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    records = list(records)
-    nb_keys = [k for k, _ in _NEUROBENCH_ROWS] if any(r.get("neurobench") for r in records) else []
-    w.writerow(CSV_FIELDS + [f"{n}_{what}" for n in layer_names for what in ("spikes", "sops")]
-               + [f"nb_{k}" for k in nb_keys])
-    for r in sorted_records(records):
-        row = [r.get(f, "") for f in CSV_FIELDS]
-        row[CSV_FIELDS.index("energy_pJ")] = repr(r["energy_pJ"]) if "energy_pJ" in r else ""
-        by_name = {lay["name"]: lay for lay in r.get("layers", [])}
-        for n in layer_names:
-            lay = by_name.get(n)
-            row += ([lay["spikes_pos"] + lay["spikes_neg"], lay["sops"]] if lay else ["", ""])
-        nb = r.get("neurobench") or {}
-        w.writerow(row + ["" if nb.get(k) is None else nb[k] for k in nb_keys])
+    lead = any(t is not None for t, _ in groups)
+    header, nb_keys = _csv_columns([r for _, recs in groups for r in recs], layer_names)
+    w.writerow((["T"] if lead else []) + header)
+    for t, recs in groups:
+        for r in sorted_records(recs):
+            w.writerow(([t] if lead else []) + _csv_row(r, layer_names, nb_keys))
     return buf.getvalue()
 
 
@@ -170,13 +242,16 @@ def _confusion_axes(fig, ax, conf: dict) -> None:
 
 
 def save_plot(doc: dict, records, path: str | os.PathLike, dpi: int = 120) -> None:
-    """Confusion matrix and the per-sample SOP histogram, written atomically (png/svg/pdf)."""
+    """Confusion matrix, the per-sample SOP histogram and the decision-step histogram (when the
+    records have one), written atomically (png/svg/pdf)."""
     path = Path(path)
     fmt = check_plot_path(path)  # ConfigError for a bad extension or without matplotlib
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, 4.2))
-    ax1, ax2 = fig.subplots(1, 2)
+    decision = (doc.get("latency") or {}).get("decision_step")
+    fig = Figure(figsize=(15 if decision else 10, 4.2))
+    axes = fig.subplots(1, 3 if decision else 2)
+    ax1, ax2 = axes[:2]
     _confusion_axes(fig, ax1, doc["confusion"])
     acc = doc["accuracy"]
     ax1.set_title("confusion" + (f" (accuracy {acc:.3f})" if acc is not None else ""))
@@ -186,6 +261,23 @@ def save_plot(doc: dict, records, path: str | os.PathLike, dpi: int = 120) -> No
     ax2.set_xlabel("SOPs per sample")
     ax2.set_ylabel("samples")
     ax2.set_title(f"{len(sops):,} samples")
+    if decision:
+        _decision_axes(axes[2], decision)
     fig.tight_layout()
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi)
+
+
+def _decision_axes(ax, decision: dict) -> None:
+    """Samples per decision step: all of them, and the correct ones in front."""
+    hist = decision["histogram"]
+    steps = range(len(hist["all"]))
+    ax.bar(steps, hist["all"], color="#999999", label="all")
+    ax.bar(steps, hist["correct"], width=0.5, color="#009E73", label="correct")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("decision step (prediction final from this step on)")
+    ax.set_ylabel("samples")
+    ax.set_title("latency")
+    ax.legend()

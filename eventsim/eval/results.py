@@ -113,6 +113,31 @@ def _record(line: bytes, path: str, n: int) -> dict | None:
     return rec
 
 
+def _exists(path: str) -> ConfigError:
+    return ConfigError(f"{path} exists; give --resume to continue that evaluation, or remove it")
+
+
+def _cannot_resume(path: str, why: str) -> ConfigError:
+    return ConfigError(f"{path}: cannot resume: {why}; use another --results file")
+
+
+def check_results_file(path: str, header: ResultsHeader, resume: bool) -> None:
+    """The refusals of :class:`ResultsWriter` (an existing file without ``resume``, a resume of
+    another evaluation), without opening ``path`` for writing: a sweep of T checks the file of
+    every T before the first one runs."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return
+    if data and not resume:
+        raise _exists(path)
+    if resume and b"\n" in data:
+        why = header.mismatch(parse_results(data, path).header)
+        if why:
+            raise _cannot_resume(path, why)
+
+
 def _has_header_line(fd: int) -> bool:
     return b"\n" in os.pread(fd, 1 << 20, 0)
 
@@ -143,14 +168,13 @@ class ResultsWriter:
                 theirs = parse_results(f.read(), self.path)
             why = header.mismatch(theirs.header)
             if why:
-                raise ConfigError(f"{self.path}: cannot resume: {why}; use another --results file")
+                raise _cannot_resume(self.path, why)
             self.done, self.dropped = theirs.records, theirs.dropped
             if theirs.keep_bytes + len(theirs.tail) != size:  # torn lines: drop them in place
                 os.ftruncate(self._fd, theirs.keep_bytes)
                 append_record(self._fd, theirs.tail)
         elif size and not resume:
-            raise ConfigError(f"{self.path} exists; give --resume to continue that evaluation, or "
-                              "remove it")
+            raise _exists(self.path)
         else:
             os.ftruncate(self._fd, 0)
             self._write(header.to_dict())

@@ -92,8 +92,15 @@ def evaluate_all(job: EvalJob, samples: Iterable[Sample], workers: int = 1,
     if not samples:
         return (r for r in ())  # a generator as in every other case: callers close() it
     if not isolate and workers <= 1:
-        return (evaluate_one(job, s) for s in samples)
+        return _in_process(job, samples)
     return _supervised(job, samples, max(1, min(workers, len(samples))))
+
+
+def _in_process(job: EvalJob, samples: list[Sample]) -> Iterator[dict]:
+    """The samples through this process's simulator as one batch; ``evaluate_sample`` records a
+    sample's error in its record, so a bad file does not end the batch."""
+    sim, table = _prepared(job)
+    yield from sim.iter_batch(samples, each=lambda s, sample: evaluate_sample(s, sample, job.options, table))
 
 
 def _context():

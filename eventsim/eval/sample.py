@@ -14,6 +14,7 @@ import numpy as np
 
 from ..energy.neurobench import sample_metrics
 from ..energy.tables import CostTable, default_table
+from ..engine.result import RunResult, spiking_outputs
 from ..engine.simulator import Simulator
 from ..inputs import InputOptions, prepare_file
 from .dataset import Sample
@@ -21,7 +22,8 @@ from .dataset import Sample
 
 def evaluate_sample(sim: Simulator, sample: Sample, options: InputOptions,
                     table: CostTable | None = None) -> dict:
-    """The result record of ``sample``: prediction, output, per-layer spikes and SOPs, energy.
+    """The result record of ``sample``: prediction, output, per-layer spikes and SOPs, energy,
+    steps run and latency (``decision_step``, ``first_output_spike``: see :func:`_latency`).
 
     Every count is an exact integer and ``output`` holds the float64 readout values, so records
     are identical whatever process computed them (``seconds``, the wall time, is the only field
@@ -58,9 +60,21 @@ def evaluate_sample(sim: Simulator, sample: Sample, options: InputOptions,
         seconds=seconds,
         neurobench=sample_metrics(result, prepared.frames),
     )
+    rec.update(_latency(result))
     if result.saturations:
         rec["saturations"] = sum(int(s.sum()) for s in result.saturations.values())
     return rec
+
+
+def _latency(result: RunResult) -> dict:
+    """``timesteps`` (steps run), ``decision_step`` and, for spike-count outputs only,
+    ``first_output_spike`` (None: the output never fired). The key is absent for other readouts,
+    so that a summary can tell "never fired" from "not a spiking output"."""
+    latency = result.latency
+    out = {"timesteps": int(result.timesteps), "decision_step": latency["decision_step"]}
+    if spiking_outputs(result.network) is not None:
+        out["first_output_spike"] = latency["first_output_spike"]
+    return out
 
 
 #: Record fields that depend on timing, not on the computation (excluded from comparisons).

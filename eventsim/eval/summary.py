@@ -5,6 +5,12 @@ of a run is the same whatever order the workers finished in. Statistics (``mean`
 (population, ddof = 0), the 5th / 50th / 95th percentiles with NumPy's default linear
 interpolation, ``min``, ``max``) are over the samples that ran; failed samples are counted and
 listed, and count neither as right nor as wrong in the accuracy.
+
+Latency (``latency``): the distribution of the records' ``decision_step`` and, for spike-count
+outputs, ``first_output_spike``: statistics (mean, std, median, p90, p95, min, max) and a
+histogram with one count per step (``histogram["all"][k]``: samples whose value is k), over all
+samples that ran and over the correct ones. Records without the fields (a results file written
+before they existed, continued with ``--resume``) are left out and counted in ``without``.
 """
 
 from __future__ import annotations
@@ -24,6 +30,52 @@ def stats(values) -> dict | None:
     return {"mean": float(a.mean()), "std": float(a.std()),
             **{f"p{q}": float(v) for q, v in zip(PERCENTILES, p)},
             "min": float(a.min()), "max": float(a.max())}
+
+
+def latency_stats(values) -> dict | None:
+    """mean, std, median, p90, p95, min, max of step indices (None when empty)."""
+    a = np.asarray(list(values), dtype=np.float64)
+    if a.size == 0:
+        return None
+    p50, p90, p95 = np.percentile(a, (50, 90, 95))
+    return {"mean": float(a.mean()), "std": float(a.std()), "median": float(p50), "p90": float(p90),
+            "p95": float(p95), "min": float(a.min()), "max": float(a.max())}
+
+
+def _histogram(values: list[int], steps: int) -> list[int]:
+    return np.bincount(np.asarray(values, np.int64), minlength=steps).tolist()
+
+
+def _distribution(ok: list[dict], key: str, steps: int) -> dict | None:
+    """Statistics and per-step histogram of ``key`` over the records that carry it (a None value:
+    the event never happened, counted in ``never``); None when no record carries it."""
+    have = [r for r in ok if key in r]
+    if not have:
+        return None
+    known = [r for r in have if r[key] is not None]
+    right = [r for r in known if r.get("correct")]
+    values, right_values = [int(r[key]) for r in known], [int(r[key]) for r in right]
+    return {"samples": len(known), "never": len(have) - len(known), "without": len(ok) - len(have),
+            "stats": latency_stats(values), "correct": latency_stats(right_values),
+            "histogram": {"all": _histogram(values, steps), "correct": _histogram(right_values, steps)}}
+
+
+def latency_summary(ok: list[dict]) -> dict:
+    """``steps`` (the longest run's steps: the histograms' length), ``decision_step`` and
+    ``first_output_spike`` (see the module docstring; None when no record has them)."""
+    steps = max([int(r.get("timesteps", 0)) for r in ok]
+                + [int(r[k]) + 1 for r in ok for k in ("decision_step", "first_output_spike")
+                   if r.get(k) is not None] + [0])
+    return {"steps": steps, "decision_step": _distribution(ok, "decision_step", steps),
+            "first_output_spike": _distribution(ok, "first_output_spike", steps)}
+
+
+def throughput(samples: int, seconds: float, mode: str, workers: int | None, threads: int | None) -> dict:
+    """Samples evaluated by this run (not those a --resume found done), the wall time it took
+    (worker start and model loading included, as a user waits for them), and where it ran
+    (``mode``: "processes", "in-process" or "dask"; ``threads``: engine threads per worker)."""
+    return {"samples": samples, "seconds": seconds, "mode": mode, "workers": workers, "threads": threads,
+            "samples_per_second": samples / seconds if samples and seconds > 0 else None}
 
 
 def _neurobench_stats(ok: list[dict]) -> dict | None:
@@ -80,6 +132,7 @@ def summarize(records, classes: list[str], n_outputs: int | None = None, slowest
                        "sops": stats(r["sops"] for r in ok), "macs": stats(r["macs"] for r in ok),
                        "energy_pJ": stats(r["energy_pJ"] for r in ok),
                        "seconds": stats(r["seconds"] for r in ok)},
+        "latency": latency_summary(ok),
         "neurobench": _neurobench_stats(ok),
         "multiplications": sum(r["multiplications"] for r in ok),
         "saturations": sum(r.get("saturations", 0) for r in ok),

@@ -149,3 +149,22 @@ def test_every_kernel_uses_the_options_of_jit_py():
             assert obj.targetoptions.get("boundscheck") is None, name  # left to NUMBA_BOUNDSCHECK
             assert type(obj._cache).__name__ != "NullCache", name
     assert found >= 15
+
+
+def test_batch_with_a_callable_per_input_goes_on_after_a_bad_input():
+    net = random_network(11, depth=3)
+    inputs = [random_inputs(net, s)[0] for s in range(3)]
+    sim = Simulator(net, "float32", threads=THREADS[-1])
+
+    def each(s, item):  # what eval does with a file: its errors become that item's result
+        try:
+            return s.run_counts(item).prediction
+        except Exception as exc:  # noqa: BLE001
+            return type(exc).__name__
+
+    bad = np.zeros((2, 1), np.int64)  # not the model's input shape
+    batch = sim.run_batch([inputs[0], bad, inputs[1], inputs[2]], each=each)
+    want = [sim.run_counts(x).prediction for x in inputs]
+    assert batch.results == [want[0], "InputFormatError", want[1], want[2]]
+    lazy = sim.iter_batch(iter(inputs), each=each)  # one result at a time, as each is done
+    assert next(lazy) == want[0] and list(lazy) == want[1:]

@@ -50,3 +50,25 @@ def test_stats_match_numpy():
 def test_summary_independent_of_record_order():
     recs = [_rec(i, i % 2, (i // 2) % 2, 10 * i + 1) for i in range(9)]
     assert summarize(recs, ["a", "b"]) == summarize(recs[::-1], ["a", "b"])
+
+
+def test_latency_distribution_and_records_without_it():
+    # decision steps 0, 2, 2 (index 3 is a record of an older eventsim, without latency fields);
+    # spike-count output: index 1 never fired
+    recs = [_rec(i, 0, p, 10) for i, p in enumerate([0, 1, 0, 0])]
+    for r, step, spike in zip(recs, [0, 2, 2], [1, None, 3]):
+        r.update(timesteps=5, decision_step=step, first_output_spike=spike)
+    doc = summarize(recs, ["a", "b"])
+    lat = doc["latency"]
+    d, f = lat["decision_step"], lat["first_output_spike"]
+    assert lat["steps"] == 5
+    assert (d["samples"], d["never"], d["without"]) == (3, 0, 1)
+    assert d["histogram"] == {"all": [1, 0, 2, 0, 0], "correct": [1, 0, 1, 0, 0]}  # index 1 is wrong
+    assert d["stats"]["mean"] == 4 / 3 and d["stats"]["median"] == 2.0 and d["correct"]["max"] == 2.0
+    assert (f["samples"], f["never"], f["without"]) == (2, 1, 1)
+    assert f["histogram"]["all"] == [0, 1, 0, 1, 0]
+    text = format_text({**doc, "model": "m", "dataset": "d"})
+    assert "first output spike: the output never fired in 1 sample(s)" in text
+    assert "decision step: not recorded for 1 sample(s) (results written by an older eventsim)" in text
+    assert summarize(recs[3:], ["a", "b"])["latency"] == {"steps": 0, "decision_step": None,
+                                                         "first_output_spike": None}
