@@ -79,9 +79,10 @@ def _classes(text: str | None) -> list[str] | None:
                    "accuracy, SOPs and energy per sample against T); .png, .svg or .pdf.")
 @click.option("--slowest", type=click.IntRange(min=0), default=5, show_default=True,
               help="How many of the slowest samples to list.")
+@click.option("-q", "--quiet", is_flag=True, help="No warnings (e.g. T differs from the model's trained T).")
 def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, crop, downscale,
              precision, energy_table, limit, classes, workers, isolate, threads, scheduler,
-             results_path, resume, json_out, csv_out, plot, slowest) -> None:
+             results_path, resume, json_out, csv_out, plot, slowest, quiet) -> None:
     """Evaluate MODEL on every sample of DATASET: accuracy, spikes, SOPs and energy per sample.
 
     DATASET is a folder with one sub-folder per class (N-MNIST / N-Caltech101 layout) or a
@@ -133,6 +134,10 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
         threads = 1
     table = get_table(energy_table)  # a bad table fails before the run
     net = load_network(model)  # a bad model fails here, not in every worker
+    other_t = [t for t in values if t is not None and t != net.timesteps]
+    if other_t and net.input.kind == "events" and not quiet:
+        click.echo(f"warning: T={','.join(map(str, other_t))}; the model was trained with T={net.timesteps} "
+                   "(outputs scale with the number of steps)", err=True)
     n_outputs = net.output_population.size
     data = discover(dataset, limit=limit, classes=_classes(classes), n_outputs=n_outputs)
     ev = _Evaluation(model=model, dataset=dataset, data=data, n_outputs=n_outputs, precision=precision,

@@ -249,3 +249,12 @@ def test_a_derived_results_file_that_is_an_input_is_refused(small, tmp_path):
     res = _eval(model, ds, "-T", "1,2", "--results", tmp_path / "r.jsonl", "--resume", "--no-isolate")
     assert res.exit_code == 2 and "r.T2.jsonl: is an input of this command" in res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.T2.jsonl"]  # T = 1 did not start
+
+
+def test_a_t_other_than_the_trained_one_is_warned_about(small):
+    model, ds = small  # trained with T = 4
+    res = _eval(model, ds, "-T", "2,4,8", "--no-isolate")
+    assert res.exit_code == 0, res.output
+    assert "warning: T=2,8; the model was trained with T=4" in res.stderr
+    assert "warning" not in _eval(model, ds, "-T", "4", "--no-isolate").stderr
+    assert "warning" not in _eval(model, ds, "-T", "2", "--no-isolate", "-q").stderr
