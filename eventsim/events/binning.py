@@ -2,13 +2,14 @@
 
 Everything here is vectorised NumPy over whole event arrays (no per-event Python loop).
 
-Time binning (``t`` relative to the first event ``t0``, ``D = t_last - t0``; computed exactly
-for any int64 timestamps, ``t - t0`` in uint64 and step boundaries in Python integers, so no
-overflow and no wrong bins even at ±2^63; at most ``MAX_STEPS`` steps):
+Time binning (``t`` relative to the earliest event ``t0``, ``D = t_max - t0``: the first and last
+event of a recording in time order; computed exactly for any int64 timestamps, ``t - t0`` in
+uint64 and step boundaries in Python integers, so no overflow and no wrong bins even at ±2^63;
+at most ``MAX_STEPS`` steps):
 
-- ``window`` (``bin_us = w``): step ``k = (t - t0) // w``; windows start at the first event and
+- ``window`` (``bin_us = w``): step ``k = (t - t0) // w``; windows start at ``t0`` and
   are half-open ``[t0 + k·w, t0 + (k+1)·w)``. A window is *complete* when the recording reaches
-  its end (``t0 + (k+1)·w <= t_last``), so there are ``floor(D / w)`` complete windows — tonic's
+  its end (``t0 + (k+1)·w <= t_max``), so there are ``floor(D / w)`` complete windows — tonic's
   ``ToFrame(time_window=w)`` convention (``slice_by_time``, ``include_incomplete=False``): the
   last partial window is dropped by default. ``keep_partial=True`` keeps it
   (``floor(D / w) + 1`` windows, every event kept; tonic's ``include_incomplete=True`` uses
@@ -85,7 +86,7 @@ def _check_steps(n_steps: int, why: str | None = None) -> None:
 
 
 def relative_times(t: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """``(t - t0, t0, D)``: times relative to the first event as uint64, ``t0``, ``D = t_max - t0``.
+    """``(t - t0, t0, D)``: times relative to the earliest event as uint64, ``t0``, ``D = t_max - t0``.
 
     Exact for any int64 timestamps: ``t - t0`` lies in ``[0, 2^64)``, which uint64 holds, so the
     subtraction is done modulo 2^64 (no overflow, no warning); ``t0`` and ``D`` are Python ints.
