@@ -1,6 +1,7 @@
 """The dependency direction of DESIGN.md, checked on the import graph of the package.
 
 cli -> eval / validate / energy -> engine -> network -> events, errors;  convert -> network.
+errors, files and jit (the Numba options) sit below every layer.
 """
 
 import ast
@@ -9,10 +10,13 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "eventsim"
 
 # what each top-level part of the package may import (besides itself)
-BASE = {"errors", "files"}  # usable from every layer
+BASE = {"errors", "files", "jit"}  # usable from every layer
+#: base modules that import nothing from eventsim, not even each other
+LEAVES = {"errors", "jit"}
 ALLOWED = {
     "errors": set(),
     "files": set(),
+    "jit": set(),
     "events": {"errors"},
     "network": {"events", "errors"},
     "engine": {"network", "events", "errors"},
@@ -70,6 +74,12 @@ def test_no_import_goes_against_the_layering():
                 continue  # an attribute of eventsim/__init__ (e.g. __version__)
             if other not in ALLOWED[own] | BASE:
                 bad.append(f"{rel} imports eventsim.{'.'.join(mod)} ({own} -> {other})")
+    assert not bad, "\n".join(bad)
+
+
+def test_leaf_modules_import_nothing_from_eventsim():
+    bad = [f"{name}.py imports eventsim.{'.'.join(mod)}" for name in sorted(LEAVES)
+           for mod in _imports(PKG / f"{name}.py")]
     assert not bad, "\n".join(bad)
 
 

@@ -49,9 +49,9 @@ except ImportError:  # only the end-to-end comparison needs torch: --no-e2e runs
     torch = F = None
 
 from eventsim.engine import kernels
-from eventsim.engine.jit import max_threads, resolve_threads
 from eventsim.engine.plan import aligned_zeros, compile_plan
 from eventsim.engine.simulator import Simulator
+from eventsim.jit import max_threads, resolve_threads
 from eventsim.network.compose import compose_pool
 from eventsim.network.ir import InputSpec, Network, Population, Projection
 

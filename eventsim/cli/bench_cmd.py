@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from ..engine.jit import resolve_threads
 from ..errors import ConfigError
+from ..jit import resolve_threads
 from .base import EventsimCommand, OutputPath, emit_json
 from .options import threads_option
 

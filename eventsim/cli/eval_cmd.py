@@ -11,7 +11,6 @@ from tqdm import tqdm
 
 from ..energy.plots import check_plot_path
 from ..energy.tables import get_table
-from ..engine.jit import threads_per_worker
 from ..errors import InputFormatError
 from ..eval.dataset import discover
 from ..eval.render import format_csv, format_text, save_plot
@@ -19,6 +18,7 @@ from ..eval.results import ResultsHeader, ResultsWriter
 from ..eval.runner import EvalJob, evaluate_all
 from ..eval.summary import sorted_records, summarize
 from ..files import refuse_overwriting_inputs, sha256_file, write_text_atomic
+from ..jit import threads_per_worker
 from ..network.loading import load_network
 from .base import EventsimCommand, InputPath, Interrupted, OutputPath, emit_json, say_written
 from .options import binning_options, input_options, precision_option, threads_option

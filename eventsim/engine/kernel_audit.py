@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numba
 
-from .jit import JIT_OPTIONS
+from ..jit import JIT_OPTIONS
 
 DATA_ARRAYS = ("v", "syn", "cur", "wt", "scale", "bias")
 INT_OPS = ("mul", "sdiv", "udiv", "srem", "urem")

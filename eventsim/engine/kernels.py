@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .jit import kernel
+from ..jit import kernel
 
 # population kind codes (mirrors plan.POP_*; kernels only need these two)
 _POP_TERNARY, _POP_BINARY, _POP_READOUT = 1, 2, 4

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .jit import kernel
+from ..jit import kernel
 from .kernels import _check_update, _compact_spikes
 
 # population kind codes (mirrors plan.POP_*)

@@ -38,10 +38,10 @@ from ..errors import ConfigError, InputFormatError, NoStepsError
 from ..events.binning import BinnedEvents, bin_events, binning_info, check_fit
 from ..events.dtype import EVENT_DTYPE
 from ..events.sensor import extent, resolve_sensor
+from ..jit import resolve_threads, using_threads
 from ..network.counts import dense_macs
 from ..network.ir import Network
 from . import kernels_steps
-from .jit import resolve_threads, using_threads
 from .modes import FloatMode, IntMode, decay_multiplications
 from .plan import (
     POP_INPUT,

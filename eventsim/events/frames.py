@@ -22,9 +22,9 @@ import struct
 import zlib
 
 import numpy as np
-from numba import njit
 
 from ..errors import InputFormatError
+from ..jit import kernel
 from .formats import _npy
 from .io import require_regular_file
 
@@ -132,7 +132,7 @@ def read_npy(path: str, ndims: tuple[int, ...], expect: tuple[int, int, int] | N
 # PNG
 
 
-@njit(cache=True)
+@kernel
 def _unfilter(rows, bpp, out):
     """Undo PNG's per-row filters (None, Sub, Up, Average, Paeth) of ``rows`` (H, 1 + stride).
 

@@ -40,9 +40,9 @@ from xml.sax.saxutils import escape
 import lz4.frame
 import numpy as np
 import zstandard
-from numba import njit
 
 from ...errors import InputFormatError
+from ...jit import inline_kernel, kernel
 from ..dtype import EVENT_DTYPE
 from . import FileInfo
 from ._chunks import rechunk
@@ -451,17 +451,17 @@ def _to_events(dv: np.ndarray, sensor: tuple[int, int] | None, skipped: list[int
 _BATCH_BYTES = 4 << 20  # inflated packet bytes decoded per kernel call
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _u16(b, o):
     return np.int64(b[o]) | (np.int64(b[o + 1]) << 8)
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _u32(b, o):
     return _u16(b, o) | (_u16(b, o + 2) << 16)
 
 
-@njit(cache=True)
+@kernel
 def _vector(b, lo, hi):
     """(start, count) of the event vector of the packet in ``b[lo:hi]``; count -1 if corrupt.
 
@@ -507,7 +507,7 @@ def _vector(b, lo, hi):
     return lo + vec + 4, n
 
 
-@njit(cache=True)
+@kernel
 def _decode_packets(b, bounds, width, height, out, status):
     """Decode the DV events of packets ``b[bounds[i]:bounds[i+1]]`` into ``out``; returns the
     number written. ``status[0]``: index of the first corrupt packet (-1: none), which stops the
