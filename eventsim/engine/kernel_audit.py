@@ -24,6 +24,11 @@ optimised IR is classified:
 Array names are Numba's argument names (``%arg.<name>.4`` is the data pointer of argument
 ``<name>``), so the rule needs the kernels to keep the parameter names listed in
 :data:`DATA_ARRAYS`.
+
+Which kernels and signatures: every serial kernel the integer engine runs declares, with
+:func:`audited` next to its definition, the argument types the engine calls it with
+(:data:`AUDITED`). A test runs the integer engine on every kind and fails when a kernel took
+integer data it did not declare, so a new kernel cannot be left out of the audit.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numba
+from numba import types as nbt
 
 from ..jit import JIT_OPTIONS
 
@@ -48,6 +54,37 @@ _STORE = re.compile(rf"^\s*store (?:volatile )?(.+?) ({_NAME}|[-\w.]+), ptr ({_N
 _CALL = re.compile(r"call [^@]*@(\"[^\"]+\"|[\w.$]+)\((.*)\)")
 _NAME_RE = re.compile(_NAME)
 _ARG_ARRAY = re.compile(r'^%"?arg\.([A-Za-z_]\w*)\.\d+')
+
+
+#: the integer kernels the audit covers: dispatcher -> argument types the integer engine calls it with
+AUDITED: dict = {}
+
+#: 1-D C-contiguous arrays of the integer engine
+I16, I32, I64 = (nbt.Array(t, 1, "C") for t in (nbt.int16, nbt.int32, nbt.int64))
+#: the current buffers: int32 when no step can overflow them, else int64 (``modes.IntMode``)
+CURRENTS = (I32, I64)
+
+
+def audited(*signatures):
+    """Declare the decorated kernel as run by the integer engine with these argument-type tuples
+    (see :func:`per_current`); the LLVM audit recompiles it for exactly these."""
+    if not signatures:
+        raise ValueError("audited: no signature given")
+
+    def register(dispatcher):
+        AUDITED[dispatcher] = tuple(tuple(sig) for sig in signatures)
+        return dispatcher
+    return register
+
+
+def per_current(make) -> list[tuple]:
+    """``make(cur)`` for each current width the integer engine may use."""
+    return [make(cur) for cur in CURRENTS]
+
+
+def audited_signatures(dispatcher) -> tuple:
+    """The declared signatures of an integer kernel (KeyError when it declares none)."""
+    return AUDITED[dispatcher]
 
 
 @dataclass
