@@ -294,6 +294,50 @@ def _place(parts: list, ptr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return index, sign
 
 
+# ---------------------------------------------------------------------------------------------
+# counts per pixel (pictures of a recording)
+
+#: counters of :func:`frame_counts` (bins x 2 x H x W); a larger sensor is counted in k x k blocks
+MAX_FRAME_CELLS = 1 << 22
+
+
+def frame_block(sensor: tuple[int, int], bins: int) -> int:
+    """Side k (a power of two) of the pixel blocks one counter of :func:`frame_counts` covers, so
+    that the counters fit :data:`MAX_FRAME_CELLS` (a file can declare a 65535 x 65535 sensor: 64 GiB
+    of counters at one per pixel)."""
+    w, h = sensor
+    k = 1
+    while bins * 2 * (-(-h // k)) * (-(-w // k)) > MAX_FRAME_CELLS:
+        k *= 2
+    return k
+
+
+def frame_counts(chunks: Iterable[np.ndarray], stats: EventStats, sensor: tuple[int, int], bins: int,
+                 block: int = 1, where: str = "events") -> np.ndarray:
+    """OFF/ON event counts per pixel in ``bins`` steps of the ``time`` binning (equal time split,
+    as :func:`bin_stream`): int64 ``(bins, 2, ceil(H/block), ceil(W/block))``, channel 0 OFF.
+
+    One pass over ``chunks``, whose :class:`EventStats` are ``stats``; memory is the counters.
+    Events outside the ``sensor`` (W, H) are not counted; a counter sums a ``block`` x ``block``
+    square of pixels (see :func:`frame_block`).
+    """
+    w0, h0 = int(sensor[0]), int(sensor[1])
+    w, h = -(-w0 // block), -(-h0 // block)
+    counts = np.zeros(bins * 2 * h * w, dtype=np.int64)
+    steps = _Steps(stats, chunks, "time", bins, None, False)
+    first = 0
+    for part in chunks:
+        check_polarity(part["p"], where, first)
+        step = steps(part["t"], first)
+        first += part.size
+        chan, _ = polarity_channels(part["p"], "split")
+        x, y = part["x"].astype(np.int64), part["y"].astype(np.int64)
+        ok = np.flatnonzero((x < w0) & (y < h0))
+        idx = ((step[ok] * 2 + chan[ok]) * h + y[ok] // block) * w + x[ok] // block
+        counts += np.bincount(idx, minlength=counts.size)
+    return counts.reshape(bins, 2, h, w)
+
+
 def bin_file(path: str, sensor: tuple[int, int], shape: tuple[int, int, int], *,
              stats: EventStats | None = None, chunk: int = DEFAULT_CHUNK, fmt: str | None = None,
              **options) -> BinnedEvents:
