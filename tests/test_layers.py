@@ -24,7 +24,9 @@ ALLOWED = {
     "energy": {"engine", "network", "events", "errors"},
     "validate": {"engine", "network", "events", "errors", "energy"},
     "eval": {"engine", "network", "events", "errors", "energy"},
-    "cli": {"eval", "validate", "energy", "engine", "network", "events", "errors", "convert", "data"},
+    "bench": {"engine", "network", "events", "errors"},
+    "cli": {"eval", "validate", "energy", "engine", "network", "events", "errors", "convert", "data",
+            "bench"},
     "data": set(),
     "__main__": {"cli"},  # python -m eventsim: the command line and nothing else
 }
@@ -97,6 +99,19 @@ def test_only_validate_imports_the_oracles():
         bad += [f"{rel} imports eventsim.{'.'.join(mod)}" for mod in _imports(path)
                 if tuple(mod[:2]) in ORACLES]
     assert not bad, "\n".join(bad)
+
+
+def test_only_the_dense_benchmark_imports_torch():
+    """torch is an optional extra: one module holds the PyTorch side, imported only when needed."""
+    bad = []
+    for path in sorted(PKG.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module for n in ast.walk(tree)
+                  if isinstance(n, ast.ImportFrom) and n.module and not n.level]
+        if any(name.split(".")[0] == "torch" for name in names):
+            bad.append(str(path.relative_to(PKG)))
+    assert bad == ["bench/dense.py"]
 
 
 def test_import_eventsim_is_light():
