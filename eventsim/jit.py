@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+from typing import Any
 
 import numba
 
 #: options of every serial kernel
-JIT_OPTIONS = {"cache": True, "nogil": True}
+JIT_OPTIONS: dict[str, Any] = {"cache": True, "nogil": True}
 #: options of the parallel dispatch kernels (the same plus Numba's parallel transform)
-PARALLEL_OPTIONS = {**JIT_OPTIONS, "parallel": True}
+PARALLEL_OPTIONS: dict[str, Any] = {**JIT_OPTIONS, "parallel": True}
 
 
 def kernel(fn):
@@ -49,7 +50,8 @@ def parallel_kernel(fn):
 
 def max_threads() -> int:
     """Threads Numba can use: ``NUMBA_NUM_THREADS`` when set, else the cores of this machine."""
-    return int(numba.config.NUMBA_NUM_THREADS)
+    # set from the environment at import: not in numba's stubs
+    return int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
 
 
 def resolve_threads(threads: int | None) -> int:

@@ -35,6 +35,7 @@ class TorchTwin:
         if q.kind == "identity":
             return x * self.scale[q.name] if q.name in self.scale else x
         k = q.kernel_size
+        assert k is not None  # a sumpool2d
         return F.avg_pool2d(x, k, q.stride, q.padding) * (k[0] * k[1])
 
     def current(self, name: str, spikes: dict) -> torch.Tensor:
@@ -42,13 +43,19 @@ class TorchTwin:
         for q in self.net.incoming(name):
             part = self.project(q, spikes[q.source])
             total = part if total is None else total + part
+        assert total is not None  # every population but the input has a projection in
         return total
+
+    @staticmethod
+    def _lif_params(pop: Population) -> tuple[float, float]:
+        assert pop.threshold is not None and pop.decay is not None  # spiking kinds have both
+        return pop.threshold, pop.decay
 
     @staticmethod
     def lif(pop: Population, current: torch.Tensor) -> torch.Tensor:
         v = torch.zeros_like(current[0])
         out = torch.empty_like(current)
-        th, lam = pop.threshold, pop.decay
+        th, lam = TorchTwin._lif_params(pop)
         for t in range(current.shape[0]):
             v = lam * v + current[t]
             s = (v >= th).float() - (v <= -th).float()
@@ -66,14 +73,15 @@ class TorchTwin:
                 out = cur.sum(0)
             else:
                 spikes[pop.name] = self.lif(pop, cur)
+        assert out is not None  # the network ends in its readout
         return out, spikes
 
     @torch.no_grad()
     def forward_stepwise(self, x: torch.Tensor) -> torch.Tensor:
         """The same network one time step at a time (batch 1 per convolution); the readout."""
         pops = self.net.ordered_populations()[1:]
-        v = {p.name: None for p in pops}
-        out = None
+        v: dict[str, torch.Tensor | None] = {p.name: None for p in pops}
+        out: torch.Tensor | None = None
         for t in range(x.shape[0]):
             spikes = {"input": x[t:t + 1]}
             for pop in pops:
@@ -81,10 +89,13 @@ class TorchTwin:
                 if pop.kind == "readout":
                     out = cur if out is None else out + cur
                     continue
-                mem = cur if v[pop.name] is None else pop.decay * v[pop.name] + cur
-                s = (mem >= pop.threshold).float() - (mem <= -pop.threshold).float()
+                th, lam = self._lif_params(pop)
+                before = v[pop.name]
+                mem = cur if before is None else lam * before + cur
+                s = (mem >= th).float() - (mem <= -th).float()
                 v[pop.name] = torch.where(s != 0, torch.zeros_like(mem), mem)
                 spikes[pop.name] = s
+        assert out is not None  # the network ends in its readout
         return out[0]
 
 

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ def kernel_bench(channels: int = 128, size: int = 32, density: float = 0.05, rep
     pops = [Population("input", "input", (c, h, w)),
             Population("a", "ternary_lif", (c, h, w), threshold=0.5, decay=0.25),
             Population("out", "readout", (1,))]
-    projs = [Projection("c", "conv2d", "input", "a", padding=1,
+    projs = [Projection("c", "conv2d", "input", "a", padding=(1, 1),
                         weight=rng.normal(0, 0.1, (c, c, 3, 3)).astype(np.float32)),
              Projection("d", "dense", "a", "out", weight=np.ones((1, c * h * w), np.float32))]
     net = Network("kernel", pops, projs, ["input", "a", "out"], input=InputSpec(kind="frames"))
@@ -78,7 +79,7 @@ def resnet19_ir(seed: int = 0, in_shape=(2, 48, 48), classes: int = 10, decay: f
 
     c, h, w = in_shape
     neuron("stem", (128, h, w))
-    projs.append(Projection("stem.conv", "conv2d", "input", "stem", weight=conv_w(128, c, 3), padding=1))
+    projs.append(Projection("stem.conv", "conv2d", "input", "stem", weight=conv_w(128, c, 3), padding=(1, 1)))
     cur, cin = "stem", 128
     for stage, (width, blocks) in enumerate([(128, 3), (256, 3), (512, 2)], start=1):
         for b in range(blocks):
@@ -87,15 +88,15 @@ def resnet19_ir(seed: int = 0, in_shape=(2, 48, 48), classes: int = 10, decay: f
             name = f"s{stage}b{b}"
             neuron(name + ".a", (width, h, w))
             projs.append(Projection(name + ".conv1", "conv2d", cur, name + ".a",
-                                    weight=conv_w(width, cin, 3), stride=stride, padding=1))
+                                    weight=conv_w(width, cin, 3), stride=(stride, stride), padding=(1, 1)))
             neuron(name + ".out", (width, h, w))
             projs.append(Projection(name + ".conv2", "conv2d", name + ".a", name + ".out",
-                                    weight=conv_w(width, width, 3), padding=1))
+                                    weight=conv_w(width, width, 3), padding=(1, 1)))
             if stride == 1 and cin == width:
                 projs.append(Projection(name + ".short", "identity", cur, name + ".out"))
             else:
                 projs.append(Projection(name + ".short", "conv2d", cur, name + ".out",
-                                        weight=conv_w(width, cin, 1), stride=stride))
+                                        weight=conv_w(width, cin, 1), stride=(stride, stride)))
             cur, cin = name + ".out", width
     pool = Projection("pool", "sumpool2d", cur, "out", kernel_size=(h, w), stride=(h, w))
     fc = Projection("fc", "dense", cur, "out",
@@ -282,7 +283,8 @@ def run_all(densities=DENSITIES, timesteps: int = 10, repeat: int = 3, kernel: b
     threads = resolve_threads(threads)
     if e2e:
         require_dense()  # before anything runs: a missing torch is an error, not a late traceback
-    doc = {"kernel": kernel_bench() if kernel else None, "threads": threads, "max_threads": max_threads(),
+    doc: dict[str, Any] = {
+           "kernel": kernel_bench() if kernel else None, "threads": threads, "max_threads": max_threads(),
            "end_to_end": end_to_end(densities, threads, timesteps, repeat) if e2e else [],
            "end_to_end_one_thread": (end_to_end(densities, 1, timesteps, repeat)
                                      if e2e and one_thread and threads > 1 else []),

@@ -50,7 +50,9 @@ def _parse_sensor(value: str | None) -> tuple[int, int] | None:
 
 def _sensor(info, stats: EventStats) -> tuple[tuple[int, int] | None, str]:
     """The file's sensor size, or its events' extent (the rule of eventsim.events.sensor)."""
-    span = None if stats.x_max is None else (int(stats.x_max) + 1, int(stats.y_max) + 1)
+    span = None
+    if stats.x_max is not None and stats.y_max is not None:
+        span = (int(stats.x_max) + 1, int(stats.y_max) + 1)
     return resolve_sensor(info.sensor, span)
 
 
@@ -167,6 +169,7 @@ def convert(src: str, dst: str, sensor_opt: str | None, compression: str, chunk:
                             "pass --sensor W,H")
         click.echo(f"{src}: sensor {sensor[0]}x{sensor[1]} from {sensor_from}", err=True)
     sensor = sensor or meta.sensor
+    assert sensor is not None  # given, stated by the file, or measured above
     extra = {"camera": meta.metadata.get("camera")}
     if exts[ext] == "aedat4":
         extra["compression"] = compression
@@ -226,7 +229,7 @@ def _render(frames: np.ndarray, stats: EventStats, out: str, title: str, block: 
     # 99th percentile of the non-zero counts, so a few hot pixels do not wash out the rest).
     nz = frames[frames > 0]
     scale = float(np.percentile(nz, 99)) if nz.size else 1.0
-    span = stats.t_max - stats.t_min + 1
+    span = stats.duration_us + 1
     for k, ax in enumerate(axes.ravel()):
         ax.axis("off")
         if k >= bins:
@@ -267,6 +270,7 @@ def show(file: str, output: str, bins: int) -> None:
     if not stats.events:
         raise InputFormatError(f"{file}: no events to show")
     sensor, _ = _sensor(meta, stats)
+    assert sensor is not None  # the file has events: their extent at least
     block = frame_block(sensor, bins)
     frames = frame_counts(stream_events(file, fmt=meta.format), stats, sensor, bins, block, where=file)
     _render(frames, stats, output, f"{os.path.basename(file)}: {stats.events:,} events, "

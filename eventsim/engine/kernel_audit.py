@@ -187,7 +187,7 @@ def _is_mul(text: str) -> bool:
         return True
     if op in ("call", "tail"):
         m = _CALL.search(text)
-        return bool(m) and any(k in m.group(1) for k in MUL_INTRINSICS)
+        return m is not None and any(k in m.group(1) for k in MUL_INTRINSICS)
     return False
 
 
@@ -255,7 +255,8 @@ def _call_sink_args(fn: _Function, sinks: dict[str, set[int]]) -> list[str]:
 
 def _data_roots(fn: _Function) -> tuple[list[str], list[str]]:
     """(values stored into data arrays, values stored elsewhere or returned)."""
-    data, other = [], []
+    data: list[str] = []
+    other: list[str] = []
     for line in fn.lines:
         m = _STORE.match(line)
         if m:
@@ -308,8 +309,8 @@ def _short_name(mangled: str) -> str:
     """``_ZN8eventsim6engine7kernels8_add_rowB2v5...`` -> ``_add_row`` (Itanium nested name)."""
     m = re.match(r"_ZN(.*)", mangled.strip('"'))
     text, names = (m.group(1) if m else ""), []
-    while text and text[0].isdigit():
-        n = re.match(r"\d+", text).group(0)
+    while (length := re.match(r"\d+", text)) is not None:
+        n = length.group(0)
         names.append(text[len(n):len(n) + int(n)])
         text = text[len(n) + int(n):]
     return names[-1] if names else ""

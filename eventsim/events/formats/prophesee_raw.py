@@ -281,10 +281,10 @@ def _decode_evt2(words, state, width, height, out):
                 y = w & 0x7FF
                 if x < width and y < height:
                     ev = out[n]  # one record: its fields at fixed offsets (faster than 4 strided views)
-                    ev.t = th + ((w >> 22) & 0x3F)
-                    ev.x = x
-                    ev.y = y
-                    ev.p = typ
+                    ev["t"] = th + ((w >> 22) & 0x3F)
+                    ev["x"] = x
+                    ev["y"] = y
+                    ev["p"] = typ
                     n += 1
                 else:
                     dropped += 1
@@ -350,10 +350,10 @@ def _decode_evt3(words, state, width, height, out):
                 x = w & 0x7FF
                 if x < width and y < height:
                     ev = out[n]
-                    ev.t = wrap + (high << 12) + low
-                    ev.x = x
-                    ev.y = y
-                    ev.p = (w >> 11) & 1
+                    ev["t"] = wrap + (high << 12) + low
+                    ev["x"] = x
+                    ev["y"] = y
+                    ev["p"] = (w >> 11) & 1
                     n += 1
                 else:
                     dropped += 1
@@ -367,10 +367,10 @@ def _decode_evt3(words, state, width, height, out):
                     if valid & 1:
                         if x < width and y < height:
                             ev = out[n]
-                            ev.t = t
-                            ev.x = x
-                            ev.y = y
-                            ev.p = vpol
+                            ev["t"] = t
+                            ev["x"] = x
+                            ev["y"] = y
+                            ev["p"] = vpol
                             n += 1
                         else:
                             dropped += 1
