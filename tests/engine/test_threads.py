@@ -147,6 +147,7 @@ def _compiled_modules():
     return [importlib.import_module(n) for n in names]
 
 
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="NUMBA_DISABLE_JIT=1 (the coverage run): no dispatchers")
 def test_every_kernel_uses_the_options_of_jit_py():
     """No kernel sets its own Numba options: serial kernels (engine and decoders) have JIT_OPTIONS
     (plus inlining for ``inline_kernel``), dispatchers PARALLEL_OPTIONS, and all are cached."""
