@@ -33,9 +33,11 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from types import ModuleType
 
 from .errors import EventsimError, OutputError
 
+fcntl: ModuleType | None
 try:
     import fcntl
 except ImportError:  # not POSIX: results files are not locked
@@ -150,8 +152,8 @@ def atomic_output(path: str | os.PathLike) -> Iterator[str]:
     name = os.fspath(path)
     target = resolve_output(name)
     if target.kind == "stdout":
-        with _spooled_to_stdout() as tmp:
-            yield tmp
+        with _spooled_to_stdout() as spool:
+            yield spool
         return
     if target.kind == "stream":
         with _user_path_in_errors(name, target.path, stream=True):
@@ -159,6 +161,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[str]:
         return
     folder, base = os.path.split(target.path)
     prefix, suffix = temp_affixes(base, _name_max(folder))
+    tmp: str | None
     try:
         fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
     except OSError as exc:
@@ -364,7 +367,7 @@ def refuse_overwriting_inputs(outputs: Iterable[str | None], inputs: Iterable[st
     outs: dict = {}
     for name in outputs:
         key = _identity(name)
-        if key is None:
+        if key is None or name is None:
             continue
         if key in seen:
             same = "" if os.fspath(seen[key]) == os.fspath(name) else f" (the same file as {seen[key]})"

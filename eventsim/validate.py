@@ -37,11 +37,9 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import types as nbt
 
-from .engine import kernels, kernels_int
-from .engine.kernel_audit import KernelAudit, audit_dispatcher
-from .engine.modes import IntPlan, compile_int_plan
+from .engine.kernel_audit import KernelAudit, audit_dispatcher, audited_signatures
+from .engine.modes import IntMode, IntPlan, compile_int_plan
 from .engine.quantize import DECAY_MULTIPLY, decay_code, quantize
 from .engine.reference import forward
 from .engine.reference_int import forward_int
@@ -352,36 +350,11 @@ def check_int_vs_float(net: Network, ref, iref) -> Check:
 
 
 # -- kernel audit -------------------------------------------------------------------------
-def _arr(dtype) -> nbt.Array:
-    return nbt.Array(dtype, 1, "C")
-
-
 def int_kernel_signatures(net: Network) -> list[tuple]:
-    """(dispatcher, [signature]) of the integer kernels that run ``net`` (see engine/modes.py):
-    currents are int32 when a step cannot overflow them, else int64; both variants are audited."""
-    i64, a64, a16 = nbt.int64, _arr(nbt.int64), _arr(nbt.int16)
-    curs = (_arr(nbt.int32), a64)
-    kinds = {q.kind for q in net.projections if not net.is_encoder(q)}
-    out = []
-    if kinds & {"conv2d", "sumpool2d"}:
-        out.append((kernels.scatter_conv, [(a64, a64, i64, a64, a16, c, a64) for c in curs]))
-    if "dense" in kinds:
-        out.append((kernels.scatter_dense, [(a64, a64, i64, i64, a16, c, a64) for c in curs]))
-    if "identity" in kinds:
-        out.append((kernels.scatter_identity, [(a64, a64, i64, i64, a16, c, a64) for c in curs]))
-    out.append((kernels_int.update_neurons_int,
-                [(_arr(nbt.int32), c, a64, nbt.boolean, i64, a64, a64, a64, a64, a64) for c in curs]))
-    if any(p.kind == "ternary_lif" and p.v_min is None for p in net.populations):
-        out.append((kernels_int.update_ternary_int,
-                    [(_arr(nbt.int32), c, a64, nbt.boolean, a64, a64, a64, a64, a64) for c in curs]))
-    if any(p.kind == "cuba_lif" for p in net.populations):
-        out.append((kernels_int.update_cuba_int,
-                    [(_arr(nbt.int32), _arr(nbt.int32), a64, c, a64, nbt.boolean, a64, nbt.boolean, a64, a64,
-                      a64) for c in curs]))
-    if any(p.spiking and DECAY_MULTIPLY in (decay_code(p.decay)[0], decay_code(p.syn_decay or 1.0)[0])
-           for p in net.populations):
-        out.append((kernels_int.decay_multiply, [(_arr(nbt.int32), i64, i64)]))
-    return out
+    """(dispatcher, [signature]) of the integer kernels that run ``net``: the kernels
+    ``IntMode.serial_kernels`` picks, each with the signatures it declares (``kernel_audit.audited``:
+    int32 and int64 currents where the width varies)."""
+    return [(disp, list(audited_signatures(disp))) for disp in IntMode(net).serial_kernels()]
 
 
 _AUDITS: dict[tuple, KernelAudit] = {}  # recompiling for the audit takes seconds: once per process

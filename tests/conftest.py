@@ -1,5 +1,9 @@
 """Shared fixtures: the third-party data folder (skipped cleanly when absent), and the check that
-no test leaves a process running."""
+no test leaves a process running.
+
+Shared data is *required* when its folder exists or ``EVENTSIM_REQUIRE_SHARED_DATA=1`` (CI sets it
+when ``../shared/data`` exists): then a test using it fails instead of skipping, so the
+ground-truth tests cannot pass CI by silently not running."""
 
 from __future__ import annotations
 
@@ -15,11 +19,32 @@ SHARED_DATA = Path(os.environ.get("EVENTSIM_SHARED_DATA",
                                   Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
+
+
+def shared_data_required() -> bool:
+    return os.environ.get("EVENTSIM_REQUIRE_SHARED_DATA") == "1" or SHARED_DATA.is_dir()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"third-party data folder {SHARED_DATA} is absent")
+        why = f"third-party data folder {SHARED_DATA} is absent"
+        if shared_data_required():
+            pytest.fail(f"{why} (EVENTSIM_REQUIRE_SHARED_DATA=1)", pytrace=False)
+        pytest.skip(why)
     return SHARED_DATA
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test using the shared data that skips (for whatever reason) fails while it is required."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and "shared_data" in getattr(item, "fixturenames", ()) and shared_data_required():
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = (f"{item.nodeid}: a shared-data test skipped while the shared data is required "
+                           f"(folder {SHARED_DATA} present or EVENTSIM_REQUIRE_SHARED_DATA=1): {reason}")
 
 
 def pytest_collection_modifyitems(config, items):

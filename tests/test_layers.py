@@ -1,6 +1,7 @@
 """The dependency direction of DESIGN.md, checked on the import graph of the package.
 
 cli -> eval / validate / energy -> engine -> inputs -> network -> events, errors;  convert -> network.
+errors, files and jit (the Numba options) sit below every layer.
 """
 
 import ast
@@ -9,10 +10,13 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "eventsim"
 
 # what each top-level part of the package may import (besides itself)
-BASE = {"errors", "files"}  # usable from every layer
+BASE = {"errors", "files", "jit"}  # usable from every layer
+#: base modules that import nothing from eventsim, not even each other
+LEAVES = {"errors", "jit"}
 ALLOWED = {
     "errors": set(),
     "files": set(),
+    "jit": set(),
     "events": {"errors"},
     "network": {"events", "errors"},
     "inputs": {"network", "events", "errors"},
@@ -21,8 +25,9 @@ ALLOWED = {
     "energy": {"inputs", "engine", "network", "events", "errors"},
     "validate": {"inputs", "engine", "network", "events", "errors", "energy"},
     "eval": {"inputs", "engine", "network", "events", "errors", "energy"},
+    "bench": {"inputs", "engine", "network", "events", "errors"},
     "cli": {"inputs", "eval", "validate", "energy", "engine", "network", "events", "errors", "convert",
-            "data"},
+            "data", "bench"},
     "data": set(),
     "__main__": {"cli"},  # python -m eventsim: the command line and nothing else
 }
@@ -75,6 +80,12 @@ def test_no_import_goes_against_the_layering():
     assert not bad, "\n".join(bad)
 
 
+def test_leaf_modules_import_nothing_from_eventsim():
+    bad = [f"{name}.py imports eventsim.{'.'.join(mod)}" for name in sorted(LEAVES)
+           for mod in _imports(PKG / f"{name}.py")]
+    assert not bad, "\n".join(bad)
+
+
 #: the oracles: only the engine (its integer twin shares exact arithmetic) and validate use them
 ORACLES = {("engine", "reference"), ("engine", "reference_int")}
 
@@ -89,6 +100,19 @@ def test_only_validate_imports_the_oracles():
         bad += [f"{rel} imports eventsim.{'.'.join(mod)}" for mod in _imports(path)
                 if tuple(mod[:2]) in ORACLES]
     assert not bad, "\n".join(bad)
+
+
+def test_only_the_dense_benchmark_imports_torch():
+    """torch is an optional extra: one module holds the PyTorch side, imported only when needed."""
+    bad = []
+    for path in sorted(PKG.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module for n in ast.walk(tree)
+                  if isinstance(n, ast.ImportFrom) and n.module and not n.level]
+        if any(name.split(".")[0] == "torch" for name in names):
+            bad.append(str(path.relative_to(PKG)))
+    assert bad == ["bench/dense.py"]
 
 
 def test_import_eventsim_is_light():

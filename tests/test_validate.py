@@ -1,10 +1,16 @@
 """eventsim.validate: the checks pass on a multiplication-free net and fail where they must."""
 
+import inspect
+
+import numba
 import numpy as np
 import pytest
+from numba import types as nbt
+from numba.core.registry import CPUDispatcher
 
-from eventsim.engine import kernels, kernels_int
-from eventsim.engine.kernel_audit import audit_dispatcher, audit_module
+from eventsim.engine import kernels, kernels_int, kernels_steps
+from eventsim.engine.kernel_audit import AUDITED, DATA_ARRAYS, audit_dispatcher, audit_module
+from eventsim.engine.modes import IntMode
 from eventsim.engine.quantize import quantize
 from eventsim.engine.reference import forward
 from eventsim.engine.reference_int import forward_int
@@ -26,6 +32,7 @@ from eventsim.validate import (
     random_inputs,
     validate,
 )
+from tests.randnet import random_inputs as random_inputs_counts
 from tests.randnet import random_network
 
 
@@ -250,3 +257,39 @@ def test_audit_that_cannot_see_the_data_fails():
     assert audit.data_stores == {"_renamed_scatter": 0}
     check = check_kernel_audit(audit, strict=False)
     assert check.status == FAIL and "_renamed_scatter" in check.summary and "DATA_ARRAYS" in check.fix
+
+
+def _integer_data(disp, sig) -> bool:
+    """Does this signature of ``disp`` take one of the audit's data arrays as integers?"""
+    names = inspect.signature(disp.py_func).parameters
+    return any(name in DATA_ARRAYS and isinstance(ty, nbt.Array) and isinstance(ty.dtype, nbt.Integer)
+               for name, ty in zip(names, sig))
+
+
+def _dispatchers(module):
+    return {obj for obj in vars(module).values()
+            if isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == module.__name__}
+
+
+def test_every_integer_kernel_the_engine_runs_is_audited():
+    """Run the integer engine on networks of every kind, recompile its dispatch kernels (uncached,
+    so that Numba types every call they make), and require each serial kernel they call with
+    integer data to declare that exact signature for the LLVM audit (``kernel_audit.audited``)."""
+    nets = [ternary_net(), ternary_net(relay=0.5, decay=0.75)]
+    nets += [random_network(seed, pre_pool=seed % 2 == 0, recurrent=seed >= 6) for seed in range(10)]
+    for net in nets:
+        Simulator(net, precision="int").run_counts(*random_inputs_counts(net, seed=1))
+    called: dict = {}
+    for disp in _dispatchers(kernels_steps):
+        for sig in [s for s in disp.signatures if _integer_data(disp, s)]:
+            numba.njit(cache=False)(disp.py_func).compile(sig)
+            for name in disp.py_func.__code__.co_names:
+                callee = disp.py_func.__globals__.get(name)
+                if isinstance(callee, CPUDispatcher) and callee not in _dispatchers(kernels_steps):
+                    called[callee] = {s for s in callee.signatures if _integer_data(callee, s)}
+    unaudited = [f"{k.py_func.__name__}{tuple(s)}" for k, sigs in called.items() for s in sigs
+                 if tuple(s) not in AUDITED.get(k, ())]
+    assert not unaudited, "integer kernels run with signatures the audit does not declare"
+    # the warm-up reached every audited kernel, so the check above saw them all
+    assert {k for k, sigs in called.items() if sigs} == set(AUDITED)
+    assert set().union(*(IntMode(net).serial_kernels() for net in nets)) == set(AUDITED)

@@ -235,10 +235,11 @@ def format_size(n: int) -> str:
     """``812 B``, ``15.2 KB``, ``3.40 MB`` (powers of 1000)."""
     if n < 1000:
         return f"{n} B"
+    size = float(n)
     for unit in ("KB", "MB", "GB", "TB"):
-        n /= 1000
-        if n < 999.5 or unit == "TB":
-            return f"{n:.3g} {unit}" if n < 100 else f"{n:.0f} {unit}"
+        size /= 1000
+        if size < 999.5 or unit == "TB":
+            return f"{size:.3g} {unit}" if size < 100 else f"{size:.0f} {unit}"
     raise AssertionError("unreachable")
 
 

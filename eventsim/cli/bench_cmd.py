@@ -1,60 +1,13 @@
-"""``eventsim bench``: the engine benchmark of ``tools/bench.py`` (needs torch and a checkout)."""
+"""``eventsim bench``: the engine benchmark of :mod:`eventsim.bench` (torch for the PyTorch side)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import click
 
-from ..engine.jit import resolve_threads
-from ..errors import ConfigError
+from ..bench.engine import estimate_seconds, require_dense, run_all
+from ..jit import resolve_threads
 from .base import EventsimCommand, OutputPath, emit_json
 from .options import threads_option
-
-BENCH_SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "bench.py"
-
-
-def load_bench_module(need_torch: bool = True):
-    """``tools/bench.py`` of this checkout as a module; ConfigError when torch (if needed: the
-    end-to-end comparison) or the file is missing."""
-    if need_torch and not _has_torch():
-        raise ConfigError("eventsim bench compares against dense PyTorch and needs torch: "
-                          "pip install 'eventsim[torch]'")
-    if not BENCH_SCRIPT.is_file():
-        raise ConfigError(f"eventsim bench needs a source checkout: {BENCH_SCRIPT} is missing")
-    root = str(BENCH_SCRIPT.parents[1])
-    if root not in sys.path:  # tools/bench.py imports the repository's packages by name
-        sys.path.insert(0, root)
-    spec = importlib.util.spec_from_file_location("eventsim_tools_bench", BENCH_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _has_torch() -> bool:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def estimate_seconds(densities, timesteps: int, repeat: int, kernel: bool, e2e: bool, cold: bool) -> float:
-    """A rough duration of ``run_all`` with these options: per-part costs measured on the project's
-    2-core machine (ResNet-19 at T = 10: ~5 s to build and calibrate, PyTorch ~1.3 s per run, the
-    engine ~(0.05 + 5.5 x density) s per run; both scale with T)."""
-    total = 3.0  # imports and the Numba cache load
-    if kernel:
-        total += 1.5
-    if e2e:
-        scale = timesteps / 10
-        for d in densities:
-            total += scale * (5.0 + 1.3 * (repeat + 2) + (0.05 + 5.5 * d) * (repeat + 1))
-    if cold:
-        total += 15.0  # a cold Numba compile in a fresh process
-    return total
 
 
 def _duration(seconds: float) -> str:
@@ -92,16 +45,17 @@ def bench(densities, timesteps, repeat, kernel, e2e, cold, threads, one_thread, 
     all cores (--threads), then both on one thread.
 
     Says how long it will take before it starts (about 1 min with the defaults on a 2-core
-    machine); needs the repository checkout (tools/bench.py), and torch unless --no-e2e.
+    machine); needs PyTorch unless --no-e2e.
     """
-    module = load_bench_module(need_torch=e2e)
+    if e2e:
+        require_dense()  # a missing torch is an error before the "running" line
     try:
         runs = 2 if one_thread and resolve_threads(threads) > 1 else 1
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     seconds = estimate_seconds(densities * runs, timesteps, repeat, kernel, e2e, cold)
     click.echo(f"running: {_duration(seconds)} (estimated from the options) ...", err=True)
-    doc = module.run_all(densities, timesteps, repeat, kernel, e2e, cold, threads=threads,
+    doc = run_all(densities, timesteps, repeat, kernel, e2e, cold, threads=threads,
                          one_thread=one_thread)
     if json_out:
         emit_json(doc, json_out)

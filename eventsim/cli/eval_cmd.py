@@ -13,7 +13,6 @@ from tqdm import tqdm
 
 from ..energy.plots import check_plot_path
 from ..energy.tables import CostTable, get_table
-from ..engine.jit import threads_per_worker
 from ..errors import InputFormatError
 from ..eval.dataset import Dataset, discover
 from ..eval.render import format_csv, format_sweep_csv, format_text, save_plot
@@ -23,6 +22,7 @@ from ..eval.summary import sorted_records, summarize, throughput
 from ..eval.sweep import check_sweep_binning, format_sweep, results_path_for, save_sweep_plot, sweep_document
 from ..files import refuse_overwriting_inputs, resolve_output, sha256_file, write_text_atomic
 from ..inputs import InputOptions
+from ..jit import threads_per_worker
 from ..network.loading import load_network
 from .base import EventsimCommand, InputPath, Interrupted, OutputPath, emit_json, say_written
 from .options import input_options, precision_option, sweep_binning_options, threads_option
@@ -112,7 +112,7 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
     least 1) unless --threads is given; workers x threads may not exceed the cores. On a Dask
     cluster every task runs on --threads threads (default 1: Dask runs one task per worker thread).
     """
-    values = timesteps or (None,)
+    values: tuple[int | None, ...] = tuple(timesteps) if timesteps else (None,)
     sweep = len(values) > 1
     if resume and not results_path:
         raise click.UsageError("--resume needs --results FILE")
@@ -123,7 +123,7 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
     if sweep and results_path == "-":
         raise click.UsageError("a sweep of T writes one --results file per T; give a file name")
     if sweep:
-        check_sweep_binning(values, bin_us, method)
+        check_sweep_binning(tuple(t for t in values if t is not None), bin_us, method)
     if plot:
         check_plot_path(plot)  # before hours of work, not after
     try:
@@ -145,7 +145,8 @@ def eval_cmd(model, dataset, timesteps, bin_us, method, keep_partial, polarity, 
                      workers=workers, threads=threads, scheduler=scheduler, isolate=isolate,
                      slowest=slowest, resume=resume)
     runs = [(input_options(t, bin_us, method, keep_partial, polarity, crop, downscale),
-             results_path_for(results_path, t) if sweep and results_path else results_path) for t in values]
+             results_path_for(results_path, t) if sweep and results_path and t else results_path)
+            for t in values]
     sweep_files = runs if sweep and results_path else []
     for _, path in sweep_files:  # the option's own name was checked by click, these are derived
         resolve_output(path)

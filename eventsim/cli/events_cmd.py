@@ -10,7 +10,7 @@ import click
 import numpy as np
 
 from ..errors import InputFormatError
-from ..events.binning import equal_time_bins
+from ..events.binstream import frame_block, frame_counts
 from ..events.io import (
     DEFAULT_CHUNK,
     EventStats,
@@ -50,7 +50,9 @@ def _parse_sensor(value: str | None) -> tuple[int, int] | None:
 
 def _sensor(info, stats: EventStats) -> tuple[tuple[int, int] | None, str]:
     """The file's sensor size, or its events' extent (the rule of eventsim.events.sensor)."""
-    span = None if stats.x_max is None else (int(stats.x_max) + 1, int(stats.y_max) + 1)
+    span = None
+    if stats.x_max is not None and stats.y_max is not None:
+        span = (int(stats.x_max) + 1, int(stats.y_max) + 1)
     return resolve_sensor(info.sensor, span)
 
 
@@ -167,6 +169,7 @@ def convert(src: str, dst: str, sensor_opt: str | None, compression: str, chunk:
                             "pass --sensor W,H")
         click.echo(f"{src}: sensor {sensor[0]}x{sensor[1]} from {sensor_from}", err=True)
     sensor = sensor or meta.sensor
+    assert sensor is not None  # given, stated by the file, or measured above
     extra = {"camera": meta.metadata.get("camera")}
     if exts[ext] == "aedat4":
         extra["compression"] = compression
@@ -178,46 +181,6 @@ def convert(src: str, dst: str, sensor_opt: str | None, compression: str, chunk:
 
         n = write_events_stream(dst, chunks(), sensor, **extra)
     say_written(dst, f"{n:,} events ({meta.format} -> {exts[ext]}, sensor {sensor[0]}x{sensor[1]})")
-
-
-#: counters of a picture (bins x 2 x H x W); a larger sensor is pictured in blocks of k x k pixels
-MAX_PICTURE_CELLS = 1 << 22
-
-
-def picture_block(sensor: tuple[int, int], bins: int) -> int:
-    """Side k of the pixel blocks one picture cell counts, so that the counters fit the cap (a
-    file can declare a 65535 x 65535 sensor: 64 GiB of counters at one cell per pixel)."""
-    w, h = sensor
-    k = 1
-    while bins * 2 * (-(-h // k)) * (-(-w // k)) > MAX_PICTURE_CELLS:
-        k *= 2
-    return k
-
-
-def accumulate_frames(path: str, fmt: str, sensor: tuple[int, int], stats: EventStats,
-                      bins: int, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
-    """ON/OFF event counts per pixel in ``bins`` equal time windows: int64 (bins, 2, H, W).
-
-    Window of an event: floor((t - t_min) * bins / (t_max - t_min + 1)) (DESIGN.md's equal
-    time split); channel 0 counts OFF, 1 counts ON. Events outside the sensor are ignored.
-    A sensor too large for :data:`MAX_PICTURE_CELLS` counts blocks of k x k pixels
-    (:func:`picture_block`): (bins, 2, ceil(H/k), ceil(W/k)).
-    """
-    k = picture_block(sensor, bins)
-    w0, h0 = sensor
-    w, h = -(-w0 // k), -(-h0 // k)
-    counts = np.zeros(bins * 2 * h * w, dtype=np.int64)
-    t0 = np.uint64(stats.t_min % (1 << 64))
-    for ev in stream_events(path, chunk=chunk, fmt=fmt):
-        x = ev["x"].astype(np.int64)
-        y = ev["y"].astype(np.int64)
-        ok = (x < w0) & (y < h0)
-        x, y = x // k, y // k
-        rel = ev["t"][ok].astype(np.uint64) - t0  # exact modulo 2^64, as in binning.relative_times
-        b = equal_time_bins(rel, stats.duration_us, bins)
-        idx = ((b * 2 + ev["p"][ok].astype(np.int64)) * h + y[ok]) * w + x[ok]
-        counts += np.bincount(idx, minlength=counts.size)
-    return counts.reshape(bins, 2, h, w)
 
 
 def _require_matplotlib():
@@ -266,7 +229,7 @@ def _render(frames: np.ndarray, stats: EventStats, out: str, title: str, block: 
     # 99th percentile of the non-zero counts, so a few hot pixels do not wash out the rest).
     nz = frames[frames > 0]
     scale = float(np.percentile(nz, 99)) if nz.size else 1.0
-    span = stats.t_max - stats.t_min + 1
+    span = stats.duration_us + 1
     for k, ax in enumerate(axes.ravel()):
         ax.axis("off")
         if k >= bins:
@@ -307,8 +270,9 @@ def show(file: str, output: str, bins: int) -> None:
     if not stats.events:
         raise InputFormatError(f"{file}: no events to show")
     sensor, _ = _sensor(meta, stats)
-    frames = accumulate_frames(file, meta.format, sensor, stats, bins)
-    block = picture_block(sensor, bins)
+    assert sensor is not None  # the file has events: their extent at least
+    block = frame_block(sensor, bins)
+    frames = frame_counts(stream_events(file, fmt=meta.format), stats, sensor, bins, block, where=file)
     _render(frames, stats, output, f"{os.path.basename(file)}: {stats.events:,} events, "
                                     f"{sensor[0]}x{sensor[1]}"
                                     + (f" (blocks of {block}x{block} pixels)" if block > 1 else ""),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +23,9 @@ from ..errors import ConfigError, brief
 from ..network.limits import MAX_DEPTH, MAX_JSON_BYTES, check_depth, load_json
 from ..network.sources import require_regular_file
 
-try:  # Python >= 3.11; on 3.10 only JSON tables can be read
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # pragma: no cover - depends on the interpreter
+else:  # pragma: no cover - on 3.10 only JSON tables can be read
     tomllib = None
 
 HOROWITZ_2014 = ('M. Horowitz, "Computing\'s energy problem (and what we can do about it)", '

@@ -24,6 +24,11 @@ optimised IR is classified:
 Array names are Numba's argument names (``%arg.<name>.4`` is the data pointer of argument
 ``<name>``), so the rule needs the kernels to keep the parameter names listed in
 :data:`DATA_ARRAYS`.
+
+Which kernels and signatures: every serial kernel the integer engine runs declares, with
+:func:`audited` next to its definition, the argument types the engine calls it with
+(:data:`AUDITED`). A test runs the integer engine on every kind and fails when a kernel took
+integer data it did not declare, so a new kernel cannot be left out of the audit.
 """
 
 from __future__ import annotations
@@ -33,8 +38,9 @@ import warnings
 from dataclasses import dataclass, field
 
 import numba
+from numba import types as nbt
 
-from .jit import JIT_OPTIONS
+from ..jit import JIT_OPTIONS
 
 DATA_ARRAYS = ("v", "syn", "cur", "wt", "scale", "bias")
 INT_OPS = ("mul", "sdiv", "udiv", "srem", "urem")
@@ -48,6 +54,37 @@ _STORE = re.compile(rf"^\s*store (?:volatile )?(.+?) ({_NAME}|[-\w.]+), ptr ({_N
 _CALL = re.compile(r"call [^@]*@(\"[^\"]+\"|[\w.$]+)\((.*)\)")
 _NAME_RE = re.compile(_NAME)
 _ARG_ARRAY = re.compile(r'^%"?arg\.([A-Za-z_]\w*)\.\d+')
+
+
+#: the integer kernels the audit covers: dispatcher -> argument types the integer engine calls it with
+AUDITED: dict = {}
+
+#: 1-D C-contiguous arrays of the integer engine
+I16, I32, I64 = (nbt.Array(t, 1, "C") for t in (nbt.int16, nbt.int32, nbt.int64))
+#: the current buffers: int32 when no step can overflow them, else int64 (``modes.IntMode``)
+CURRENTS = (I32, I64)
+
+
+def audited(*signatures):
+    """Declare the decorated kernel as run by the integer engine with these argument-type tuples
+    (see :func:`per_current`); the LLVM audit recompiles it for exactly these."""
+    if not signatures:
+        raise ValueError("audited: no signature given")
+
+    def register(dispatcher):
+        AUDITED[dispatcher] = tuple(tuple(sig) for sig in signatures)
+        return dispatcher
+    return register
+
+
+def per_current(make) -> list[tuple]:
+    """``make(cur)`` for each current width the integer engine may use."""
+    return [make(cur) for cur in CURRENTS]
+
+
+def audited_signatures(dispatcher) -> tuple:
+    """The declared signatures of an integer kernel (KeyError when it declares none)."""
+    return AUDITED[dispatcher]
 
 
 @dataclass
@@ -150,7 +187,7 @@ def _is_mul(text: str) -> bool:
         return True
     if op in ("call", "tail"):
         m = _CALL.search(text)
-        return bool(m) and any(k in m.group(1) for k in MUL_INTRINSICS)
+        return m is not None and any(k in m.group(1) for k in MUL_INTRINSICS)
     return False
 
 
@@ -218,7 +255,8 @@ def _call_sink_args(fn: _Function, sinks: dict[str, set[int]]) -> list[str]:
 
 def _data_roots(fn: _Function) -> tuple[list[str], list[str]]:
     """(values stored into data arrays, values stored elsewhere or returned)."""
-    data, other = [], []
+    data: list[str] = []
+    other: list[str] = []
     for line in fn.lines:
         m = _STORE.match(line)
         if m:
@@ -271,8 +309,8 @@ def _short_name(mangled: str) -> str:
     """``_ZN8eventsim6engine7kernels8_add_rowB2v5...`` -> ``_add_row`` (Itanium nested name)."""
     m = re.match(r"_ZN(.*)", mangled.strip('"'))
     text, names = (m.group(1) if m else ""), []
-    while text and text[0].isdigit():
-        n = re.match(r"\d+", text).group(0)
+    while (length := re.match(r"\d+", text)) is not None:
+        n = length.group(0)
         names.append(text[len(n):len(n) + int(n)])
         text = text[len(n) + int(n):]
     return names[-1] if names else ""

@@ -28,8 +28,10 @@ number of events at one pixel.
 from __future__ import annotations
 
 import numpy as np
+from numba import types as nbt
 
-from .jit import kernel
+from ..jit import kernel
+from .kernel_audit import I16, I64, audited, per_current
 
 # the population kind codes the update kernels branch on (network.kinds.CODE_*, plan.POP_*)
 _POP_TERNARY, _POP_BINARY, _POP_READOUT = 1, 2, 4
@@ -83,6 +85,7 @@ def _tap_table(size, k, stride, pad, dil, out):
     return tab
 
 
+@audited(*per_current(lambda cur: (I64, I64, nbt.int64, I64, I16, cur, I64)))
 @kernel
 def scatter_conv(idx, val, n, geom, wt, cur, sops):
     """Scatter ``n`` spikes of a channels-last ``(H, W, Cin)`` source through a conv2d.
@@ -231,6 +234,7 @@ def scatter_sumpool(idx, val, n, geom, cur, sops):
     sops[1] += nneg
 
 
+@audited(*per_current(lambda cur: (I64, I64, nbt.int64, nbt.int64, I16, cur, I64)))
 @kernel
 def scatter_dense(idx, val, n, n_out, wt, cur, sops):
     """Scatter spikes through a dense map: source neuron i adds row ``wt[i·n_out:(i+1)·n_out]``.
@@ -256,6 +260,7 @@ def scatter_dense(idx, val, n, n_out, wt, cur, sops):
     sops[1] += nneg
 
 
+@audited(*per_current(lambda cur: (I64, I64, nbt.int64, nbt.int64, I16, cur, I64)))
 @kernel
 def scatter_identity(idx, val, n, channels, scale, cur, sops):
     """Identity with a per-channel scale: neuron i adds ``scale[i % channels]`` per unit of spike.

@@ -14,8 +14,10 @@ Semantics are those of :mod:`eventsim.engine.reference_int`, bit for bit.
 from __future__ import annotations
 
 import numpy as np
+from numba import types as nbt
 
-from .jit import kernel
+from ..jit import kernel
+from .kernel_audit import I32, I64, audited, per_current
 from .kernels import _check_update, _compact_spikes
 
 # population kind codes (mirrors plan.POP_*)
@@ -51,6 +53,7 @@ def _ternary_pass_int(v, cur, bias, has_bias, th, code, shift, reset_sub, out_va
     return nsat
 
 
+@audited(*per_current(lambda cur: (I32, cur, I64, nbt.boolean, I64, I64, I64, I64, I64)))
 @kernel
 def update_ternary_int(v, cur, bias, has_bias, params, flags, out_idx, out_val, counts):
     """``update_neurons_int`` for the flagship case, a ``ternary_lif`` without floor: a branch-free
@@ -62,6 +65,7 @@ def update_ternary_int(v, cur, bias, has_bias, params, flags, out_idx, out_val, 
     return _compact_spikes(out_idx, out_val, v.size, counts)
 
 
+@audited(*per_current(lambda cur: (I32, cur, I64, nbt.boolean, nbt.int64, I64, I64, I64, I64, I64)))
 @kernel
 def update_neurons_int(v, cur, bias, has_bias, kind, params, flags, out_idx, out_val, counts):
     """Integrate, saturate, fire and reset one population; emit its spike list; clear ``cur``.
@@ -154,6 +158,7 @@ def update_neurons_int(v, cur, bias, has_bias, kind, params, flags, out_idx, out
     return n
 
 
+@audited((I32, nbt.int64, nbt.int64))
 @kernel
 def decay_multiply(v, mult, bits):
     """``v = (v · L) >> bits`` for every neuron: the per-neuron multiplication of a decay
@@ -172,6 +177,8 @@ def _decay_shift(x, code, shift):
     return x
 
 
+@audited(*per_current(lambda cur: (I32, I32, I64, cur, I64, nbt.boolean, I64, nbt.boolean, I64, I64,
+                                  I64)))
 @kernel
 def update_cuba_int(v, syn, fired, cur, bias, has_bias, params, reset_sub, out_idx, out_val, counts):
     """Integer ``cuba_lif`` update (``reference_int.cuba_step_int``); returns the spike count.

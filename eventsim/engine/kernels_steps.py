@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from .jit import kernel, parallel_kernel
+from ..jit import kernel, parallel_kernel
 from .kernels import (
     pool_spikes,
     scatter_conv,

@@ -27,12 +27,14 @@ import numpy as np
 
 from ..network.ir import Network
 from ..network.linear import apply_projection
-from . import kernels_steps
+from . import kernels, kernels_int, kernels_steps
 from .plan import (
     POP_CUBA,
     POP_INPUT,
     POP_TERNARY,
     PROJ_CONV,
+    PROJ_DENSE,
+    PROJ_IDENTITY,
     PROJ_SUMPOOL,
     Plan,
     chw_shape,
@@ -244,6 +246,27 @@ class IntMode:
                                        ip.flags[pi], fast, ip.mult[pi], DECAY_MULT_BITS, bounds, steps, sidx,
                                        sval, nout, counts)
         return 0
+
+    def serial_kernels(self) -> list:
+        """The serial integer kernels a run of this network calls, for the LLVM audit: the scatter
+        of every projection but the encoder, as the driver dispatches ``kinds`` (a sum-pool runs
+        as a conv), and the updates :meth:`update` picks per population."""
+        scatter = {PROJ_CONV: kernels.scatter_conv, PROJ_DENSE: kernels.scatter_dense,
+                   PROJ_IDENTITY: kernels.scatter_identity}
+        used = [scatter[k] for q, k in zip(self.plan.projections, self.kinds) if not q.encoder]
+        ip = self.int_plan
+        for pi, pop in enumerate(self.plan.populations):
+            if pop.kind == POP_INPUT:
+                continue
+            if ip.mult[pi] or ip.syn_mult[pi]:
+                used.append(kernels_int.decay_multiply)
+            if pop.kind == POP_CUBA:
+                used.append(kernels_int.update_cuba_int)
+            elif pop.kind == POP_TERNARY and not pop.has_v_min:
+                used.append(kernels_int.update_ternary_int)
+            else:
+                used.append(kernels_int.update_neurons_int)
+        return list(dict.fromkeys(used))
 
     def set_frames(self, frames: np.ndarray | None) -> None:
         if frames is not None:

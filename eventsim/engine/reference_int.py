@@ -69,11 +69,13 @@ def integer_projection(proj: Projection, qnet: QuantizedNetwork) -> Projection:
     """``proj`` with its integer weights as an integer-valued float64 IR projection."""
     qq = qnet.projections[proj.name]
     if proj.kind in ("conv2d", "dense"):
+        assert qq.weight is not None  # quantize stores the weights of these kinds
         return Projection(proj.name, proj.kind, proj.source, proj.target,
                           weight=qq.weight.astype(np.float64), stride=proj.stride,
                           padding=proj.padding, dilation=proj.dilation, groups=proj.groups,
                           pre_pool=proj.pre_pool, delay=proj.delay)
     if proj.kind == "identity":
+        assert qq.scale is not None  # and the scale of this one
         return Projection(proj.name, "identity", proj.source, proj.target,
                           scale=qq.scale.astype(np.float64), delay=proj.delay)
     return proj  # sum-pool: applied with weight 1, then multiplied by the stored unit below

@@ -96,6 +96,8 @@ class RunResult:
     def readout_trace(self) -> np.ndarray:
         """(T, N) float64: the readout's value after every step (the last row is ``output``),
         summed in the run's arithmetic (float32 runs in float32) so it matches the engine exactly."""
+        if self.readout_steps is None:
+            raise ValueError("the readout's steps were not recorded (run with record=True)")
         dtype = np.float32 if self.precision == "float32" else np.float64
         return np.cumsum(self.readout_steps.astype(dtype), axis=0, dtype=dtype).astype(np.float64)
 

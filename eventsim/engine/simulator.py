@@ -42,10 +42,10 @@ from ..errors import ConfigError, InputFormatError, NoStepsError
 from ..events.binning import BinnedEvents
 from ..inputs import InputOptions, PreparedInput, prepare
 from ..inputs.arrays import prepare_counts, prepare_frames, prepare_spike_rows
+from ..jit import resolve_threads, using_threads
 from ..network.counts import dense_macs
 from ..network.ir import Network
 from . import kernels_steps
-from .jit import resolve_threads, using_threads
 from .modes import FloatMode, IntMode, decay_multiplications
 from .plan import (
     POP_INPUT,

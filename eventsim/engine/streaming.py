@@ -152,5 +152,5 @@ def stream_steps(sim, chunks: Iterable[np.ndarray], bin_us: int, *, sensor: tupl
                                   stats=stats):
         prepared = binner(block.events, block.steps, block.origin)
         if stats is not None:
-            stats.outside_map += prepared.binned.outside_map
+            stats.outside_map += prepared.info["outside_map_events"]
         yield block, stepper.run_prepared(prepared, record=record)

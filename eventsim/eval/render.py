@@ -123,7 +123,7 @@ def _latency_lines(lat: dict) -> list[str]:
     lines = ["", "latency (0-based step; decision step: the first after which the prediction no longer "
              "changes)"]
     lines += _table(["latency in steps", "samples", *keys], rows, "lrrrrrrrr")
-    steps = range(lat["steps"])
+    steps: list[int] = list(range(lat["steps"]))
     if len(steps) > _MAX_STEP_COLUMNS:
         steps = [k for k in steps if any(h[1 + k] for h in hist)]
     lines += _table(["samples at step"] + [str(k) for k in steps],

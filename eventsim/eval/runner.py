@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_ready
 
@@ -81,7 +81,7 @@ def evaluate_one(job: EvalJob, sample: Sample) -> dict:
 
 
 def evaluate_all(job: EvalJob, samples: Iterable[Sample], workers: int = 1,
-                 scheduler: str | None = None, isolate: bool = True) -> Iterator[dict]:
+                 scheduler: str | None = None, isolate: bool = True) -> Generator[dict, None, None]:
     """Records of ``samples`` in completion order: in ``workers`` child processes (``isolate``,
     the default, also for one worker), in this process (``isolate=False``, one worker), or on the
     Dask cluster whose scheduler is at ``scheduler``. A generator: ``close()`` (or
@@ -90,13 +90,14 @@ def evaluate_all(job: EvalJob, samples: Iterable[Sample], workers: int = 1,
     if scheduler is not None:
         return _dask(job, samples, scheduler)
     if not samples:
-        return (r for r in ())  # a generator as in every other case: callers close() it
+        none: tuple[dict, ...] = ()
+        return (r for r in none)  # a generator as in every other case: callers close() it
     if not isolate and workers <= 1:
         return _in_process(job, samples)
     return _supervised(job, samples, max(1, min(workers, len(samples))))
 
 
-def _in_process(job: EvalJob, samples: list[Sample]) -> Iterator[dict]:
+def _in_process(job: EvalJob, samples: list[Sample]) -> Generator[dict, None, None]:
     """The samples through this process's simulator as one batch; ``evaluate_sample`` records a
     sample's error in its record, so a bad file does not end the batch."""
     sim, table = _prepared(job)
@@ -170,7 +171,7 @@ class _Worker:
         self.conn.close()
 
 
-def _supervised(job: EvalJob, samples: list[Sample], workers: int) -> Iterator[dict]:
+def _supervised(job: EvalJob, samples: list[Sample], workers: int) -> Generator[dict, None, None]:
     """Evaluate in ``workers`` child processes; a worker that dies (segfault, abort, OOM kill)
     costs only its sample: that sample's record says why, a new worker takes its place.
 
@@ -236,7 +237,7 @@ def dask_client(scheduler: str, timeout: float = 30.0):
         raise ConfigError(f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
 
 
-def _dask(job: EvalJob, samples: list[Sample], scheduler: str) -> Iterator[dict]:
+def _dask(job: EvalJob, samples: list[Sample], scheduler: str) -> Generator[dict, None, None]:
     client = dask_client(scheduler)  # first: a clear error when dask is missing
     from dask.distributed import as_completed
 

@@ -193,10 +193,12 @@ def time_bins(t: np.ndarray, timesteps: int | None = None, bin_us: int | None = 
         return _origin_bins(t, int(origin), int(bin_us), int(timesteps)), int(timesteps)
     method = binning_method(timesteps, bin_us, method)
     if method == "window":
+        assert bin_us is not None  # binning_method requires it for windows
         if t.size == 0:
             return np.zeros(0, np.int64), int(timesteps or 0)
         rel, _, span = relative_times(t)
         return window_bins(rel, span, int(bin_us), timesteps, keep_partial)
+    assert timesteps is not None  # binning_method requires it for time and count
     n_steps = int(timesteps)
     if t.size == 0:
         return np.zeros(0, np.int64), n_steps

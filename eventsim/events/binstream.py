@@ -93,9 +93,9 @@ class _Steps:
                  timesteps: int | None, bin_us: int | None, keep_partial: bool):
         self.method = method
         self.n = stats.events
-        self.t0 = stats.t_min
-        self.span = 0 if stats.events == 0 else stats.t_max - stats.t_min
-        self.bin_us = None if bin_us is None else int(bin_us)
+        self.t0 = stats.origin
+        self.span = stats.duration_us
+        self.bin_us = 0 if bin_us is None else int(bin_us)  # window binning always has one
         self.keep_partial = keep_partial
         self.timesteps = timesteps
         if method == "window":
@@ -104,6 +104,7 @@ class _Steps:
                 self.n_steps = window_bins(np.zeros(0, np.uint64), self.span, self.bin_us, timesteps,
                                             keep_partial)[1]
         else:
+            assert timesteps is not None  # binning_method requires it for time and count
             self.n_steps = int(timesteps)
         if method == "time":
             self.bounds = equal_time_bounds(self.span, self.n_steps)
@@ -172,13 +173,13 @@ def _count_boundaries(chunks: Iterable[np.ndarray], stats: EventStats, n_steps: 
     ranks = [r for r in ranks if r < n]  # rank n does not exist: those steps stay empty
     todo = sorted(set(ranks))
     lo = dict.fromkeys(todo, 0)  # interval start (time - t_min)
-    width = dict.fromkeys(todo, stats.t_max - stats.t_min + 1)
+    width = dict.fromkeys(todo, stats.duration_us + 1)
     below = dict.fromkeys(todo, 0)  # events before the interval
     while any(width[r] > 1 for r in todo):
         groups = sorted({(lo[r], width[r]) for r in todo if width[r] > 1})
         buckets = max(2, _HIST_BUDGET // len(groups))
         sizes = [-(-w // buckets) for _, w in groups]
-        counts = _histogram(chunks, stats.t_min, groups, sizes, buckets)
+        counts = _histogram(chunks, stats.origin, groups, sizes, buckets)
         for r in todo:
             if width[r] == 1:
                 continue
@@ -188,7 +189,7 @@ def _count_boundaries(chunks: Iterable[np.ndarray], stats: EventStats, n_steps: 
             below[r] += int(cum[b - 1]) if b else 0
             lo[r] += b * sizes[g]
             width[r] = min(sizes[g], width[r] - b * sizes[g])
-    values = np.array([stats.t_min + lo[r] for r in ranks], np.int64)
+    values = np.array([stats.origin + lo[r] for r in ranks], np.int64)
     ordinals = np.array([r - below[r] for r in ranks], np.int64)
     return _RankKeys(values, ordinals)
 
@@ -292,6 +293,50 @@ def _place(parts: list, ptr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sign[dest] = sgn[order]
         cursor += counts
     return index, sign
+
+
+# ---------------------------------------------------------------------------------------------
+# counts per pixel (pictures of a recording)
+
+#: counters of :func:`frame_counts` (bins x 2 x H x W); a larger sensor is counted in k x k blocks
+MAX_FRAME_CELLS = 1 << 22
+
+
+def frame_block(sensor: tuple[int, int], bins: int) -> int:
+    """Side k (a power of two) of the pixel blocks one counter of :func:`frame_counts` covers, so
+    that the counters fit :data:`MAX_FRAME_CELLS` (a file can declare a 65535 x 65535 sensor: 64 GiB
+    of counters at one per pixel)."""
+    w, h = sensor
+    k = 1
+    while bins * 2 * (-(-h // k)) * (-(-w // k)) > MAX_FRAME_CELLS:
+        k *= 2
+    return k
+
+
+def frame_counts(chunks: Iterable[np.ndarray], stats: EventStats, sensor: tuple[int, int], bins: int,
+                 block: int = 1, where: str = "events") -> np.ndarray:
+    """OFF/ON event counts per pixel in ``bins`` steps of the ``time`` binning (equal time split,
+    as :func:`bin_stream`): int64 ``(bins, 2, ceil(H/block), ceil(W/block))``, channel 0 OFF.
+
+    One pass over ``chunks``, whose :class:`EventStats` are ``stats``; memory is the counters.
+    Events outside the ``sensor`` (W, H) are not counted; a counter sums a ``block`` x ``block``
+    square of pixels (see :func:`frame_block`).
+    """
+    w0, h0 = int(sensor[0]), int(sensor[1])
+    w, h = -(-w0 // block), -(-h0 // block)
+    counts = np.zeros(bins * 2 * h * w, dtype=np.int64)
+    steps = _Steps(stats, chunks, "time", bins, None, False)
+    first = 0
+    for part in chunks:
+        check_polarity(part["p"], where, first)
+        step = steps(part["t"], first)
+        first += part.size
+        chan, _ = polarity_channels(part["p"], "split")
+        x, y = part["x"].astype(np.int64), part["y"].astype(np.int64)
+        ok = np.flatnonzero((x < w0) & (y < h0))
+        idx = ((step[ok] * 2 + chan[ok]) * h + y[ok] // block) * w + x[ok] // block
+        counts += np.bincount(idx, minlength=counts.size)
+    return counts.reshape(bins, 2, h, w)
 
 
 def bin_file(path: str, sensor: tuple[int, int], shape: tuple[int, int, int], *,

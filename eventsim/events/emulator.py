@@ -31,9 +31,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from ..errors import InputFormatError
+from ..jit import kernel
 from .dtype import EVENT_DTYPE
 from .frames import MAX_PIXELS, frame_kind, read_npy, read_png
 
@@ -81,7 +81,7 @@ class EmulatorConfig:
 # Numba kernels: array-in / array-out, no Python objects.
 
 
-@njit(cache=True)
+@kernel
 def _render(padded, dx, dy, height, width, background, out):
     """Log intensity seen by each sensor pixel with the image's top-left corner at (dx, dy).
 
@@ -113,7 +113,7 @@ def _render(padded, dx, dy, height, width, background, out):
             out[v, u] = log_black if acc == 0.0 else np.log(background + acc)
 
 
-@njit(cache=True)
+@kernel
 def _emulate(image, times, dxs, dys, height, width, background, th_on, th_off, ref_offset,
              refractory, out_t, out_x, out_y, out_p):
     """Run the pixel model over the rendered frames; return the number of events.

@@ -22,9 +22,9 @@ import struct
 import zlib
 
 import numpy as np
-from numba import njit
 
 from ..errors import InputFormatError
+from ..jit import kernel
 from .formats import _npy
 from .io import require_regular_file
 
@@ -96,8 +96,8 @@ def read_step_array(path: str | os.PathLike, row_shape: tuple[int, ...]) -> np.n
 def _check_expected(path: str, shape: tuple[int, ...], expect: tuple[int, int, int] | None) -> None:
     if expect is None:
         return
-    expect = tuple(int(v) for v in expect)
-    if shape != expect and shape[1:] != expect:
+    want = tuple(int(v) for v in expect)
+    if shape != want and shape[1:] != want:
         raise InputFormatError(f"{path}: frame array of shape {shape} does not fit the model input "
                                f"{expect} (expected (C,H,W) or (T,C,H,W))")
 
@@ -134,7 +134,7 @@ def read_npy(path: str, ndims: tuple[int, ...], expect: tuple[int, int, int] | N
 # PNG
 
 
-@njit(cache=True)
+@kernel
 def _unfilter(rows, bpp, out):
     """Undo PNG's per-row filters (None, Sub, Up, Average, Paeth) of ``rows`` (H, 1 + stride).
 
@@ -258,5 +258,4 @@ def read_png(path: str, expect: tuple[int, int, int] | None = None) -> np.ndarra
     bad = _unfilter(rows, chans, pixels)
     if bad >= 0:
         raise InputFormatError(f"{path}: PNG row {bad} has unknown filter type {rows[bad, 0]}")
-    pixels = pixels.reshape(height, width, chans)
-    return pixels[:, :, :keep].transpose(2, 0, 1).astype(np.float64) / 255.0
+    return pixels.reshape(height, width, chans)[:, :, :keep].transpose(2, 0, 1).astype(np.float64) / 255.0

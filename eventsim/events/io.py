@@ -183,7 +183,7 @@ def _check_events(events: np.ndarray, path: str) -> np.ndarray:
     events = np.asarray(events)
     if events.dtype != EVENT_DTYPE:
         names = events.dtype.names or ()
-        if not all(n in names for n in EVENT_DTYPE.names):
+        if not all(n in names for n in ("t", "x", "y", "p")):
             raise InputFormatError(f"{path}: events must be a structured array with fields t, x, y, p "
                                    f"(got dtype {events.dtype})")
         events = events.astype(EVENT_DTYPE)
@@ -267,7 +267,12 @@ class EventStats:
 
     @property
     def duration_us(self) -> int:
-        return 0 if self.t_min is None else int(self.t_max - self.t_min)
+        return 0 if self.t_min is None or self.t_max is None else int(self.t_max - self.t_min)
+
+    @property
+    def origin(self) -> int:
+        """``t_min``, or 0 when there are no events (a time origin nothing is measured from)."""
+        return 0 if self.t_min is None else int(self.t_min)
 
     @property
     def rate_hz(self) -> float:

@@ -86,7 +86,7 @@ class ByteSource:
             got += len(data)
         return b"".join(parts)
 
-    def give_back(self, data: bytes) -> None:
+    def give_back(self, data: bytes | bytearray) -> None:
         """Make ``data`` (the last bytes read) the next bytes read."""
         self._back = bytes(data) + self._back
         self.offset -= len(data)
@@ -282,8 +282,10 @@ def _aedat4_packets(source: ByteSource, header: dict, pos: int, sid: int) -> Ite
             raise InputFormatError(f"{name}: packet at byte {pos} has stream id {stream}, "
                                    f"not in the header's stream list {sorted(known)}")
         if n < 0 or (end is not None and pos + 8 + n > end):
-            raise InputFormatError(f"{name}: packet at byte {pos} claims {n} bytes; "
-                                   f"only {end - pos - 8} remain before the packet index")
+            # a negative size in a stream without a packet index used to fail on end - pos (None)
+            room = ("a negative size" if end is None
+                    else f"only {end - pos - 8} remain before the packet index")
+            raise InputFormatError(f"{name}: packet at byte {pos} claims {n} bytes; {room}")
         if stream == sid:
             if n > aedat4._MAX_PACKET:
                 raise InputFormatError(f"{name}: packet at byte {pos} is {n:,} bytes long; "

@@ -147,16 +147,17 @@ def iter_windows(chunks: Iterable[np.ndarray], window_us: int, hop_us: int | Non
         if not len(chunk):
             continue
         stats.add(chunk)
-        t0 = stats.t_first
+        t0, last = stats.t_first, stats.t_last
+        assert t0 is not None and last is not None  # set by a chunk with events
         start = t0 + k * h
         stats.late += _late(chunk["t"], start, t0, w, h)
         pending.add(chunk[chunk["t"] >= start] if k else chunk)
-        while start + w <= stats.t_last:
+        while start + w <= last:
             yield Window(k, start, start + w, pending.between(start, start + w))
             k += 1
             start = t0 + k * h
             pending.drop_before(start)
-    if keep_partial and stats.t_first is not None:
+    if keep_partial and stats.t_first is not None and stats.t_last is not None:
         start = stats.t_first + k * h
         if start <= stats.t_last:
             yield Window(k, start, start + w, pending.between(start, start + w), partial=True)
@@ -179,11 +180,12 @@ def iter_step_blocks(chunks: Iterable[np.ndarray], bin_us: int, *, keep_partial:
         if not len(chunk):
             continue
         stats.add(chunk)
-        t0 = stats.t_first
+        t0, last = stats.t_first, stats.t_last
+        assert t0 is not None and last is not None  # set by a chunk with events
         start = t0 + done * b
         stats.late += _late(chunk["t"], start, t0, b, b)
         pending.add(chunk[chunk["t"] >= start] if done else chunk)
-        complete = (stats.t_last - t0) // b
+        complete = (last - t0) // b
         while done < complete:
             n = min(max_steps, complete - done)
             start = t0 + done * b

@@ -20,7 +20,7 @@ from ..events.frames import NPY_MAGIC, PNG_MAGIC, read_frames, read_step_array
 from ..events.io import SNIFF_BYTES, detect_head, require_regular_file
 from ..network.ir import Network
 from .arrays import prepare_frames, prepare_spike_rows
-from .events import prepare_event_file, prepare_events, require_events_model
+from .events import input_chw, prepare_event_file, prepare_events, require_events_model
 from .spec import InputOptions, PreparedInput
 
 
@@ -55,7 +55,7 @@ def prepare_file(path: str | os.PathLike, net: Network, spec: InputOptions = Inp
         # the model's input shape is checked on the file's header, before its data is decoded
         if net.input.kind != "frames":
             raise InputFormatError(f"{path}: a static frame, but model {net.name!r} takes event input")
-        frames = read_frames(path, expect=net.input_shape, kind=kind)
+        frames = read_frames(path, expect=input_chw(net), kind=kind)
         info["shape"] = list(frames.shape)
         return prepare_frames(frames, net, spec.timesteps, info=info)
     return prepare_event_file(path, kind, net, spec, info=info)

@@ -43,6 +43,7 @@ def event_setup(net: Network, spec: InputOptions, stated: tuple[int, int] | None
     """Resolve the sensor (``sensor`` overrides what the file states), polarity and step count of
     a recording for ``net`` and check that it fits the model input (InputFormatError if not)."""
     require_events_model(net, where)
+    size: tuple[int, int] | None
     if sensor is not None:
         size, sensor_from = (int(sensor[0]), int(sensor[1])), GIVEN
     else:
@@ -50,8 +51,14 @@ def event_setup(net: Network, spec: InputOptions, stated: tuple[int, int] | None
     if size is None:  # no stated size, no events, no model sensor: the input map itself
         size = net.input.sensor or (net.input_shape[2], net.input_shape[1])
     polarity = spec.polarity or net.input.polarity
-    check_fit(size, net.input_shape, polarity, spec.crop, spec.downscale, where=where)
+    check_fit(size, input_chw(net), polarity, spec.crop, spec.downscale, where=where)
     return EventSetup((int(size[0]), int(size[1])), sensor_from, polarity, spec.event_steps(net.timesteps))
+
+
+def input_chw(net: Network) -> tuple[int, int, int]:
+    """The model's event input map ``(C, H, W)``."""
+    c, h, w = net.input_shape
+    return int(c), int(h), int(w)
 
 
 def _prepared(binned: BinnedEvents, setup: EventSetup, spec: InputOptions, events: int,
@@ -71,7 +78,7 @@ def prepare_events(events: np.ndarray, net: Network, spec: InputOptions = InputO
     info = dict(info or {})
     where = info.get("path", "input")
     setup = event_setup(net, spec, stated, extent(events), where, sensor)
-    binned = bin_events(events, setup.sensor, net.input_shape, setup.polarity, setup.timesteps, spec.bin_us,
+    binned = bin_events(events, setup.sensor, input_chw(net), setup.polarity, setup.timesteps, spec.bin_us,
                         spec.method, spec.keep_partial, spec.crop, spec.downscale, where=where)
     return _prepared(binned, setup, spec, events.size, info)
 
@@ -85,9 +92,11 @@ def prepare_event_file(path: str, fmt: str, net: Network, spec: InputOptions = I
     require_events_model(net, path)
     chunks = Replay(lambda: stream_events(path, fmt=fmt))
     stats = stream_stats(chunks, path)
-    events_extent = None if stats.events == 0 else (stats.x_max + 1, stats.y_max + 1)
+    events_extent = None
+    if stats.events and stats.x_max is not None and stats.y_max is not None:
+        events_extent = (stats.x_max + 1, stats.y_max + 1)
     setup = event_setup(net, spec, read_info(path, fmt).sensor, events_extent, path)
-    binned = bin_stream(chunks, stats, setup.sensor, net.input_shape, setup.polarity, setup.timesteps,
+    binned = bin_stream(chunks, stats, setup.sensor, input_chw(net), setup.polarity, setup.timesteps,
                         spec.bin_us, spec.method, spec.keep_partial, spec.crop, spec.downscale, where=path)
     return _prepared(binned, setup, spec, stats.events, info)
 
@@ -107,7 +116,7 @@ class BlockBinner:
     def __call__(self, events: np.ndarray, steps: int, origin: int) -> PreparedInput:
         """The ``steps`` complete steps of ``events``, step 0 starting at ``origin`` (µs)."""
         s, spec = self.setup, self.spec
-        binned = bin_events(events, s.sensor, self.net.input_shape, s.polarity, steps, self.bin_us,
+        binned = bin_events(events, s.sensor, input_chw(self.net), s.polarity, steps, self.bin_us,
                             "window", False, spec.crop, spec.downscale, where=self.where, origin=origin)
         info = {"path": self.where, "events": int(len(events)), "sensor": list(s.sensor),
                 "dropped_events": binned.dropped, "outside_map_events": binned.outside_map}

@@ -7,13 +7,16 @@ import sys
 
 from click.testing import CliRunner
 
+import eventsim.bench
+from eventsim.bench.engine import estimate_seconds
 from eventsim.cli import cli
-from eventsim.cli.bench_cmd import estimate_seconds
 
 
 def test_no_e2e_needs_no_torch(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # import fails as if torch were not installed
     monkeypatch.delitem(sys.modules, "torch.nn.functional", raising=False)
+    monkeypatch.delitem(sys.modules, "eventsim.bench.dense", raising=False)  # imported by another test
+    monkeypatch.delattr(eventsim.bench, "dense", raising=False)
     r = CliRunner().invoke(cli, ["bench", "--no-kernel", "--no-e2e", "--json", "-"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
@@ -21,7 +24,9 @@ def test_no_e2e_needs_no_torch(monkeypatch):
     assert doc["cold_compile_s"] is None and doc["table"] == ""
     assert "running: ~3 s (estimated from the options)" in r.stderr
     r = CliRunner().invoke(cli, ["bench", "--no-kernel"])
-    assert r.exit_code == 2 and "needs torch" in r.output
+    assert r.exit_code == 2 and r.output.count("\n") == 1
+    assert "error: eventsim bench needs PyTorch for the dense comparison" in r.output
+    assert "--no-e2e" in r.output
 
 
 def test_estimate_follows_the_options():

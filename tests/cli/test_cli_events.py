@@ -113,12 +113,12 @@ def test_show_writes_png(tmp_path):
 
 
 def test_show_frames_count_every_event(tmp_path):
-    from eventsim.cli.events_cmd import accumulate_frames
-    from eventsim.events.io import scan_events
+    from eventsim.events.binstream import frame_counts
+    from eventsim.events.io import scan_events, stream_events
 
     path, ev = sample(tmp_path)
     stats = scan_events(path)
-    frames = accumulate_frames(str(path), "npz", (40, 30), stats, bins=4)
+    frames = frame_counts(stream_events(path), stats, (40, 30), bins=4)
     assert frames.shape == (4, 2, 30, 40) and frames.sum() == len(ev)
     # per-pixel ON counts over all bins equal a direct histogram
     on = ev[ev["p"] == 1]

@@ -7,8 +7,8 @@ import json
 import numpy as np
 from click.testing import CliRunner
 
+from eventsim import jit
 from eventsim.cli import cli
-from eventsim.engine import jit
 from eventsim.events.dtype import make_events
 from eventsim.events.io import write_events
 from eventsim.network.h5io import save_model

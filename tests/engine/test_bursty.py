@@ -15,13 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventsim.engine import kernels, kernels_steps
-from eventsim.engine.jit import max_threads
 from eventsim.engine.quantize import quantize
 from eventsim.engine.reference import forward
 from eventsim.engine.reference_int import forward_int
 from eventsim.engine.simulator import Simulator
 from eventsim.events.binning import BinnedEvents, bin_events
 from eventsim.events.io import read_events
+from eventsim.jit import max_threads
 from eventsim.network.ir import InputSpec, Network, Population, Projection
 from tests.engine.test_kernels_int import assert_bit_exact
 from tests.engine.test_simulator import assert_same_as_reference

@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventsim.engine.jit import max_threads
 from eventsim.engine.reference import forward
 from eventsim.engine.simulator import Simulator
+from eventsim.jit import max_threads
 from tests.engine.test_kernels_int import assert_bit_exact
 from tests.engine.test_simulator import assert_same_as_reference
 from tests.randnet import random_inputs, random_network

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventsim.engine.jit import max_threads
 from eventsim.engine.quantize import quantize
 from eventsim.engine.reference import forward
 from eventsim.engine.reference_int import forward_int
 from eventsim.engine.simulator import Simulator, decay_multiplications
 from eventsim.errors import ModelFormatError
+from eventsim.jit import max_threads
 from eventsim.network.ir import InputSpec, Network, Population, Projection
 from tests.engine.test_simulator import assert_same_as_reference
 from tests.randnet import random_inputs, random_network

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventsim.engine.jit import max_threads
 from eventsim.engine.reference import forward
 from eventsim.engine.simulator import Simulator, decay_multiplications
 from eventsim.errors import InputFormatError
 from eventsim.events.binning import bin_events
 from eventsim.events.dtype import make_events
+from eventsim.jit import max_threads
 from eventsim.network.ir import InputSpec, Network, Population, Projection
 from tests.randnet import random_inputs, random_network
 

@@ -7,14 +7,21 @@ many blocks, as large layers are. Thread counts run through ``numba.set_num_thre
 ``Simulator(threads=N)``); on a one-core machine the two-thread cases run on one.
 """
 
+import importlib
+import pkgutil
+import re
+from pathlib import Path
+
 import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventsim.engine import jit, kernels_int, kernels_steps
-from eventsim.engine import kernels as float_kernels
+import eventsim.engine
+import eventsim.events
+from eventsim import jit
+from eventsim.engine import kernels_steps
 from eventsim.engine.reference import forward
 from eventsim.engine.simulator import Simulator
 from eventsim.errors import ConfigError
@@ -132,23 +139,45 @@ def test_threads_per_worker_never_oversubscribes(monkeypatch):
     assert jit.threads_per_worker(4, threads=2) == 2
 
 
+def _compiled_modules():
+    """Every module of the package that compiles Numba code: the engine's kernels and the events
+    layer's decoders, emulator and PNG filters."""
+    names = [m.name for pkg in (eventsim.engine, eventsim.events)
+             for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + ".")]
+    return [importlib.import_module(n) for n in names]
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="NUMBA_DISABLE_JIT=1 (the coverage run): no dispatchers")
 def test_every_kernel_uses_the_options_of_jit_py():
-    """No kernel sets its own Numba options: serial kernels have JIT_OPTIONS, dispatchers
-    PARALLEL_OPTIONS, and all are cached."""
-    modules = [float_kernels, kernels_int, kernels_steps]
-    found = 0
-    for module in modules:
+    """No kernel sets its own Numba options: serial kernels (engine and decoders) have JIT_OPTIONS
+    (plus inlining for ``inline_kernel``), dispatchers PARALLEL_OPTIONS, and all are cached."""
+    found, decoders = 0, 0
+    for module in _compiled_modules():
         for name, obj in vars(module).items():
             dispatcher = isinstance(obj, numba.core.registry.CPUDispatcher)
             if not dispatcher or obj.py_func.__module__ != module.__name__:
                 continue
             found += 1
+            decoders += module.__name__.startswith("eventsim.events.formats.")
             want = jit.PARALLEL_OPTIONS if obj.targetoptions.get("parallel") else jit.JIT_OPTIONS
             opts = {k: v for k, v in obj.targetoptions.items() if k not in ("nopython", "boundscheck")}
+            if opts.pop("inline", None) not in (None, "always"):
+                raise AssertionError(f"{name}: inlining other than inline_kernel's")
             assert opts == {k: v for k, v in want.items() if k != "cache"}, name
             assert obj.targetoptions.get("boundscheck") is None, name  # left to NUMBA_BOUNDSCHECK
             assert type(obj._cache).__name__ != "NullCache", name
-    assert found >= 15
+    assert found >= 30 and decoders >= 8
+
+
+def test_only_jit_py_calls_numba_jit():
+    """The options test above sees module-level kernels only: a nested or aliased ``numba.njit``
+    anywhere else in the package would escape it (kernel_audit recompiles with JIT_OPTIONS)."""
+    pkg = Path(eventsim.__file__).parent
+    allowed = {pkg / "jit.py", pkg / "engine" / "kernel_audit.py"}
+    jit_call = re.compile(r"\b(njit|numba\.jit|from numba import .*\bjit\b)")
+    bad = [str(p.relative_to(pkg)) for p in pkg.rglob("*.py")
+           if p not in allowed and jit_call.search(p.read_text())]
+    assert not bad
 
 
 def test_batch_with_a_callable_per_input_goes_on_after_a_bad_input():

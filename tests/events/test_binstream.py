@@ -180,3 +180,37 @@ def test_run_file_equals_running_the_whole_array(shared_data, name, options):
     assert streamed.layers == whole.layers and streamed.totals == whole.totals
     assert all(np.array_equal(streamed.spikes[k], whole.spikes[k]) for k in whole.spikes)
     assert whole.input_info["events"] > 0 and sum(lay["sops"] for lay in whole.layers) > 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_frame_counts_are_the_time_binning_counted_per_pixel(seed):
+    """``frame_counts`` (``eventsim events show``) counts what ``bin_events`` delivers with the
+    equal time split and split polarity, per step and pixel; a k x k block sums its pixels."""
+    rng = np.random.default_rng(seed)
+    n, bins = int(rng.integers(1, 3000)), 1 + seed
+    sensor = (int(rng.integers(1, 50)), int(rng.integers(1, 40)))
+    t = int(rng.choice([0, -2**62, 2**62])) + rng.integers(0, int(rng.choice([1, 10**6, 2**40])), n)
+    ev = make_events(t, rng.integers(0, sensor[0] + 4, n), rng.integers(0, sensor[1] + 4, n),
+                     rng.integers(0, 2, n))
+    chunks = Replay(lambda: (ev[i:i + 97] for i in range(0, n, 97)))
+    stats = stream_stats(chunks, "test")
+    pos, _ = bin_events(ev, sensor, (2, sensor[1], sensor[0]), timesteps=bins, method="time").dense()
+    assert np.array_equal(binstream.frame_counts(chunks, stats, sensor, bins), pos)
+    k = 1 << int(rng.integers(1, 4))
+    h, w = -(-sensor[1] // k), -(-sensor[0] // k)
+    padded = np.zeros((bins, 2, h * k, w * k), np.int64)
+    padded[..., :sensor[1], :sensor[0]] = pos
+    blocks = padded.reshape(bins, 2, h, k, w, k).sum(axis=(3, 5))
+    assert np.array_equal(binstream.frame_counts(chunks, stats, sensor, bins, block=k), blocks)
+
+
+def _cells(sensor, bins, side):
+    return bins * 2 * -(-sensor[0] // side) * -(-sensor[1] // side)
+
+
+@pytest.mark.parametrize("sensor, bins", [((34, 34), 64), ((65535, 65535), 64), ((1280, 720), 64),
+                                          ((4096, 1), 1)])
+def test_frame_block_is_the_smallest_under_the_cap(sensor, bins):
+    k = binstream.frame_block(sensor, bins)
+    assert _cells(sensor, bins, k) <= binstream.MAX_FRAME_CELLS
+    assert k == 1 or _cells(sensor, bins, k // 2) > binstream.MAX_FRAME_CELLS

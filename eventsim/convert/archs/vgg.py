@@ -12,7 +12,7 @@ def _vgg(batch_norm: bool):
     def build(ctx: Context, x: Value) -> None:
         idx = 0
         for v in CFG_D:
-            if v == "M":
+            if isinstance(v, str):  # "M": a pool
                 x = ctx.builder.avgpool(x, f"features.{idx}", 2, 2)
                 idx += 1
                 continue

@@ -47,7 +47,7 @@ def read_blocks(path: str, offset: int, block: np.ndarray, record: int) -> Itera
     with open(path, "rb") as f:
         f.seek(offset)
         while True:
-            nbytes = f.readinto(memoryview(block).cast("B"))
+            nbytes = f.readinto(block.data.cast("B"))
             if not nbytes:
                 return
             if nbytes % record:

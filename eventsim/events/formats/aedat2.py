@@ -38,9 +38,9 @@ import warnings
 from collections.abc import Iterator
 
 import numpy as np
-from numba import njit
 
 from ...errors import InputFormatError
+from ...jit import kernel
 from ..dtype import EVENT_DTYPE
 from . import FileInfo
 from ._output import COLLECT_CHUNK, collect
@@ -179,12 +179,12 @@ def read_info(path: str) -> FileInfo:
 # decoding
 
 
-@njit(cache=True)
+@kernel
 def _bswap32(v):
     return ((v & 0xFF) << 24) | ((v & 0xFF00) << 8) | ((v >> 8) & 0xFF00) | ((v >> 24) & 0xFF)
 
 
-@njit(cache=True)
+@kernel
 def _decode(words, layout, width, height, state, out_t, out_x, out_y, out_p):
     """Decode little-endian-read u32 word pairs (big-endian on disk) into the out arrays.
 

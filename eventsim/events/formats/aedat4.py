@@ -40,9 +40,9 @@ from xml.sax.saxutils import escape
 import lz4.frame
 import numpy as np
 import zstandard
-from numba import njit
 
 from ...errors import InputFormatError
+from ...jit import inline_kernel, kernel
 from ..dtype import EVENT_DTYPE
 from . import FileInfo
 from ._chunks import rechunk
@@ -333,13 +333,15 @@ class _Inflate:
                 body = self._lz4.decompress(data, max_length=limit + 1)
                 if not self._lz4.eof:
                     return None
-            else:
+            elif self._zstd is not None:
                 # a ZSTD frame header may state its content size, which python-zstandard then
                 # allocates whatever max_output_size says: check it first
                 size = zstandard.frame_content_size(data)
                 if not 0 < size <= limit:
                     return None
                 body = self._zstd.decompress(data, max_output_size=limit + 1)
+            else:
+                return None
         except (RuntimeError, ValueError, zstandard.ZstdError, MemoryError):
             return None
         declared = _declared_size(body)
@@ -451,17 +453,17 @@ def _to_events(dv: np.ndarray, sensor: tuple[int, int] | None, skipped: list[int
 _BATCH_BYTES = 4 << 20  # inflated packet bytes decoded per kernel call
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _u16(b, o):
     return np.int64(b[o]) | (np.int64(b[o + 1]) << 8)
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _u32(b, o):
     return _u16(b, o) | (_u16(b, o + 2) << 16)
 
 
-@njit(cache=True)
+@kernel
 def _vector(b, lo, hi):
     """(start, count) of the event vector of the packet in ``b[lo:hi]``; count -1 if corrupt.
 
@@ -507,7 +509,7 @@ def _vector(b, lo, hi):
     return lo + vec + 4, n
 
 
-@njit(cache=True)
+@kernel
 def _decode_packets(b, bounds, width, height, out, status):
     """Decode the DV events of packets ``b[bounds[i]:bounds[i+1]]`` into ``out``; returns the
     number written. ``status[0]``: index of the first corrupt packet (-1: none), which stops the
@@ -531,10 +533,10 @@ def _decode_packets(b, bounds, width, height, out, status):
             for j in range(7, -1, -1):
                 t = (t << 8) | np.int64(b[o + j])
             ev = out[n]
-            ev.t = t
-            ev.x = x
-            ev.y = y
-            ev.p = 1 if b[o + 12] != 0 else 0
+            ev["t"] = t
+            ev["x"] = x
+            ev["y"] = y
+            ev["p"] = 1 if b[o + 12] != 0 else 0
             n += 1
     status[1] += skipped
     return n
@@ -544,6 +546,9 @@ class _Batch:
     """Inflated event packets waiting for one ``_decode_packets`` call."""
 
     def __init__(self):
+        self._empty()
+
+    def _empty(self) -> None:
         self.bodies: list[bytes] = []
         self.where: list[int] = []
         self.nbytes = 0
@@ -568,7 +573,7 @@ class _Batch:
         if bad >= 0:
             _packet_events(self.bodies[bad], path, self.where[bad])  # raises with the message
             raise InputFormatError(f"{path}: corrupt FlatBuffer in the packet at byte {self.where[bad]}")
-        self.__init__()
+        self._empty()
 
 
 def _decode_file(path: str, out_for_batch) -> Iterator[None]:

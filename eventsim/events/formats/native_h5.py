@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import h5py
 import numpy as np
@@ -174,6 +175,7 @@ def _datasets(g: h5py.Group, path: str) -> tuple[dict, int]:
                                    f"(/events/{k} has {d.shape[0]}, /events/t has {n})")
         _check_storage(d, int(n), path)
         ds[k] = d
+    assert n is not None  # _FIELDS is not empty
     return ds, int(n)
 
 
@@ -197,7 +199,7 @@ def read_info(path: str) -> FileInfo:
             raise InputFormatError(f"{path}: unknown eventsim events format_version "
                                    f"{str(version)[:40]} (this eventsim reads {FORMAT_VERSION})")
         _, n = _datasets(g, path)
-        meta = {"events": n, "format_version": int(version)}
+        meta: dict[str, Any] = {"events": n, "format_version": int(version)}
         cam = _camera(g, path)
         if cam is not None:
             meta["camera"] = cam

@@ -12,6 +12,7 @@ import os
 import zipfile
 import zlib
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -133,6 +134,7 @@ def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
                 raise InputFormatError(f"{path}: arrays t, x, y, p differ in length "
                                        f"({k!r} has {shape[0]}, 't' has {n})")
             streams[k] = (f, dtype)
+        assert n is not None  # _FIELDS is not empty
         done = 0
         while done < n:
             m = min(chunk, n - done)
@@ -145,7 +147,7 @@ def iter_chunks(path: str, chunk: int) -> Iterator[np.ndarray]:
 
 
 def write(path: str, events: np.ndarray, sensor: tuple[int, int], **meta) -> None:
-    arrays = {k: np.ascontiguousarray(events[k]) for k in _FIELDS}
+    arrays: dict[str, Any] = {k: np.ascontiguousarray(events[k]) for k in _FIELDS}
     arrays["sensor"] = np.asarray(sensor, dtype=np.int64)
     if meta.get("camera"):
         arrays["camera"] = np.asarray(str(meta["camera"]))

@@ -30,9 +30,9 @@ import os
 from collections.abc import Iterator
 
 import numpy as np
-from numba import njit
 
 from ...errors import InputFormatError
+from ...jit import kernel
 from ..dtype import EVENT_DTYPE, copy_events
 from . import FileInfo
 from ._output import COLLECT_CHUNK, collect
@@ -78,7 +78,7 @@ def sniff(head: bytes, path: str) -> bool:
 
 
 # state (int64[1]): overflow offset in us
-@njit(cache=True)
+@kernel
 def _decode(raw, state, out_t, out_x, out_y, out_p):
     """Decode 5-byte records (uint8, length a multiple of 5); returns the number of events."""
     offset = state[0]
@@ -99,7 +99,7 @@ def _decode(raw, state, out_t, out_x, out_y, out_p):
     return n
 
 
-@njit(cache=True)
+@kernel
 def _max_xy(raw, acc):
     """acc[0], acc[1] = max(acc, max x / y of the events in ``raw``)."""
     for i in range(raw.shape[0] // 5):

@@ -27,9 +27,9 @@ import os
 from collections.abc import Iterator
 
 import numpy as np
-from numba import njit
 
 from ...errors import InputFormatError
+from ...jit import kernel
 from ..dtype import EVENT_DTYPE, copy_events
 from . import FileInfo
 from ._chunks import read_blocks
@@ -99,7 +99,7 @@ def read_info(path: str) -> FileInfo:
 
 # state (int64[3]): previous raw timestamp (-1 before the first), wrap offset in us,
 # events dropped (outside the sensor)
-@njit(cache=True)
+@kernel
 def _decode(words, state, width, height, out_t, out_x, out_y, out_p):
     """Decode (t, data) uint32 pairs into the out arrays; returns the number of events."""
     prev = state[0]

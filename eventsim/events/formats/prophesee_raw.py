@@ -60,9 +60,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
 
 from ...errors import InputFormatError
+from ...jit import kernel
 from ..dtype import copy_events
 from . import FileInfo
 from ._chunks import read_blocks
@@ -258,7 +258,7 @@ _EVT2_STATE = 4
 _EVT2_HALF = np.int64(1) << 33  # half of the 34-bit time range
 
 
-@njit(cache=True)
+@kernel
 def _decode_evt2(words, state, width, height, out):
     """Decode EVT 2.0 ``words`` (uint32) into the EVENT_DTYPE array ``out`` until either runs out.
 
@@ -281,10 +281,10 @@ def _decode_evt2(words, state, width, height, out):
                 y = w & 0x7FF
                 if x < width and y < height:
                     ev = out[n]  # one record: its fields at fixed offsets (faster than 4 strided views)
-                    ev.t = th + ((w >> 22) & 0x3F)
-                    ev.x = x
-                    ev.y = y
-                    ev.p = typ
+                    ev["t"] = th + ((w >> 22) & 0x3F)
+                    ev["x"] = x
+                    ev["y"] = y
+                    ev["p"] = typ
                     n += 1
                 else:
                     dropped += 1
@@ -308,7 +308,7 @@ def _decode_evt2(words, state, width, height, out):
 _EVT3_STATE = 10
 
 
-@njit(cache=True)
+@kernel
 def _decode_evt3(words, state, width, height, out):
     """Decode EVT 3.0 ``words`` (uint16) into ``out`` until they run out or fewer than 12 slots remain.
 
@@ -350,10 +350,10 @@ def _decode_evt3(words, state, width, height, out):
                 x = w & 0x7FF
                 if x < width and y < height:
                     ev = out[n]
-                    ev.t = wrap + (high << 12) + low
-                    ev.x = x
-                    ev.y = y
-                    ev.p = (w >> 11) & 1
+                    ev["t"] = wrap + (high << 12) + low
+                    ev["x"] = x
+                    ev["y"] = y
+                    ev["p"] = (w >> 11) & 1
                     n += 1
                 else:
                     dropped += 1
@@ -367,10 +367,10 @@ def _decode_evt3(words, state, width, height, out):
                     if valid & 1:
                         if x < width and y < height:
                             ev = out[n]
-                            ev.t = t
-                            ev.x = x
-                            ev.y = y
-                            ev.p = vpol
+                            ev["t"] = t
+                            ev["x"] = x
+                            ev["y"] = y
+                            ev["p"] = vpol
                             n += 1
                         else:
                             dropped += 1
@@ -401,7 +401,7 @@ def _decode_evt3(words, state, width, height, out):
     return i, n
 
 
-@njit(cache=True)
+@kernel
 def _evt3_bound(words):
     """Most events EVT 3.0 ``words`` can decode to: one per EVT_ADDR_X, one per set valid bit
     of a VECT_12 / VECT_8 (the decoder may drop some, never add any)."""

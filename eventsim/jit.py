@@ -1,4 +1,4 @@
-"""The one place that sets Numba options and thread counts (engine kernels; ready for decoders).
+"""The one place that sets Numba options and thread counts (engine kernels and event decoders).
 
 Policy:
 
@@ -8,30 +8,39 @@ Policy:
   float32 run gives the same bits on every machine and with every thread count).
 - ``nogil=True``: a kernel releases the GIL, so a thread pool of Python callers runs in parallel.
 - Bounds checking is not set here: ``NUMBA_BOUNDSCHECK=1`` in the environment turns it on for every
-  kernel (CI runs the engine tests so); a kernel never sets its own options (a test checks it).
+  kernel (CI runs the engine and decoder tests so); a kernel never sets its own options (a test
+  checks it).
 - Parallel kernels (``parallel_kernel``) use Numba's threading layer with ``prange``; they only
   dispatch independent work (steps, neuron blocks) to the serial kernels, each work item writing
   its own slice, so results never depend on the thread count.
 
-This module imports nothing from eventsim, so every layer (the event decoders too) can use it.
+This module imports nothing from eventsim: it sits below every layer (like ``errors`` and
+``files``), so the event decoders and the engine compile with the same options.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from typing import Any
 
 import numba
 
 #: options of every serial kernel
-JIT_OPTIONS = {"cache": True, "nogil": True}
+JIT_OPTIONS: dict[str, Any] = {"cache": True, "nogil": True}
 #: options of the parallel dispatch kernels (the same plus Numba's parallel transform)
-PARALLEL_OPTIONS = {**JIT_OPTIONS, "parallel": True}
+PARALLEL_OPTIONS: dict[str, Any] = {**JIT_OPTIONS, "parallel": True}
 
 
 def kernel(fn):
     """Compile ``fn`` as a serial kernel with the project's Numba options."""
     return numba.njit(**JIT_OPTIONS)(fn)
+
+
+def inline_kernel(fn):
+    """:func:`kernel` inlined into its callers at the Numba IR level (small per-element helpers of
+    the decoders' inner loops)."""
+    return numba.njit(**JIT_OPTIONS, inline="always")(fn)
 
 
 def parallel_kernel(fn):
@@ -41,7 +50,8 @@ def parallel_kernel(fn):
 
 def max_threads() -> int:
     """Threads Numba can use: ``NUMBA_NUM_THREADS`` when set, else the cores of this machine."""
-    return int(numba.config.NUMBA_NUM_THREADS)
+    # set from the environment at import: not in numba's stubs
+    return int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
 
 
 def resolve_threads(threads: int | None) -> int:
