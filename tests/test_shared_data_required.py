@@ -20,6 +20,9 @@ def test_reads(shared_data):
 def test_skips_inside(shared_data):
     pytest.skip("no such file: ground_truth.bin")
 
+def test_needs_an_optional_package(shared_data):
+    pytest.importorskip("no_such_package_of_eventsim")  # a missing package still skips
+
 def test_unrelated_skip():
     pytest.skip("not a shared-data test")
 '''
@@ -39,9 +42,9 @@ def _pytest(tmp_path: Path, **env: str) -> str:
 def test_absent_data_skips_unless_required(tmp_path):
     absent = str(tmp_path / "no-such-folder")
     out = _pytest(tmp_path, EVENTSIM_SHARED_DATA=absent)
-    assert "3 skipped" in out and "failed" not in out and "error" not in out
+    assert "4 skipped" in out and "failed" not in out and "error" not in out
     out = _pytest(tmp_path, EVENTSIM_SHARED_DATA=absent, EVENTSIM_REQUIRE_SHARED_DATA="1")
-    assert "1 skipped, 2 errors" in out
+    assert "1 skipped, 3 errors" in out
     assert f"third-party data folder {absent} is absent (EVENTSIM_REQUIRE_SHARED_DATA=1)" in out
 
 
@@ -49,6 +52,6 @@ def test_a_present_folder_makes_every_shared_data_skip_a_failure(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     out = _pytest(tmp_path, EVENTSIM_SHARED_DATA=str(data))
-    assert "1 failed, 1 passed, 1 skipped" in out
+    assert "1 failed, 1 passed, 2 skipped" in out
     assert "a shared-data test skipped while the shared data is required" in out
     assert "no such file: ground_truth.bin" in out
