@@ -351,7 +351,9 @@ def test_ctrl_c_at_any_moment_of_events_convert_is_all_or_nothing(tmp_path):
         err = err.decode(errors="replace")
         codes.add(proc.returncode)
         assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
-        if proc.returncode == 130:
+        if proc.returncode in (130, -signal.SIGINT):
+            # 130, or (seen once on a loaded CI machine, a fresh venv) ended by the signal itself
+            # after the message: a shell reports both as 130; what matters is nothing was written
             assert out.read_bytes() == b"OLD", f"interrupted at {delay} s but the output changed"
             assert err.strip() == "error: interrupted", err[-800:]
         elif "error: interrupted" not in err and "KeyboardInterrupt" in err and proc.returncode != 0:
