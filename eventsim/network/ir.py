@@ -145,6 +145,26 @@ class Population:
     def spiking(self) -> bool:
         return self.kind in SPIKING_KINDS
 
+    def _param(self, name: str, value: float | None) -> float:
+        if value is None:
+            _fail(f"population {brief(self.name)}", f"kind {brief(self.kind)} has no {name}")
+        return value
+
+    @property
+    def threshold_value(self) -> float:
+        """θ of a spiking population; ModelFormatError for a kind without one."""
+        return self._param("threshold", self.threshold)
+
+    @property
+    def decay_value(self) -> float:
+        """λ of a spiking population; ModelFormatError for a kind without one."""
+        return self._param("decay", self.decay)
+
+    @property
+    def syn_decay_value(self) -> float:
+        """α of a ``cuba_lif`` population; ModelFormatError for other kinds."""
+        return self._param("syn_decay", self.syn_decay)
+
     @property
     def kind_info(self):
         """This population's :class:`~eventsim.network.kinds.NeuronKind` registry entry."""
