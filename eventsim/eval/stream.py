@@ -247,6 +247,13 @@ class Timeline:
     errors: int = 0
     empty: int = 0
 
+    @property
+    def origin(self) -> int:
+        """``t0``: the first record's start (µs)."""
+        if self.t0 is None:  # a caller's mistake: the timeline line of a record comes after add()
+            raise RuntimeError("Timeline.origin before the first record was added")
+        return self.t0
+
     def add(self, rec: dict) -> None:
         if self.t0 is None:
             self.t0 = rec["t_start"]
