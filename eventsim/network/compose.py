@@ -20,7 +20,7 @@ from .ir import Projection, conv_output_size
 from .linear import apply_projection
 
 
-def compose_pool(pool: Projection, nxt: Projection, source_shape: tuple[int, int, int],
+def compose_pool(pool: Projection, nxt: Projection, source_shape: tuple[int, ...],
                  factor: float = 1.0, name: str | None = None, verify: bool = True) -> Projection:
     """One projection equal to ``nxt(factor · sumpool(x))`` for ``x`` of ``source_shape``."""
     if pool.kind != "sumpool2d":
