@@ -156,15 +156,17 @@ def run_stream(sim: Simulator, input_path: str, args: StreamArgs, *, plot: str |
     if args.realtime:  # compile the kernels before the clock starts
         warm = replace(spec, timesteps=1, bin_us=None, method=None)
         sim.run_prepared(prepare_events(np.empty(0, EVENT_DTYPE), net, warm, stated=source.sensor))
-    if mode == "windows":
+    if args.window_us is not None:
         records = window_records(sim, source, args.window_us, args.hop_us, keep_partial=spec.keep_partial,
                                  allow_gaps=args.allow_gaps, stats=stats, pacer=pacer,
                                  timesteps=spec.timesteps, bin_us=spec.bin_us, method=spec.method,
                                  polarity=spec.polarity, crop=spec.crop, downscale=spec.downscale)
-    else:
+    elif spec.bin_us is not None:
         records = step_records(sim, source, spec.bin_us, timesteps=spec.timesteps,
                                keep_partial=spec.keep_partial, stats=stats, pacer=pacer,
                                polarity=spec.polarity, crop=spec.crop, downscale=spec.downscale)
+    else:  # check_stream_args refuses this before anything is read
+        raise click.UsageError("--continuous needs --bin-us B (one step per B microseconds)")
     tl = Timeline(mode, classes=net.output_population.size)
     text = args.jsonl_out is None
     steps_seen: set[int] = set()
@@ -179,7 +181,7 @@ def run_stream(sim: Simulator, input_path: str, args: StreamArgs, *, plot: str |
                     if rec.get("timesteps"):
                         steps_seen.add(rec["timesteps"])
                     if text:
-                        click.echo(timeline_line(rec, tl.t0, min(top_k, 3)))
+                        click.echo(timeline_line(rec, tl.origin, min(top_k, 3)))
             except KeyboardInterrupt:
                 if not args.follow:
                     raise

@@ -9,6 +9,8 @@ Every access checks the shape; :meth:`Params.finish` refuses keys that no layer 
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import numpy as np
 
 from ..errors import ConversionError
@@ -33,6 +35,13 @@ class Params:
         if self.paper_names:
             return f"model.{module}.{wrapper}.{name}" if wrapper else f"model.{module}.{name}"
         return f"{module}.{name}"
+
+    @overload
+    def get(self, module: str, wrapper: str | None, name: str, shape: tuple | None = None,
+            required: Literal[True] = True) -> np.ndarray: ...
+    @overload
+    def get(self, module: str, wrapper: str | None, name: str, shape: tuple | None = None, *,
+            required: bool) -> np.ndarray | None: ...
 
     def get(self, module: str, wrapper: str | None, name: str, shape: tuple | None = None,
             required: bool = True) -> np.ndarray | None:

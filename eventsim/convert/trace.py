@@ -202,8 +202,8 @@ class Builder:
         for t in x.terms:
             if t.linear is not None:
                 lin = t.linear
-                shape = (-1,) + (1,) * (lin.weight.ndim - 1)
-                terms.append(replace(t, linear=replace(lin, weight=lin.weight * g.reshape(shape))))
+                shape = (-1,) + (1,) * (lin.weight_array.ndim - 1)
+                terms.append(replace(t, linear=replace(lin, weight=lin.weight_array * g.reshape(shape))))
             else:
                 scale = g if t.scale is None else t.scale * g
                 terms.append(replace(t, scale=scale))
@@ -251,7 +251,7 @@ class Builder:
                 # keep the pool as the conv's pre-pool, its average factor folded into the weight
                 self.folds.append({"fold": "pre_pool", "into": name, "kernel": list(t.pool.kernel),
                                    "stride": list(t.pool.stride), "padding": list(t.pool.padding)})
-                return replace(lin, weight=lin.weight * t.pool.factor,
+                return replace(lin, weight=lin.weight_array * t.pool.factor,
                                pre_pool=(t.pool.kernel, t.pool.stride, t.pool.padding))
             raise ConversionError(f"{name}: average pooling on a {t.source_shape} map cannot be "
                                   f"folded into the next layer exactly ({exc}); try another input "

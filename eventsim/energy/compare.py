@@ -75,7 +75,8 @@ def fanout(proj: Projection, source_shape: tuple[int, ...], target_shape: tuple[
     (the effective count).
     """
     if proj.kind == "dense":
-        w = proj.weight != 0 if nonzero_only else np.ones(proj.weight.shape, bool)
+        weight = proj.weight_array
+        w = np.not_equal(weight, 0) if nonzero_only else np.ones(weight.shape, bool)
         return w.sum(axis=0).astype(np.int64).reshape(source_shape)
     if proj.kind == "identity":
         keep = np.ones(source_shape[0], np.int64)
@@ -94,12 +95,13 @@ def fanout(proj: Projection, source_shape: tuple[int, ...], target_shape: tuple[
     c, h, w = source_shape
     _, ho, wo = target_shape
     if proj.kind == "sumpool2d":
-        (kh, kw), dil = proj.kernel_size, (1, 1)
+        (kh, kw), dil = proj.pool_kernel, (1, 1)
         per_tap = np.ones((c, kh, kw), np.int64)  # one window-sum per channel, weight 1
     else:
-        cout, cin_g, kh, kw = proj.weight.shape
+        weight = proj.weight_array
+        cout, cin_g, kh, kw = weight.shape
         dil = proj.dilation
-        mask = proj.weight != 0 if nonzero_only else np.ones(proj.weight.shape, bool)
+        mask = np.not_equal(weight, 0) if nonzero_only else np.ones(weight.shape, bool)
         cout_g = cout // proj.groups
         per_tap = np.zeros((c, kh, kw), np.int64)
         for g in range(proj.groups):

@@ -27,7 +27,7 @@ from ..engine.result import RunResult
 from ..errors import ConfigError
 from ..network.counts import dense_macs
 from ..network.ir import Network, Population, Projection
-from .tables import HOROWITZ_2014, CostTable, default_table
+from .tables import HOROWITZ_2014, CostTable, mac_pricing
 
 LEMAIRE_2022 = ('E. Lemaire, L. Cordone, A. Castagnetti, P.-E. Novac, J. Courtois, B. Miramond, "An '
                 'analytical estimation of spiking neural networks energy efficiency", ICONIP 2022, '
@@ -81,9 +81,9 @@ class MemoryCosts:
         """The costs of ``table`` (its add and MAC energies, its weight width), then ``overrides``."""
         # A chip's per-SOP figure (a table without a MAC) already holds that chip's memory traffic;
         # the model then prices arithmetic with the default (Horowitz) table instead.
-        arith = table if table.mac_pJ is not None else default_table()
+        arith, mac_pj = mac_pricing(table)
         bits = int(table.weight_bytes * 8) if table.weight_bytes else DEFAULT_WORD_BITS
-        costs = cls(add_pJ=arith.ac_pJ, mul_pJ=max(arith.mac_pJ - arith.ac_pJ, 0.0), word_bits=bits,
+        costs = cls(add_pJ=arith.ac_pJ, mul_pJ=max(mac_pj - arith.ac_pJ, 0.0), word_bits=bits,
                     source=f"{arith.name}: {arith.citation}; SRAM: {HOROWITZ_2014}")
         return costs if not overrides else costs.with_overrides(overrides, where)
 
@@ -96,20 +96,21 @@ class MemoryCosts:
         if unknown:
             raise ConfigError(f"{where}: unknown field 'memory.{unknown[0]}' "
                               f"(known: {', '.join(sorted(known))})")
-        fields = {k: _energy(raw[k], f"memory.{k}", where) for k in ("add_pJ", "mul_pJ") if k in raw}
+        add = _energy(raw["add_pJ"], "memory.add_pJ", where) if "add_pJ" in raw else self.add_pJ
+        mul = _energy(raw["mul_pJ"], "memory.mul_pJ", where) if "mul_pJ" in raw else self.mul_pJ
+        bits = self.word_bits
         if "word_bits" in raw:
             bits = raw["word_bits"]
             if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 1024:
                 raise ConfigError(f"{where}: field 'memory.word_bits' must be an integer in 1..1024, "
                                   f"got {bits!r}")
-            fields["word_bits"] = bits
-        if "sram" in raw:
-            fields["sram"] = _sram_points(raw["sram"], where)
+        sram = _sram_points(raw["sram"], where) if "sram" in raw else self.sram
+        source = self.source
         if "source" in raw:
             if not isinstance(raw["source"], str) or not raw["source"].strip():
                 raise ConfigError(f"{where}: field 'memory.source' must be a non-empty string")
-            fields["source"] = raw["source"].strip()
-        return MemoryCosts(**{**self.__dict__, **fields})
+            source = raw["source"].strip()
+        return MemoryCosts(add_pJ=add, mul_pJ=mul, word_bits=bits, sram=sram, source=source)
 
 
 def _energy(value, key: str, where: str) -> float:
@@ -123,7 +124,7 @@ def _sram_points(raw, where: str) -> tuple[tuple[float, float], ...]:
     """``[[bytes, pJ], ...]``: at least one point, sizes > 0 and strictly increasing."""
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{where}: field 'memory.sram' must be a non-empty list of [bytes, pJ] pairs")
-    points = []
+    points: list[tuple[float, float]] = []
     for k, item in enumerate(raw):
         if not isinstance(item, list) or len(item) != 2:
             raise ConfigError(f"{where}: memory.sram[{k}] must be a [bytes, pJ] pair, got {item!r}")
@@ -225,7 +226,7 @@ def ann_layer(net: Network, pop: Population, c: MemoryCosts) -> tuple[dict, dict
         e["ops"] += c.mac_pJ * m_q
         cnt["mac"] += m_q
         if _conv_like(proj):
-            kh, kw = proj.kernel_size if proj.kind == "sumpool2d" else proj.weight.shape[2:]
+            kh, kw = proj.pool_kernel if proj.kind == "sumpool2d" else proj.weight_array.shape[2:]
             addr = src.size + n + pop.shape[0] * kh * kw
             reads = m_q
         else:
@@ -265,7 +266,7 @@ def memory_energy(result: RunResult, table: CostTable, costs: MemoryCosts | None
         snn.append({"name": pop.name, "pJ": sum(e.values()), "terms": e, "counts": cnt})
         e, cnt = ann_layer(net, pop, costs)
         ann.append({"name": pop.name, "pJ": sum(e.values()), "terms": e, "counts": cnt})
-    doc = {"model": "lemaire2022", "citation": LEMAIRE_2022, "costs": costs.to_dict(),
+    doc: dict = {"model": "lemaire2022", "citation": LEMAIRE_2022, "costs": costs.to_dict(),
            "snn": _side(snn), "ann": _side(ann)}
     doc["ann_over_snn"] = None if doc["snn"]["pJ"] == 0 else doc["ann"]["pJ"] / doc["snn"]["pJ"]
     return doc

@@ -58,9 +58,9 @@ def _source_signal(result: RunResult, proj: Projection, frames: np.ndarray | Non
     return np.asarray(result.spikes[proj.source])
 
 
-def _pool_projection(proj: Projection) -> Projection:
-    """The sum-pool a ``pre_pool`` conv applies first, as a projection of its own."""
-    kernel, stride, padding = proj.pre_pool
+def _pool_projection(proj: Projection, pre_pool: tuple) -> Projection:
+    """The sum-pool ``pre_pool`` that conv ``proj`` applies first, as a projection of its own."""
+    kernel, stride, padding = pre_pool
     return Projection(f"{proj.name}.pre_pool", "sumpool2d", proj.source, proj.target,
                       kernel_size=kernel, stride=stride, padding=padding)
 
@@ -70,7 +70,7 @@ def layer_input(result: RunResult, proj: Projection, frames: np.ndarray | None =
     x = _source_signal(result, proj, frames)
     if x is None or proj.pre_pool is None:
         return x
-    pool = _pool_projection(proj)
+    pool = _pool_projection(proj, proj.pre_pool)
     src = result.network.population(proj.source).shape
     pooled = proj.pooled_shape(src)
     return np.stack([apply_projection(pool, x[t], pooled) for t in range(x.shape[0])])
@@ -117,10 +117,10 @@ def synaptic_operations(result: RunResult, frames: np.ndarray | None = None) -> 
         else:
             per_step = (x.reshape(x.shape[0], -1) != 0).astype(np.int64) @ nonzero
             spiking = _is_spiking(x)
-            entry["effective_acs"] = int(per_step[spiking].sum())
-            entry["effective_macs"] = int(per_step[~spiking].sum())
-            acs += entry["effective_acs"]
-            macs += entry["effective_macs"]
+            layer_acs, layer_macs = int(per_step[spiking].sum()), int(per_step[~spiking].sum())
+            entry["effective_acs"], entry["effective_macs"] = layer_acs, layer_macs
+            acs += layer_acs
+            macs += layer_macs
         layers.append(entry)
     return {"Effective_ACs": acs if known else None, "Effective_MACs": macs if known else None,
             "Dense": dense, "per_layer": layers}
@@ -179,17 +179,17 @@ def membrane_trace(result: RunResult, name: str, frames: np.ndarray | None = Non
             (apply_projection(q, x[t - q.delay], pop.shape) for q, x in inputs if t >= q.delay),
             np.zeros(pop.shape))
         if pop.kind == "cuba_lif":  # the reset of last step's spike follows the integration
-            i = pop.syn_decay * i + (current + bias)
-            v = pop.decay * v + i
+            i = pop.syn_decay_value * i + (current + bias)
+            v = pop.decay_value * v + i
             s = spikes[t - 1] if t else np.zeros(pop.shape)
-            v = np.where(s != 0, 0.0, v) if pop.reset == "zero" else v - s * pop.threshold
+            v = np.where(s != 0, 0.0, v) if pop.reset == "zero" else v - s * pop.threshold_value
             out[t] = v
             continue
-        v = pop.decay * v + (current + bias)
+        v = pop.decay_value * v + (current + bias)
         if pop.v_min is not None:
             v = np.maximum(v, pop.v_min)
         s = spikes[t]
-        v = np.where(s != 0, 0.0, v) if pop.reset == "zero" else v - s * pop.threshold
+        v = np.where(s != 0, 0.0, v) if pop.reset == "zero" else v - s * pop.threshold_value
         out[t] = v
     return out
 
@@ -206,7 +206,8 @@ def population_updates(result: RunResult, name: str, frames: np.ndarray | None =
 def membrane_updates(result: RunResult, frames: np.ndarray | None = None) -> int | None:
     """``MembraneUpdates``: the sum of :func:`population_updates` over the spiking populations."""
     counts = [population_updates(result, p.name, frames) for p in result.network.populations if p.spiking]
-    return None if None in counts else sum(counts)
+    known = [n for n in counts if n is not None]
+    return None if len(known) < len(counts) else sum(known)
 
 
 def _per_population(result: RunResult, syn: dict, frames: np.ndarray | None) -> list[dict]:
@@ -252,8 +253,8 @@ def connection_sparsity(net: Network) -> dict:
     zeros = weights = 0
     for proj in net.projections:
         if proj.kind in CONNECTION_KINDS:
-            zeros += int(np.count_nonzero(proj.weight == 0))
-            weights += int(proj.weight.size)
+            zeros += int(np.count_nonzero(proj.weight_array == 0))
+            weights += int(proj.weight_array.size)
     return {"value": None if weights == 0 else round(zeros / weights, 4), "zero_weights": zeros,
             "weights": weights}
 

@@ -25,7 +25,7 @@ from .compare import effective_sops_from_spikes, rate_mac_sops
 from .footprint import deployed_bytes, footprint
 from .memory import MemoryCosts, memory_energy
 from .neurobench import neurobench_metrics
-from .tables import CostTable, default_table, get_table
+from .tables import CostTable, get_table, mac_pricing
 
 SCHEMA_NOTE = ("Energy = E_MAC*MACs + E_AC*SOPs over T steps; the ANN energy is one dense forward "
                "pass (E_MAC * dense MACs); ratio = ANN / SNN.")
@@ -77,14 +77,14 @@ def build_report(result: RunResult, table: CostTable | str | None = None,
     """
     table = get_table(table)
     effective_exact = effective is not None
-    if effective is None and getattr(result, "spikes", None) is not None:
+    if effective is None and result.spikes is not None:
         effective = effective_sops_from_spikes(result.network, result.spikes)
         # A signed input pixel with ON and OFF events in one step is recorded as their sum, which
         # loses units; the all-synapses count then falls short of the engine's, and says so.
         check = effective_sops_from_spikes(result.network, result.spikes, nonzero_only=False)
         effective_exact = all(np.array_equal(check[q], result.sops[q]) for q in check)
-    mac_table = table if table.mac_pJ is not None else default_table()
-    e_mac, e_ac = mac_table.mac_pJ, table.ac_pJ
+    mac_table, e_mac = mac_pricing(table)
+    e_ac = table.ac_pJ
     net, steps = result.network, result.timesteps
     doc = result.to_report()
     estimate = rate_mac_sops(result)
@@ -99,7 +99,7 @@ def build_report(result: RunResult, table: CostTable | str | None = None,
         eff = None if effective is None else np.zeros((steps, 2), np.int64)
         for proj in net.incoming(pop.name):
             est += estimate[proj.name]
-            if eff is not None:
+            if eff is not None and effective is not None:
                 eff += effective[proj.name]
         has_rate = pop.spiking or (pop.kind == "input" and net.input.kind == "events")
         rate_t = spikes.sum(axis=1) / pop.size if has_rate else None
@@ -131,13 +131,14 @@ def build_report(result: RunResult, table: CostTable | str | None = None,
               "ac_pJ": e_ac, "mac_pJ": e_mac, "mac_table": mac_table.name,
               "citation": table.citation, "process": table.process, "ann_pJ": ann_pj,
               "ann_over_snn": _ratio(ann_pj, snn_pj), "formula": SCHEMA_NOTE}
-    energy["memory"] = memory_energy(result, table, _memory_costs(table, memory))
-    if table.memory_pJ_per_byte is not None:
+    memory_doc = memory_energy(result, table, _memory_costs(table, memory))
+    if table.memory_pJ_per_byte is not None and table.weight_bytes is not None:  # both or neither
         # one weight fetch per operation, no reuse: an upper bound, reported apart from "pJ"
         per_byte = table.memory_pJ_per_byte * table.weight_bytes
-        energy["memory"].update({"pJ_per_byte": table.memory_pJ_per_byte, "weight_bytes": table.weight_bytes,
-                                 "snn_pJ": per_byte * (tot["sops"] + tot["macs"]),
-                                 "ann_pJ": per_byte * tot["dense_macs"]})
+        memory_doc.update({"pJ_per_byte": table.memory_pJ_per_byte, "weight_bytes": table.weight_bytes,
+                           "snn_pJ": per_byte * (tot["sops"] + tot["macs"]),
+                           "ann_pJ": per_byte * tot["dense_macs"]})
+    energy["memory"] = memory_doc
     if table.mac_pJ is None:
         energy["note"] = (f"table {table.name!r} prices no MAC; MACs (encoder and ANN) are priced "
                           f"with {mac_table.name!r}")

@@ -55,6 +55,10 @@ class CostTable:
     #: (``add_pJ``, ``mul_pJ``, ``word_bits``, ``sram``, ``source``; see ``energy/memory.py``)
     memory: dict | None = None
 
+    def __post_init__(self) -> None:
+        if (self.memory_pJ_per_byte is None) != (self.weight_bytes is None):
+            raise ConfigError(f"energy table {self.name!r}: memory_pJ_per_byte and weight_bytes go together")
+
     def to_dict(self) -> dict:
         doc = {"name": self.name, "citation": self.citation, "process": self.process,
                "ac_pJ": self.ac_pJ, "mac_pJ": self.mac_pJ,
@@ -112,6 +116,15 @@ _KNOWN = set(_REQUIRED) | set(_OPTIONAL_NUMBERS) | {"notes", "memory"}
 
 def default_table() -> CostTable:
     return BUILTIN_TABLES[DEFAULT_TABLE]
+
+
+def mac_pricing(table: CostTable) -> tuple[CostTable, float]:
+    """The table that prices MACs for ``table``, and its MAC energy: ``table`` itself, or the
+    default table when ``table`` is a chip's per-SOP figure without a MAC."""
+    mac_table = table if table.mac_pJ is not None else default_table()
+    if mac_table.mac_pJ is None:  # not for the packaged default (Horowitz prices a MAC)
+        raise ConfigError(f"neither table {table.name!r} nor the default {mac_table.name!r} prices a MAC")
+    return mac_table, mac_table.mac_pJ
 
 
 def _energy(raw: dict, key: str, where: str) -> float:

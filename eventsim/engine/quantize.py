@@ -149,15 +149,15 @@ class QuantizedNetwork:
 def _row_l1(proj: Projection) -> float:
     """Largest current one target neuron gets from ``proj`` when every source spike is ±1."""
     if proj.kind == "conv2d":
-        w = np.abs(proj.weight.astype(np.float64))
+        w = np.abs(proj.weight_array.astype(np.float64))
         # a pre-pool sums up to kh·kw spikes into each cell the kernel reads
         pool = 1 if proj.pre_pool is None else proj.pre_pool[0][0] * proj.pre_pool[0][1]
         return float(w.reshape(w.shape[0], -1).sum(axis=1).max()) * pool
     if proj.kind == "dense":
-        return float(np.abs(proj.weight.astype(np.float64)).sum(axis=1).max())
+        return float(np.abs(proj.weight_array.astype(np.float64)).sum(axis=1).max())
     if proj.kind == "identity":
         return 1.0 if proj.scale is None else float(np.abs(proj.scale).max(initial=0.0))
-    return float(proj.kernel_size[0] * proj.kernel_size[1])
+    return float(proj.pool_kernel[0] * proj.pool_kernel[1])
 
 
 def _weight_max(proj: Projection) -> float:
@@ -191,9 +191,9 @@ def choose_frac_bits(net: Network, pop: Population) -> int:
         bound = net.timesteps * step
     elif pop.kind == "cuba_lif":
         gain = lambda f: 1.0 / (1.0 - f) if f < 1.0 else float(net.timesteps)  # noqa: E731
-        bound = pop.threshold + step * gain(pop.syn_decay) * gain(pop.decay)
+        bound = pop.threshold_value + step * gain(pop.syn_decay_value) * gain(pop.decay_value)
     else:
-        bound = pop.threshold + abs(pop.v_min or 0.0) + step
+        bound = pop.threshold_value + abs(pop.v_min or 0.0) + step
     k = min(_largest_k(WEIGHT_MAX - 0.5, wmax), _largest_k(MEMBRANE_MAX, bound))
     return min(k, 30)
 
@@ -245,17 +245,18 @@ def quantize(net: Network, frac_bits: dict[str, int] | None = None) -> Quantized
             clipped += nb
             err.bias_error = float(np.abs(np.ldexp(b.astype(np.float64), -k) - pop.bias).max())
         if pop.spiking:
-            th = max(1, int(round_half_even(math.ldexp(pop.threshold, k))))
+            theta = pop.threshold_value
+            th = max(1, int(round_half_even(math.ldexp(theta, k))))
             if th > MEMBRANE_MAX:
-                raise ValidationError(f"population {pop.name!r}: threshold {pop.threshold} does "
+                raise ValidationError(f"population {pop.name!r}: threshold {theta} does "
                                       f"not fit int32 at scale 2^{k}")
             pq.threshold = th
-            err.threshold_error = abs(math.ldexp(th, -k) - pop.threshold)
+            err.threshold_error = abs(math.ldexp(th, -k) - theta)
             if pop.v_min is not None:
                 vm, nv = _to_int([pop.v_min], k, MEMBRANE_MIN, MEMBRANE_MAX)
                 pq.v_min = int(vm[0])
                 clipped += nv
-            pq.decay_code, pq.decay_param = decay_code(pop.decay)
+            pq.decay_code, pq.decay_param = decay_code(pop.decay_value)
             err.decay = DECAY_NAMES[pq.decay_code]
             if pop.syn_decay is not None:
                 pq.syn_decay_code, pq.syn_decay_param = decay_code(pop.syn_decay)

@@ -209,7 +209,7 @@ def _is_int(value) -> bool:
     return isinstance(value, str) and value.strip().lstrip("-").isdigit()
 
 
-def _csv_rows(path: str) -> list[tuple[str, object]]:
+def _csv_rows(path: str) -> list[tuple[str, str | int]]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:  # a spreadsheet's BOM is not a column name
             rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
@@ -222,7 +222,7 @@ def _csv_rows(path: str) -> list[tuple[str, object]]:
         pcol = header.index("path") if "path" in header else header.index("file")
         lcol = header.index("label")
         rows = rows[1:]
-    out = []
+    out: list[tuple[str, str | int]] = []
     for n, r in enumerate(rows, 1):
         if len(r) <= max(pcol, lcol) or not r[pcol].strip() or not r[lcol].strip():
             raise InputFormatError(f"{path}: row {n}: expected path,label, got {brief(','.join(r))}")
@@ -232,7 +232,7 @@ def _csv_rows(path: str) -> list[tuple[str, object]]:
     return out
 
 
-def _json_rows(path: str) -> list[tuple[str, object]]:
+def _json_rows(path: str) -> list[tuple[str, str | int]]:
     with open(path, encoding="utf-8-sig") as f:
         try:
             doc = json.load(f)

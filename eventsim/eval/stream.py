@@ -55,8 +55,7 @@ class Pacer:
     def __init__(self, enabled: bool, clock=time.monotonic, sleep=time.sleep):
         self.enabled = enabled
         self._clock, self._sleep = clock, sleep
-        self._wall0: float | None = None
-        self._t0: int | None = None
+        self._origin: tuple[float, int] | None = None  # (wall clock, stream time) at start()
         self.slept = 0.0  # seconds spent waiting for event time
         self.lags: list[float] = []  # seconds, one per result
         self.dropped_windows = 0
@@ -64,11 +63,21 @@ class Pacer:
         self.stream_seconds = 0.0  # stream time covered
 
     def start(self, t0: int) -> None:
-        if self._wall0 is None:
-            self._wall0, self._t0 = self._clock(), int(t0)
+        if self._origin is None:
+            self._origin = (self._clock(), int(t0))
+
+    def _started(self) -> tuple[float, int]:
+        if self._origin is None:  # a caller's mistake: every run starts the pacer on its first events
+            raise RuntimeError("Pacer.start() must come before wait(), done() and drop()")
+        return self._origin
 
     def _due(self, t_end: int) -> float:
-        return self._wall0 + (t_end - self._t0) * 1e-6
+        wall0, t0 = self._started()
+        return wall0 + (t_end - t0) * 1e-6
+
+    def _covered(self, t_end: int) -> float:
+        """Stream seconds from the start to ``t_end``."""
+        return (t_end - self._started()[1]) * 1e-6
 
     def wait(self, t_end: int, hop_us: int | None = None) -> bool:
         """Wait until stream time ``t_end`` has come; False when it is already more than
@@ -83,18 +92,18 @@ class Pacer:
         return hop_us is None or now - due <= LATE_HOPS * hop_us * 1e-6
 
     def done(self, t_end: int) -> None:
-        self.stream_seconds = max(self.stream_seconds, (t_end - self._t0) * 1e-6)
+        self.stream_seconds = max(self.stream_seconds, self._covered(t_end))
         if self.enabled:
             self.lags.append(max(0.0, self._clock() - self._due(t_end)))
 
     def drop(self, t_end: int, events: int) -> None:
         self.dropped_windows += 1
         self.dropped_events += events
-        self.stream_seconds = max(self.stream_seconds, (t_end - self._t0) * 1e-6)
+        self.stream_seconds = max(self.stream_seconds, self._covered(t_end))
 
     def summary(self) -> dict:
         lags = np.asarray(self.lags) if self.lags else np.zeros(1)
-        busy = (self._clock() - self._wall0 - self.slept) if self._wall0 is not None else 0.0
+        busy = (self._clock() - self._origin[0] - self.slept) if self._origin is not None else 0.0
         factor = busy / self.stream_seconds if self.stream_seconds > 0 else None
         return {"realtime_factor": factor, "lag_max_ms": float(lags.max() * 1e3),
                 "lag_mean_ms": float(lags.mean() * 1e3), "dropped_windows": self.dropped_windows,
@@ -111,8 +120,8 @@ def _output_list(values) -> list[float]:
 
 def window_record(wr: WindowResult) -> dict:
     """The JSON record of one window (``prediction``/``output`` None when the run refused it)."""
-    rec = {"window": wr.window.index, "t_start": wr.t_start, "t_end": wr.t_end, "events": wr.events,
-           "partial": wr.window.partial}
+    rec: dict = {"window": wr.window.index, "t_start": wr.t_start, "t_end": wr.t_end,
+                 "events": wr.events, "partial": wr.window.partial}
     r = wr.result
     if r is None:
         rec.update(prediction=None, output=None, sops=0, timesteps=0, decision_step=None,
@@ -238,6 +247,13 @@ class Timeline:
     errors: int = 0
     empty: int = 0
 
+    @property
+    def origin(self) -> int:
+        """``t0``: the first record's start (µs)."""
+        if self.t0 is None:  # a caller's mistake: the timeline line of a record comes after add()
+            raise RuntimeError("Timeline.origin before the first record was added")
+        return self.t0
+
     def add(self, rec: dict) -> None:
         if self.t0 is None:
             self.t0 = rec["t_start"]
@@ -299,7 +315,8 @@ def summary_dict(tl: Timeline, stats: StreamStats, pacer: Pacer | None = None) -
     """The numbers of the summary (also what the CLI prints)."""
     counts = Counter(p for p in tl.predictions if p is not None)
     doc = {"mode": tl.mode, "records": len(tl.predictions), "events": stats.events, "late_events": stats.late,
-           "duration_s": ((stats.t_last - stats.t_first) * 1e-6) if stats.t_first is not None else 0.0,
+           "duration_s": 0.0 if stats.t_first is None or stats.t_last is None
+           else (stats.t_last - stats.t_first) * 1e-6,
            "predictions": {int(k): v for k, v in sorted(counts.items())},
            "prediction_changes": _changes(tl.predictions), "sops": tl.sops, "empty": tl.empty,
            "refused": tl.errors}

@@ -7,7 +7,7 @@ the windows and step blocks cut from a source are prepared by :mod:`eventsim.inp
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +28,7 @@ class Source:
     format: str  # format NAME
     sensor: tuple[int, int] | None  # stated by the header (None: the sensor rule decides)
     chunks: Iterator[np.ndarray]  # EVENT_DTYPE arrays in file order
-    close: object = None  # callable closing what was opened
+    close: Callable[[], None] | None = None  # closes what was opened
 
 
 def open_source(path: str, fmt: str | None = None, follow: bool = False) -> Source:

@@ -20,29 +20,30 @@ from .ir import Projection, conv_output_size
 from .linear import apply_projection
 
 
-def compose_pool(pool: Projection, nxt: Projection, source_shape: tuple[int, int, int],
+def compose_pool(pool: Projection, nxt: Projection, source_shape: tuple[int, ...],
                  factor: float = 1.0, name: str | None = None, verify: bool = True) -> Projection:
     """One projection equal to ``nxt(factor · sumpool(x))`` for ``x`` of ``source_shape``."""
     if pool.kind != "sumpool2d":
         raise ModelFormatError(f"compose_pool: {pool.name!r} is not a sumpool2d projection")
     c, h, w = source_shape
-    kh, kw = pool.kernel_size
+    kh, kw = pool.pool_kernel
     sh, sw = pool.stride
     ph, pw = pool.padding
     hp = conv_output_size(h, kh, sh, ph, 1)
     wp = conv_output_size(w, kw, sw, pw, 1)
     name = name or nxt.name
     if nxt.kind == "dense":
-        w2 = nxt.weight.astype(np.float64).reshape(-1, c, hp, wp)
+        w2 = nxt.weight_array.astype(np.float64).reshape(-1, c, hp, wp)
         out = np.zeros((w2.shape[0], c, h + 2 * ph, w + 2 * pw))
         for i in range(kh):
             for j in range(kw):
                 out[:, :, i:i + sh * (hp - 1) + 1:sh, j:j + sw * (wp - 1) + 1:sw] += w2
         weight = (out[:, :, ph:ph + h, pw:pw + w] * factor).reshape(w2.shape[0], -1)
-        return Projection(name, "dense", pool.source, nxt.target, weight=weight.astype(nxt.weight.dtype))
+        return Projection(name, "dense", pool.source, nxt.target,
+                          weight=weight.astype(nxt.weight_array.dtype))
     if nxt.kind != "conv2d":
         raise ModelFormatError(f"compose_pool: cannot compose a pool with a {nxt.kind} projection")
-    w2 = nxt.weight.astype(np.float64)
+    w2 = nxt.weight_array.astype(np.float64)
     cout, cin_g, k2h, k2w = w2.shape
     d2h, d2w = nxt.dilation
     big = np.zeros((cout, cin_g, sh * d2h * (k2h - 1) + kh, sw * d2w * (k2w - 1) + kw))
@@ -51,12 +52,12 @@ def compose_pool(pool: Projection, nxt: Projection, source_shape: tuple[int, int
             ya, xb = sh * d2h * a, sw * d2w * b
             big[:, :, ya:ya + kh, xb:xb + kw] += w2[:, :, a:a + 1, b:b + 1]
     composed = Projection(
-        name, "conv2d", pool.source, nxt.target, weight=(big * factor).astype(nxt.weight.dtype),
+        name, "conv2d", pool.source, nxt.target, weight=(big * factor).astype(nxt.weight_array.dtype),
         stride=(sh * nxt.stride[0], sw * nxt.stride[1]),
         padding=(sh * nxt.padding[0] + ph, sw * nxt.padding[1] + pw), groups=nxt.groups)
     pooled_shape = (c, hp, wp)
-    target_shape = nxt.output_shape(pooled_shape)
-    if composed.output_shape(source_shape) != target_shape:
+    target_shape = nxt.output_shape(pooled_shape)  # None only for dense, never for this conv2d
+    if target_shape is None or composed.output_shape(source_shape) != target_shape:
         raise ModelFormatError(f"cannot compose {pool.name!r} with {nxt.name!r} exactly: "
                                "the pooled map's border does not tile the input")
     if verify:

@@ -17,7 +17,7 @@ def dense_macs(proj: Projection, source_shape: tuple[int, ...], target_shape: tu
     """
     n_out = int(np.prod(target_shape))
     if proj.kind == "conv2d":
-        _, cin_g, kh, kw = proj.weight.shape
+        _, cin_g, kh, kw = proj.weight_array.shape
         pool = 0
         if proj.pre_pool is not None:
             (ph, pw), _, _ = proj.pre_pool
@@ -26,7 +26,7 @@ def dense_macs(proj: Projection, source_shape: tuple[int, ...], target_shape: tu
     if proj.kind == "dense":
         return int(np.prod(source_shape)) * n_out
     if proj.kind == "sumpool2d":
-        return n_out * proj.kernel_size[0] * proj.kernel_size[1]
+        return n_out * proj.pool_kernel[0] * proj.pool_kernel[1]
     return n_out
 
 
@@ -74,9 +74,9 @@ def synapse_count(proj: Projection, source_shape: tuple[int, ...], target_shape:
     cout, ho, wo = target_shape
     wy = wx = None
     if proj.kind == "sumpool2d":
-        (kh, kw), cin_g, dil = proj.kernel_size, 1, (1, 1)
+        (kh, kw), cin_g, dil = proj.pool_kernel, 1, (1, 1)
     else:
-        _, cin_g, kh, kw = proj.weight.shape
+        _, cin_g, kh, kw = proj.weight_array.shape
         dil = proj.dilation
         if proj.pre_pool is not None:  # paths: taps into pooled cell i count i's in-bounds pool taps
             (pkh, pkw), (psh, psw), (pph, ppw) = proj.pre_pool

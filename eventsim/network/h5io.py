@@ -8,6 +8,7 @@ leaves a partial model behind.
 from __future__ import annotations
 
 import os
+from typing import Literal, NoReturn, overload
 
 import h5py
 import numpy as np
@@ -112,7 +113,7 @@ class _Reader:
     def __init__(self, path: str):
         self.path = path
 
-    def fail(self, where: str, msg: str):
+    def fail(self, where: str, msg: str) -> NoReturn:
         raise ModelFormatError(f"{self.path}: {where}: {msg}")
 
     def attr(self, obj, key: str, required: bool = True):
@@ -121,6 +122,11 @@ class _Reader:
                 self.fail(obj.name, f"missing attribute {key!r}")
             return None
         return obj.attrs[key]
+
+    @overload
+    def text(self, obj, key: str, required: Literal[True] = True) -> str: ...
+    @overload
+    def text(self, obj, key: str, required: bool) -> str | None: ...
 
     def text(self, obj, key: str, required: bool = True) -> str | None:
         value = self.attr(obj, key, required)
@@ -162,7 +168,7 @@ class _Reader:
             self.fail(obj.name, f"attribute {key!r} must be true or false, got {brief(value)}")
         return bool(arr.reshape(-1)[0])
 
-    def number(self, obj, key: str, required: bool = True) -> float | None:
+    def number(self, obj, key: str, required: bool) -> float | None:
         value = self.attr(obj, key, required)
         if value is None:
             return None
@@ -296,8 +302,6 @@ def _population_shapes(pops_g, r: _Reader) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-_READERS = {"threshold": "number", "decay": "number", "syn_decay": "number", "reset": "text",
-            "v_min": "number", "multi_spike": "flag"}
 _REQUIRED = ("threshold", "decay", "syn_decay", "reset")  # written for every population of the kind
 
 
@@ -307,18 +311,21 @@ def _read_population(g, name: str, shape, version: int, r: _Reader) -> Populatio
     if kind is not None and kind.since_version > version:
         r.fail(g.name, f"kind {kind_name!r} needs format_version {kind.since_version}, the file says "
                        f"{version}")
-    params = {}
-    for key, how in _READERS.items():
+
+    def required(key: str) -> bool:
         # a parameter of another kind is read too, so that Population refuses it by name
-        required = kind is not None and key in kind.params and key in _REQUIRED
-        if how == "number":
-            params[key] = r.number(g, key, required=required)
-        elif how == "text":
-            params[key] = r.text(g, key, required=required)
-        else:
-            params[key] = r.flag(g, key)
+        return kind is not None and key in kind.params and key in _REQUIRED
+
+    def number(key: str) -> float | None:
+        return r.number(g, key, required(key))
+
+    # read in a fixed order (threshold first): of two bad attributes, the first one is reported
+    threshold, decay, syn_decay = number("threshold"), number("decay"), number("syn_decay")
+    reset = r.text(g, "reset", required("reset"))
+    v_min, multi_spike = number("v_min"), r.flag(g, "multi_spike")
     bias_shape = (shape[0],)
-    return Population(name=name, kind=kind_name, shape=shape, **params,
+    return Population(name=name, kind=kind_name, shape=shape, threshold=threshold, decay=decay,
+                      reset=reset, v_min=v_min, multi_spike=multi_spike, syn_decay=syn_decay,
                       bias=r.data(g, "bias", lambda s: None if s == bias_shape else f"expected {bias_shape}"))
 
 

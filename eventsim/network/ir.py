@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import numpy as np
 
@@ -34,7 +35,7 @@ INPUT_KINDS = ("events", "frames")
 POLARITIES = ("split", "signed")
 
 
-def _fail(where: str, msg: str) -> None:
+def _fail(where: str, msg: str) -> NoReturn:
     raise ModelFormatError(f"{where}: {msg}")
 
 
@@ -144,6 +145,26 @@ class Population:
     def spiking(self) -> bool:
         return self.kind in SPIKING_KINDS
 
+    def _param(self, name: str, value: float | None) -> float:
+        if value is None:
+            _fail(f"population {brief(self.name)}", f"kind {brief(self.kind)} has no {name}")
+        return value
+
+    @property
+    def threshold_value(self) -> float:
+        """θ of a spiking population; ModelFormatError for a kind without one."""
+        return self._param("threshold", self.threshold)
+
+    @property
+    def decay_value(self) -> float:
+        """λ of a spiking population; ModelFormatError for a kind without one."""
+        return self._param("decay", self.decay)
+
+    @property
+    def syn_decay_value(self) -> float:
+        """α of a ``cuba_lif`` population; ModelFormatError for other kinds."""
+        return self._param("syn_decay", self.syn_decay)
+
     @property
     def kind_info(self):
         """This population's :class:`~eventsim.network.kinds.NeuronKind` registry entry."""
@@ -249,6 +270,20 @@ class Projection:
                 _fail(where, "pre_pool kernel_size and stride must be >= 1 and padding >= 0")
             self.pre_pool = (k, st, pad)
 
+    @property
+    def weight_array(self) -> np.ndarray:
+        """The weight of a ``conv2d`` or ``dense`` projection; ModelFormatError for other kinds."""
+        if self.weight is None:
+            _fail(f"projection {brief(self.name)}", f"kind {brief(self.kind)} has no weight")
+        return self.weight
+
+    @property
+    def pool_kernel(self) -> tuple[int, int]:
+        """``kernel_size`` of a ``sumpool2d`` projection; ModelFormatError for other kinds."""
+        if self.kernel_size is None:
+            _fail(f"projection {brief(self.name)}", f"kind {brief(self.kind)} has no kernel_size")
+        return self.kernel_size
+
     def pooled_shape(self, source_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The shape the conv of a ``pre_pool`` projection reads (``source_shape`` without one)."""
         if self.pre_pool is None:
@@ -268,8 +303,8 @@ class Projection:
         where = f"projection {brief(self.name)}"
         if self.kind == "dense":
             n_in = int(np.prod(source_shape))
-            if self.weight.shape[1] != n_in:
-                _fail(where, f"weight has {self.weight.shape[1]} inputs, source has {n_in} neurons")
+            if self.weight_array.shape[1] != n_in:
+                _fail(where, f"weight has {self.weight_array.shape[1]} inputs, source has {n_in} neurons")
             return None
         if self.kind == "identity":
             if self.scale is not None and self.scale.shape != (source_shape[0],):
@@ -279,10 +314,10 @@ class Projection:
             _fail(where, f"{self.kind} needs a (C,H,W) source, got shape {source_shape}")
         c, h, w = self.pooled_shape(source_shape)
         if self.kind == "sumpool2d":
-            kh, kw = self.kernel_size
+            kh, kw = self.pool_kernel
             cout = c
         else:
-            cout, cin_g, kh, kw = self.weight.shape
+            cout, cin_g, kh, kw = self.weight_array.shape
             if c % self.groups or cout % self.groups:
                 _fail(where, f"groups={self.groups} must divide Cin={c} and Cout={cout}")
             if cin_g * self.groups != c:
@@ -372,8 +407,8 @@ class Network:
             out = proj.output_shape(pops[proj.source].shape)
             tshape = pops[proj.target].shape
             if out is None:
-                if proj.weight.shape[0] != int(np.prod(tshape)):
-                    _fail(where, f"weight has {proj.weight.shape[0]} outputs, target has "
+                if proj.weight_array.shape[0] != int(np.prod(tshape)):
+                    _fail(where, f"weight has {proj.weight_array.shape[0]} outputs, target has "
                           f"{int(np.prod(tshape))} neurons")
             elif out != tshape:
                 _fail(where, f"produces shape {out}, target {proj.target!r} has shape {tshape}")

@@ -44,7 +44,7 @@ def apply_projection(proj: Projection, x: np.ndarray, target_shape: tuple[int, .
     """
     x = np.asarray(x, dtype=np.float64)
     if proj.kind == "dense":
-        w = np.ones(proj.weight.shape) if unit_weights else proj.weight.astype(np.float64)
+        w = np.ones(proj.weight_array.shape) if unit_weights else proj.weight_array.astype(np.float64)
         return (w @ x.ravel()).reshape(target_shape)
     if proj.kind == "identity":
         if proj.scale is None or unit_weights:
@@ -52,12 +52,12 @@ def apply_projection(proj: Projection, x: np.ndarray, target_shape: tuple[int, .
         return x * proj.scale.astype(np.float64).reshape((-1,) + (1,) * (x.ndim - 1))
     if proj.kind == "sumpool2d":
         c = x.shape[0]
-        kh, kw = proj.kernel_size
+        kh, kw = proj.pool_kernel
         w = np.zeros((c, 1, kh, kw))
         w[:] = 1.0
         return _conv2d(x, w, proj.stride, proj.padding, (1, 1), c)
     if proj.pre_pool is not None:  # sum-pool first (unit weights: its ones count paths too)
         (kh, kw), stride, padding = proj.pre_pool
         x = _conv2d(x, np.ones((x.shape[0], 1, kh, kw)), stride, padding, (1, 1), x.shape[0])
-    w = np.ones(proj.weight.shape) if unit_weights else proj.weight.astype(np.float64)
+    w = np.ones(proj.weight_array.shape) if unit_weights else proj.weight_array.astype(np.float64)
     return _conv2d(x, w, proj.stride, proj.padding, proj.dilation, proj.groups)

@@ -252,6 +252,10 @@ def _build(graph: NirGraph, path: str, dt: float, semantics: str, timesteps, res
         problems.append(f"{len(inputs)} Input nodes (eventsim needs exactly one)")
     if len(outputs) != 1:
         problems.append(f"{len(outputs)} Output nodes (eventsim needs exactly one)")
+    for name in outputs:
+        if succs[name]:
+            problems.append(f"Output node {brief(name)} feeds {_listed(succs[name], ', ')} (an Output "
+                            "node ends the graph)")
     neurons = [n for n in names if graph.nodes[n].type in nn.NEURON_MAPPERS]
     stateless = [n for n in names if n not in neurons]
     loops = _recurrent_edges(stateless, [(a, b) for a, b in graph.edges
@@ -360,10 +364,10 @@ def _assemble(graph, path, ctx, specs, ops, preds, succs, inp, out, timesteps, b
     out_src = preds[out]
     out_is_readout = not (len(out_src) == 1 and out_src[0] in readouts)
     if not out_is_readout:
-        popname[out] = None  # the LI/I node before Output is the readout
+        del popname[out]  # the LI/I node before Output is the readout
     elif readouts:
         problems.append(f"non-spiking nodes {readouts} do not end the network")
-    pop_nodes = [n for n in order if popname.get(n)]
+    pop_nodes = [n for n in order if n in popname]
     populations, projections, rules = [], [], {}
     names_map = meta.get("projection_names", {})
     used: set[str] = set()
@@ -430,7 +434,9 @@ def _paths(target, preds, popname, ops, back=frozenset()):
     """
     _count_paths(target, preds, popname)
     out = []
-    stack = [(p, [], None, (p, target) in back) for p in reversed(preds[target])]
+    # (node, ops after it, last linear node, delayed)
+    stack: list[tuple[str, list[nn.LinearOp], str | None, bool]] = [
+        (p, [], None, (p, target) in back) for p in reversed(preds[target])]
     while stack:
         node, tail, last, delayed = stack.pop()
         if node in popname:  # a population: the path starts here
@@ -493,10 +499,9 @@ def _target_bias(target, preds, ops, shape, spec) -> np.ndarray | None:
 def _bias_through(node, preds, ops, shape, memo) -> np.ndarray | None:
     """The bias leaving linear node ``node``: its inputs' biases carried through its ops, plus its own."""
     b = None
-    s = None
+    s = shape[preds[node][-1]]  # _assemble refused a node without inputs
     for p in preds[node]:
         pb = memo.get(p)
-        s = shape[p]
         if pb is not None:
             b = pb if b is None else b + pb
     for op in ops[node]:

@@ -51,7 +51,7 @@ def _neuron_problem(p: Population) -> str | None:
     if p.kind == "binary_lif":
         return None if p.v_min is None else \
             f"population {p.name!r}: membrane floor v_min={p.v_min:g} has no NIR equivalent"
-    if p.kind == "if" and p.multi_spike and p.reset == "subtract" and p.v_min == -p.threshold:
+    if p.kind == "if" and p.multi_spike and p.reset == "subtract" and p.v_min == -p.threshold_value:
         return None  # sinabs' IAF: multi-spike, subtractive reset, floor −θ
     if p.kind in ("if", "lif"):
         return (f"population {p.name!r} is {p.kind} (fires at v >= θ"
@@ -79,7 +79,8 @@ def write_graph(f: h5py.File, net: Network, dt: float) -> dict:
             if carrier is None:
                 problems.append(f"population {p.name!r} has a bias but no conv2d/dense input to "
                                 "carry it (NIR neurons have no bias)")
-            carriers[p.name] = carrier
+            else:
+                carriers[p.name] = carrier
     if problems:
         raise ModelFormatError("cannot export to NIR: " + "; ".join(problems))
     nodes: dict[str, dict] = {}
@@ -178,14 +179,14 @@ def _population_node(p: Population, dt: float, spike_count_output: bool) -> dict
                        "syn_decay": p.syn_decay}, what=f"NIR metadata of {p.name}")
     theta = np.full(shape, p.threshold)
     if p.kind == "cuba_lif":  # Euler with input gain 1 (nir_nodes.map_cuba_lif inverts it)
-        tau_syn, tau_mem = dt / (1.0 - p.syn_decay), dt / (1.0 - p.decay)
+        tau_syn, tau_mem = dt / (1.0 - p.syn_decay_value), dt / (1.0 - p.decay_value)
         node = {"type": "CubaLIF", "tau_syn": np.full(shape, tau_syn), "tau_mem": np.full(shape, tau_mem),
                 "w_in": np.full(shape, tau_syn / dt), "r": np.full(shape, tau_mem / dt),
                 "v_leak": np.zeros(shape), "v_threshold": theta}
     elif p.decay == 1.0:
         node = {"type": "IF", "r": np.ones(shape), "v_threshold": theta}
     else:
-        tau = dt / (1.0 - p.decay)  # Euler: λ = 1 − dt/τ
+        tau = dt / (1.0 - p.decay_value)  # Euler: λ = 1 − dt/τ
         node = {"type": "LIF", "tau": np.full(shape, tau), "r": np.full(shape, tau / dt),
                 "v_leak": np.zeros(shape), "v_threshold": theta}
     if p.reset == "zero":
@@ -196,19 +197,21 @@ def _population_node(p: Population, dt: float, spike_count_output: bool) -> dict
 
 def _projection_nodes(q: Projection, src: Population, tgt: Population, bias) -> list[dict]:
     pair = lambda v: np.asarray(v, np.int64)  # noqa: E731
-    if q.kind == "identity":
-        full = np.broadcast_to(q.scale.reshape((-1,) + (1,) * (len(src.shape) - 1)), src.shape)
+    if q.kind == "identity":  # unscaled: write_graph writes a plain edge instead; ones keep this total
+        scale = np.ones(src.shape[0]) if q.scale is None else q.scale
+        full = np.broadcast_to(scale.reshape((-1,) + (1,) * (len(src.shape) - 1)), src.shape)
         return [{"type": "Scale", "scale": np.array(full, dtype=np.float64)}]
     if q.kind == "sumpool2d":
         return [{"type": "SumPool2d", "kernel_size": pair(q.kernel_size), "stride": pair(q.stride),
                  "padding": pair(q.padding)}]
-    cout = q.weight.shape[0]
-    b = np.zeros(cout, q.weight.dtype) if bias is None else np.asarray(bias, q.weight.dtype)
+    weight = q.weight_array
+    cout = weight.shape[0]
+    b = np.zeros(cout, weight.dtype) if bias is None else np.asarray(bias, weight.dtype)
     if q.kind == "conv2d":
-        return [{"type": "Conv2d", "weight": q.weight, "bias": b, "stride": pair(q.stride),
+        return [{"type": "Conv2d", "weight": weight, "bias": b, "stride": pair(q.stride),
                  "padding": pair(q.padding), "dilation": pair(q.dilation),
                  "groups": np.int64(q.groups), "input_shape": pair(src.shape[1:])}]
-    affine = {"type": "Affine", "weight": q.weight, "bias": b}
+    affine = {"type": "Affine", "weight": weight, "bias": b}
     if len(src.shape) == 1:
         return [affine]
     flatten = {"type": "Flatten", "start_dim": np.int64(0), "end_dim": np.int64(-1),

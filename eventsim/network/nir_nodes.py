@@ -39,6 +39,7 @@ nodes between populations, composed later by :func:`compose_path`), or raises
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -113,6 +114,13 @@ class LinearOp:
     input_hw: tuple | None = None  # Conv2d input_shape, checked against the real shape
     flatten_dims: tuple = (0, -1)
 
+    @property
+    def weight_array(self) -> np.ndarray:
+        """The weight of a dense or conv2d op; Unsupported for a kind without one."""
+        if self.weight is None:
+            raise Unsupported(f"node {self.node!r}: a {self.kind} has no weight")
+        return self.weight
+
 
 # -- helpers ---------------------------------------------------------------------------------
 def whole_numbers(value, what: str) -> tuple[int, ...]:
@@ -138,7 +146,7 @@ def _pair(value, what: str = "a size") -> tuple[int, int]:
     vals = whole_numbers(value, what)
     if len(vals) not in (1, 2):
         raise Unsupported(f"{what} must be one or two whole numbers, got {brief(value)}")
-    return (vals[0], vals[0]) if len(vals) == 1 else vals
+    return (vals[0], vals[0]) if len(vals) == 1 else (vals[0], vals[1])
 
 
 def as_text(value) -> str:
@@ -356,7 +364,7 @@ def _same_padding(op: LinearOp) -> tuple[int, int]:
         return (0, 0)
     if op.padding != "same":
         raise Unsupported(f"Conv2d node {op.node!r}: padding {op.padding!r} is not same/valid/ints")
-    _, _, kh, kw = op.weight.shape
+    _, _, kh, kw = op.weight_array.shape
     total = [op.dilation[0] * (kh - 1), op.dilation[1] * (kw - 1)]
     if op.stride != (1, 1) or any(t % 2 for t in total):
         raise Unsupported(f"Conv2d node {op.node!r}: padding 'same' is asymmetric here")
@@ -378,9 +386,9 @@ def op_output_shape(op: LinearOp, shape: tuple[int, ...]) -> tuple[int, ...]:
                               "not a full flatten (eventsim populations are (C,H,W) or (N,))")
         return (int(np.prod(shape)),)
     if op.kind == "dense":
-        if op.weight.shape[1] != int(np.prod(shape)):
-            raise Unsupported(f"{where}: weight takes {op.weight.shape[1]} inputs, gets {shape}")
-        return (op.weight.shape[0],)
+        if op.weight_array.shape[1] != int(np.prod(shape)):
+            raise Unsupported(f"{where}: weight takes {op.weight_array.shape[1]} inputs, gets {shape}")
+        return (op.weight_array.shape[0],)
     if len(shape) != 3:
         raise Unsupported(f"{where}: {op.kind} needs a (C,H,W) input, gets {shape}")
     if op.kind == "conv2d":
@@ -390,13 +398,18 @@ def op_output_shape(op: LinearOp, shape: tuple[int, ...]) -> tuple[int, ...]:
             raise Unsupported(f"{where}: input_shape {op.input_hw} != actual {shape[1:]}")
         proj = Projection(op.node, "conv2d", "a", "b", weight=op.weight, stride=op.stride,
                           padding=op.padding, dilation=op.dilation, groups=op.groups)
+    elif isinstance(op.padding, str):  # only a Conv2d node may say "same" or "valid"
+        raise Unsupported(f"{where}: padding {op.padding!r} of a {op.kind}")
     else:
         proj = Projection(op.node, "sumpool2d", "a", "b", kernel_size=op.kernel_size,
                           stride=op.stride, padding=op.padding)
     try:
-        return proj.output_shape(shape)
+        out = proj.output_shape(shape)
     except Exception as exc:  # ModelFormatError from the IR: wrong channels, empty output
         raise Unsupported(f"{where}: {exc}") from None
+    if out is None:  # only a dense projection leaves its target's shape open
+        raise Unsupported(f"{where}: a {op.kind} without an output shape")
+    return out
 
 
 # -- composing a path of linear ops into one projection ----------------------------------------
@@ -410,7 +423,8 @@ def per_channel(full: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarr
 
 def _proj(kind: str, name: str, weight=None, like: Projection | LinearOp | None = None,
           **kw) -> Projection:
-    args = {} if like is None else {"stride": like.stride, "padding": like.padding}
+    # Projection checks every value it gets: a LinearOp's loosely typed geometry is validated there
+    args: dict[str, Any] = {} if like is None else {"stride": like.stride, "padding": like.padding}
     if like is not None and kind == "conv2d" and getattr(like, "kernel_size", None) is None:
         args.update(dilation=like.dilation, groups=like.groups)
     args.update(kw)
@@ -544,8 +558,8 @@ def apply_op(op: LinearOp, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if op.kind in ("flatten", "identity"):
         return x.reshape(out) if op.kind == "flatten" else x
     if op.kind == "scale":
-        return x * np.asarray(op.scale, np.float64).reshape(-1).reshape(
-            shape if np.size(op.scale) > 1 else ())
+        factor = np.asarray(op.scale, np.float64).reshape(-1)
+        return x * factor.reshape(shape if factor.size > 1 else ())
     return apply_projection(_as_ir(op), x, out)
 
 

@@ -213,6 +213,11 @@ def _small(**changes):
     (_small(), chain("input", "if", "output"), "node 'fc' is not reachable from the input"),
     (_small(fc={"type": "Linear", "weight": np.ones((4, 5))}), chain("input", "fc", "if", "output"),
      "weight takes 5 inputs"),
+    # an Output after an I node (the readout) that feeds on: it used to fail as "KeyError: 'None'"
+    (_small(i={"type": "I", "r": [1.0] * 4}, fc2={"type": "Linear", "weight": np.ones((4, 4))}),
+     chain("input", "fc", "i", "output", "fc2", "if"), "Output node 'output' feeds fc2"),
+    (_small(fc2={"type": "Linear", "weight": np.ones((4, 4))}),
+     chain("input", "fc", "if", "output", "fc2"), "Output node 'output' feeds fc2"),
 ])
 def test_malformed_graphs_are_named(tmp_path, nodes, edges, needle):
     path = write_nir(tmp_path / "x.nir", nodes, edges)
