@@ -239,12 +239,7 @@ def inputs_from_file(net: Network, path: str | os.PathLike, timesteps: int | Non
         return Inputs(frames, None, desc)
     if steps < 1:
         raise ValidationError(f"{path}: the binning gives 0 time steps; give --timesteps")
-    if prepared.binned is not None:
-        pos, neg = dense_counts(prepared.binned)
-    elif prepared.counts is not None:
-        pos, neg = prepared.counts
-    else:  # a PreparedInput holds one of binned, counts and frames, and frames returned above
-        raise ValidationError(f"{path}: no event input was prepared")
+    pos, neg = dense_counts(prepared.binned) if prepared.binned is not None else prepared.event_counts()
     desc["events"] = int(info["events"])
     if "dropped_events" in info:
         desc["dropped_events"] = int(info["dropped_events"])

@@ -121,6 +121,8 @@ class Simulator:
     @property
     def int_plan(self):
         """The integer plan (``precision="int"`` only)."""
+        if not isinstance(self.mode, IntMode):
+            raise ConfigError(f"precision {self.precision!r} has no integer plan (only 'int' does)")
         return self.mode.int_plan
 
     # -- public entry point ------------------------------------------------------------------
@@ -163,7 +165,8 @@ class Simulator:
             b = prepared.binned
             return self._run(steps, b.ptr, perm[b.index], b.sign.astype(np.int64), None, record, info,
                              progress, keep_state)
-        ptr, idx, val = _count_train(*prepared.counts, perm)
+        pos, neg = prepared.event_counts()
+        ptr, idx, val = _count_train(pos, neg, perm)
         return self._run(steps, ptr, idx, val, None, record, info, progress, keep_state)
 
     def run_binned(self, binned: BinnedEvents, record: bool = False,
@@ -293,8 +296,8 @@ class Simulator:
                     trains[pi], m = self._update(pi, cur, steps, counts[pi], keep_state)
                     mults += m
                 ready = [pi] if pi not in self._grouped else self._groups.get(pi, [])
-                for ri in ready if rec is not None else ():
-                    if pops[ri].kind != POP_READOUT and trains[ri] is not None:
+                for ri in ready:
+                    if rec is not None and pops[ri].kind != POP_READOUT and trains[ri] is not None:
                         self._record(rec[pops[ri].name], pops[ri].shape, trains[ri])
                 if progress is not None:
                     progress(steps * (pi + 1) // len(pops))

@@ -55,6 +55,17 @@ class PreparedInput:
     counts: tuple[np.ndarray, np.ndarray] | None = None  # event input: (pos, neg) (T, *shape) int64
     frames: np.ndarray | None = None  # frame input: (1 or T, *shape) float64; 1 = same every step
 
+    def __post_init__(self) -> None:
+        given = sum(x is not None for x in (self.binned, self.counts, self.frames))
+        if given != 1:
+            raise ValueError(f"a PreparedInput holds exactly one of binned, counts, frames ({given} given)")
+
+    def event_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """The ``(pos, neg)`` counts of an input given as dense counts (ValueError otherwise)."""
+        if self.counts is None:
+            raise ValueError("this prepared input holds no dense spike counts")
+        return self.counts
+
     @property
     def kind(self) -> str:
         """``"events"`` or ``"frames"``: which kind of model input this feeds."""
