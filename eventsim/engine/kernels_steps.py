@@ -190,10 +190,12 @@ def update_float_steps(v, cur, bias, has_bias, kind, params, flags, fast, bounds
     for b in prange(nb):
         lo, hi = bounds[b], bounds[b + 1]
         p = params.copy()  # update_neurons uses params[4] as scratch: one copy per block
+        # update_ternary's spike marks: whole 64-bit words, zero past the block
+        marks = np.zeros(-(-(hi - lo) // 8) * 8 if fast else 0, np.int8)
         m = 0
         for t in range(steps):
             if fast:
-                n, k = update_ternary(v[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias, p, reset_sub,
+                n, k = update_ternary(v[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias, p, reset_sub, marks,
                                       sidx[t, lo:hi], sval[t, lo:hi], counts[b, t])
             else:
                 n, k = update_neurons(v[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias, kind, p, flags,
