@@ -373,7 +373,8 @@ def int_kernel_signatures(net: Network) -> list[tuple]:
                 [(_arr(nbt.int32), c, a64, nbt.boolean, i64, a64, a64, a64, a64, a64) for c in curs]))
     if any(p.kind == "ternary_lif" and p.v_min is None for p in net.populations):
         out.append((kernels_int.update_ternary_int,
-                    [(_arr(nbt.int32), c, a64, nbt.boolean, a64, a64, a64, a64, a64) for c in curs]))
+                    [(_arr(nbt.int32), c, a64, nbt.boolean, a64, a64, _arr(nbt.int8), a64, a64, a64)
+                     for c in curs]))
     if any(p.kind == "cuba_lif" for p in net.populations):
         out.append((kernels_int.update_cuba_int,
                     [(_arr(nbt.int32), _arr(nbt.int32), a64, c, a64, nbt.boolean, a64, nbt.boolean, a64, a64,

@@ -411,31 +411,6 @@ def _check_update(v, cur, bias, has_bias, out_idx, out_val):
 
 
 @kernel
-def _compact_spikes(out_idx, out_val, n, counts):
-    """Turn ``out_val[0:n]`` (one spike value per neuron, 0 = none) into a spike list in place.
-
-    The list's k-th entry is written at position k <= the neuron's own position, so reading ahead
-    of the writes is safe. Adds the + and − units to ``counts``; returns the list's length.
-    """
-    m = 0
-    npos = 0
-    nneg = 0
-    for i in range(n):
-        s = out_val[i]
-        if s != 0:
-            out_idx[m] = i
-            out_val[m] = s
-            m += 1
-            if s > 0:
-                npos += s
-            else:
-                nneg -= s
-    counts[0] += npos
-    counts[1] += nneg
-    return m
-
-
-@kernel
 def _compact_marks(marks, n, out_idx, out_val, counts):
     """The spike list of ``marks[0:n]`` (int8 spike value per neuron, 0 = none) into
     ``out_idx/out_val``; returns its length and adds the + and − units to ``counts``.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .jit import kernel
-from .kernels import _check_update, _compact_spikes
+from .kernels import _check_update, _compact_marks
 
 # population kind codes (mirrors plan.POP_*)
 _POP_TERNARY, _POP_BINARY, _POP_READOUT = 1, 2, 4
@@ -27,9 +27,9 @@ _INT32_MIN = -2147483648
 
 
 @kernel
-def _ternary_pass_int(v, cur, bias, has_bias, th, code, shift, reset_sub, out_val):
+def _ternary_pass_int(v, cur, bias, has_bias, th, code, shift, reset_sub, marks):
     """Branch-free ``update_neurons_int`` of a ``ternary_lif`` without floor (vectorised by LLVM):
-    each neuron's spike value (−1, 0, +1) into ``out_val[i]``; returns the saturated updates."""
+    each neuron's spike value (−1, 0, +1) into ``marks[i]`` (int8); returns the saturated updates."""
     keep = code != _DECAY_ZERO
     nsat = 0
     for i in range(v.size):
@@ -43,7 +43,7 @@ def _ternary_pass_int(v, cur, bias, has_bias, th, code, shift, reset_sub, out_va
         x = _INT32_MAX if high else (_INT32_MIN if low else x)
         up = x >= th
         down = x <= -th
-        out_val[i] = np.int64(up) - np.int64(down)
+        marks[i] = np.int8(up) - np.int8(down)
         if reset_sub:
             v[i] = x - th if up else (x + th if down else x)
         else:
@@ -52,14 +52,17 @@ def _ternary_pass_int(v, cur, bias, has_bias, th, code, shift, reset_sub, out_va
 
 
 @kernel
-def update_ternary_int(v, cur, bias, has_bias, params, flags, out_idx, out_val, counts):
+def update_ternary_int(v, cur, bias, has_bias, params, flags, marks, out_idx, out_val, counts):
     """``update_neurons_int`` for the flagship case, a ``ternary_lif`` without floor: a branch-free
-    pass (``_ternary_pass_int``), then the compaction into a spike list; returns its length.
-    Same arithmetic, same sizing contract as ``update_neurons_int``."""
+    pass (``_ternary_pass_int``) into the int8 scratch ``marks``, then the compaction into a spike
+    list (``kernels._compact_marks``); returns its length. Same arithmetic, same sizing contract as
+    ``update_neurons_int``, and ``marks`` as ``kernels.update_ternary`` takes it (checked)."""
     _check_update(v, cur, bias, has_bias, out_idx, out_val)
+    if marks.size < v.size:
+        raise ValueError("update_ternary_int: spike marks shorter than the population")
     counts[2] += _ternary_pass_int(v, cur, bias, has_bias, params[0], params[1], params[2], flags[0] != 0,
-                                   out_val)
-    return _compact_spikes(out_idx, out_val, v.size, counts)
+                                   marks)
+    return _compact_marks(marks, v.size, out_idx, out_val, counts)
 
 
 @kernel

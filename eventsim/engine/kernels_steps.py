@@ -219,11 +219,12 @@ def update_int_steps(v, cur, bias, has_bias, kind, params, flags, fast, mult, bi
         raise ValueError("update: counts, params or flags too short")
     for b in prange(nb):
         lo, hi = bounds[b], bounds[b + 1]
+        marks = np.zeros(-(-(hi - lo) // 8) * 8 if fast else 0, np.int8)  # as in update_float_steps
         for t in range(steps):
             if mult != 0:
                 decay_multiply(v[lo:hi], mult, bits)
             if fast:
-                n = update_ternary_int(v[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias, params, flags,
+                n = update_ternary_int(v[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias, params, flags, marks,
                                        sidx[t, lo:hi], sval[t, lo:hi], counts[b, t])
             else:
                 n = update_neurons_int(v[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias, kind, params, flags,
