@@ -416,7 +416,10 @@ def _compact_marks(marks, n, out_idx, out_val, counts):
     ``out_idx/out_val``; returns its length and adds the + and − units to ``counts``.
 
     ``marks`` is read eight neurons per 64-bit word, so a silent stretch costs one comparison per
-    eight neurons; it holds whole words (``len(marks)`` a multiple of 8, zero past ``n``).
+    eight neurons; a word with a spike is compacted without branches (every neuron is written at
+    the list's end, which advances only for a spike: the list's k-th entry is at k <= i, inside
+    ``out_*``), so spike patterns cannot mislead the branch predictor. Sizing contract:
+    ``len(out_*) >= n``; ``marks`` whole words (``len(marks)`` a multiple of 8, >= n; checked).
     """
     if marks.size % 8 != 0 or marks.size < n:
         raise ValueError("spike marks: not whole words or shorter than the population")
@@ -424,16 +427,22 @@ def _compact_marks(marks, n, out_idx, out_val, counts):
     m = 0
     npos = 0
     nneg = 0
-    for k in range(-(-n // 8)):
+    for k in range(n // 8):
         if words[k] == 0:
             continue
-        # branch-free: every neuron of the word is written at m (m <= i, inside the list's room)
-        # and kept by advancing m only for a spike; spike patterns do not mislead the branch predictor
-        for i in range(8 * k, min(8 * k + 8, n)):
+        for i in range(8 * k, 8 * k + 8):
             s = marks[i]
             out_idx[m] = i
             out_val[m] = s
             m += s != 0
+            npos += s > 0
+            nneg += s < 0
+    for i in range(n - n % 8, n):  # the last, partial word: write spikes only (m may reach n)
+        s = marks[i]
+        if s != 0:
+            out_idx[m] = i
+            out_val[m] = s
+            m += 1
             npos += s > 0
             nneg += s < 0
     counts[0] += npos
