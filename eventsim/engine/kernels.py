@@ -381,11 +381,15 @@ def scatter_dense(idx, val, n, n_out, wt, cur, sops):
 def scatter_identity(idx, val, n, channels, scale, cur, sops):
     """Identity with a per-channel scale: neuron i adds ``scale[i % channels]`` per unit of spike.
 
+    One element per spike: the addition is written out here (a call per spike would cost more
+    than the addition), the channel found by a mask when ``channels`` is a power of two.
+
     Sizing contract: every index in ``[0, len(cur))`` (checked); ``len(scale) >= channels``.
     """
     _check_list(idx, val, n)
     if scale.size < channels or channels < 1:
         raise ValueError("scatter_identity: scale shorter than the channels")
+    mask = channels - 1 if channels & (channels - 1) == 0 else -1
     npos = 0
     nneg = 0
     for e in range(n):
@@ -393,7 +397,17 @@ def scatter_identity(idx, val, n, channels, scale, cur, sops):
         s = val[e]
         if i < 0 or i >= cur.size:
             raise IndexError("scatter_identity: spike index outside the population")
-        _add_row(cur, i, scale, i % channels, 1, s)
+        x = scale[i & mask if mask >= 0 else i % channels]
+        if s == 1:
+            cur[i] += x
+        elif s == -1:
+            cur[i] -= x
+        else:  # |s| unit spikes: |s| additions
+            for _ in range(abs(s)):
+                if s > 0:
+                    cur[i] += x
+                else:
+                    cur[i] -= x
         if s > 0:
             npos += s
         else:
