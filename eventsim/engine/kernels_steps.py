@@ -215,7 +215,7 @@ def update_int_steps(v, cur, bias, has_bias, kind, params, flags, fast, mult, bi
     ``kernels_int.update_ternary_int`` (``fast``) or ``update_neurons_int``;
     ``counts[b, t] = [+, −, saturations]``."""
     nb = _check_update_steps(v, cur, bias, bounds, steps, sidx, sval, nout, counts)
-    if counts.shape[2] < 3 or params.size < 4 or flags.size < 3:
+    if counts.shape[2] < 3 or params.size < 4 or flags.size < 4:
         raise ValueError("update: counts, params or flags too short")
     for b in prange(nb):
         lo, hi = bounds[b], bounds[b + 1]

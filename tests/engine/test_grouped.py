@@ -19,7 +19,7 @@ from eventsim.engine.plan import compile_plan
 from eventsim.engine.reference import forward
 from eventsim.engine.simulator import Simulator
 from eventsim.network.ir import InputSpec, Network, Population, Projection, conv_output_size
-from tests.engine.test_kernels_int import assert_bit_exact
+from tests.engine.test_kernels_int import _chain, assert_bit_exact
 from tests.engine.test_simulator import assert_same_as_reference
 from tests.engine.test_threads import _assert_identical
 
@@ -190,3 +190,17 @@ def test_channel_heavy_networks_float32_same_on_any_thread_count(seed):
     for other in runs[1:]:
         _assert_identical(runs[0], other)
     assert sum(int(runs[0].spike_counts[p].sum()) for p in ("a", "b")) > 0
+
+
+@pytest.mark.parametrize("count", [300_000, 100_000, 60_000])
+def test_int_ternary_update_with_currents_near_the_int32_limit(count):
+    """A halving decay with currents of just under 2**30 (the int32 update's limit), above it, and
+    past 2**31: the int32 update must be used only where no sum can overflow; the others run (and
+    saturate) in int64, as the reference does."""
+    net = _chain(kind="ternary_lif", w=1.0, threshold=1.0, decay=0.5, reset="subtract")
+    pos = np.zeros((3, 1, 1, 2), np.int64)
+    pos[:2, 0, 0, 0] = count  # count · 2**14 from 1e9 to 5e9
+    neg = np.zeros_like(pos)
+    neg[1, 0, 0, 1] = count
+    got, want = assert_bit_exact(net, pos, neg)
+    assert got.saturations["n"].sum() > 0 or count < 300_000
