@@ -214,6 +214,7 @@ class IntMode:
         self._frames_q = None
         self._frame_bits = 0
         self._narrow: dict[int, bool] = {}  # population -> this run's steps fit the int32 update
+        self._scratch = np.zeros(0, np.int64)
 
     def current_dtype(self, pi: int, trains) -> np.dtype:
         """int32 currents (the width of the weights' sums on a chip, and half the memory traffic
@@ -229,11 +230,22 @@ class IntMode:
             q = self.plan.projections[qi]
             if q.encoder:
                 return np.dtype(np.int64)
-            ptr, idx, val = trains[q.source]
-            scratch = np.zeros(self.plan.populations[q.source].size, np.int64)
-            bound += int(kernels_steps.max_units(ptr, idx, val, scratch)) * self._fan_in_l1[qi]
+            bound += self._max_units(q.source, trains[q.source]) * self._fan_in_l1[qi]
         self._narrow[pi] = bound <= NARROW_BOUND
         return np.dtype(np.int32 if bound <= MEMBRANE_MAX else np.int64)
+
+    def _max_units(self, source: int, train) -> int:
+        """Most spike units one neuron of population ``source`` sends in one step of ``train``.
+
+        The input may repeat a pixel within a step (``kernels_steps.max_units`` sums them); a
+        spiking population's train holds each neuron at most once per step (one entry per neuron
+        and update), so there it is the largest |value|."""
+        ptr, idx, val = train
+        if self.plan.populations[source].kind != POP_INPUT:
+            return int(np.abs(val[ptr[0]:ptr[-1]]).max(initial=0))
+        if self._scratch.size < self.plan.populations[source].size:
+            self._scratch = np.zeros(self.plan.populations[source].size, np.int64)  # max_units leaves it 0
+        return int(kernels_steps.max_units(ptr, idx, val, self._scratch[:self.plan.populations[source].size]))
 
     def update(self, pi: int, v, cur, steps: int, bounds, sidx, sval, nout, counts, aux=()) -> int:
         pop, ip = self.plan.populations[pi], self.int_plan
