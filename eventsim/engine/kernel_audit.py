@@ -60,7 +60,7 @@ _ARG_ARRAY = re.compile(r'^%"?arg\.([A-Za-z_]\w*)\.\d+')
 AUDITED: dict = {}
 
 #: 1-D C-contiguous arrays of the integer engine
-I16, I32, I64 = (nbt.Array(t, 1, "C") for t in (nbt.int16, nbt.int32, nbt.int64))
+I8, I16, I32, I64 = (nbt.Array(t, 1, "C") for t in (nbt.int8, nbt.int16, nbt.int32, nbt.int64))
 #: the current buffers: int32 when no step can overflow them, else int64 (``modes.IntMode``)
 CURRENTS = (I32, I64)
 

@@ -85,6 +85,10 @@ def _tap_table(size, k, stride, pad, dil, out):
     return tab
 
 
+#: most spikes at one source pixel whose weight rows are added to a target row in one pass
+GROUP = 8
+
+
 @audited(*per_current(lambda cur: (I64, I64, nbt.int64, I64, I16, cur, I64)))
 @kernel
 def scatter_conv(idx, val, n, geom, wt, cur, sops):
@@ -93,6 +97,17 @@ def scatter_conv(idx, val, n, geom, wt, cur, sops):
     ``geom`` holds the ``plan.G_*`` columns; ``wt`` is the flat ``[Cin, kh, kw reversed, Cout_g]``
     weight; ``cur`` the flat channels-last target current. A tap lands on target pixel
     ``(oy, ox)`` when ``oy·sh − ph + ky·dh == y`` (and the same along x), in bounds.
+
+    Spikes go in groups: a spike and the ±1 spikes right after it at the same source pixel (up to
+    ``GROUP``; channels-last lists put a pixel's spikes next to each other), when the conv has
+    one channel group (so they all hit the same target rows). Every target row a group hits is
+    loaded once, gets the group's weight rows added or subtracted in spike order in a register,
+    and is stored once: ``((c ± w1) ± w2) ± w3`` is exactly what one spike at a time computes,
+    so results are bit for bit those of the sequential order, with a fraction of the memory
+    traffic on ``cur``. A spike of any other value is a group of one.
+
+    The additions are written out in this one function: Numba calls between kernels are not
+    inlined and cost more than a short row.
 
     Sizing contract: ``n <= len(idx), len(val)`` (any ``n``, repeats allowed); every index in
     ``[0, Cin·H·W)`` (checked per spike); ``len(wt) >= Cin·kh·kw·Cout_g`` and
@@ -115,26 +130,54 @@ def scatter_conv(idx, val, n, geom, wt, cur, sops):
         while (1 << cin_shift) < cin:
             cin_shift += 1
     unit = sh == 1 and sw == 1 and dh == 1 and dw == 1
+    grouping = cin_g == cin
     # strided / dilated: per source coordinate and tap, the target coordinate or -1, computed
     # once per call (h·kh + w·kw entries) so the spike loop needs no integer division
     h = geom[1]
     ytab = _tap_table(h, kh, sh, ph, dh, ho) if not unit else np.empty(0, np.int64)
     xtab = _tap_table(w, kw, sw, pw, dw, wo) if not unit else np.empty(0, np.int64)
+    per_ci = kh * kw * cout_g
+    # a group's runs: contiguous stretches of cur (from run_t) and of channel 0's weights (from
+    # run_w, plus the channel's offset), at most one per tap
+    run_t = np.empty(kh * kw, np.int64)
+    run_w = np.empty(kh * kw, np.int64)
+    run_n = np.empty(kh * kw, np.int64)
+    offs = np.empty(GROUP, np.int64)
+    vals = np.empty(GROUP, np.int64)
+    # the stand-in row of a group smaller than GROUP: x − (+0) is x for every x (−0 included)
+    zero = np.zeros(kw * cout_g, wt.dtype)
     npos = 0
     nneg = 0
-    for e in range(n):
+    e = 0
+    while e < n:
+        # -- the group: spike e and the following ±1 spikes at its pixel
         i = idx[e]
-        s = val[e]
         if i < 0 or i >= n_src:
             raise IndexError("scatter_conv: spike index outside the source population")
-        if cin_shift >= 0:
-            pix = i >> cin_shift
-        else:
-            pix = i // cin
+        pix = i >> cin_shift if cin_shift >= 0 else i // cin
         ci = i - pix * cin
+        offs[0] = ci * per_ci
+        vals[0] = val[e]
+        g = 1
+        if grouping and (vals[0] == 1 or vals[0] == -1):
+            while g < GROUP and e + g < n:
+                j = idx[e + g]
+                s = val[e + g]
+                if s != 1 and s != -1:
+                    break
+                if j < 0 or j >= n_src:
+                    raise IndexError("scatter_conv: spike index outside the source population")
+                if (j >> cin_shift if cin_shift >= 0 else j // cin) != pix:
+                    break
+                offs[g] = (j - pix * cin) * per_ci
+                vals[g] = s
+                g += 1
+        e += g
+        # -- its runs
         yi = pix // w
         xi = pix - yi * w
         obase = ci if cin_g == 1 and cout_g == 1 else (ci // cin_g) * cout_g
+        nrun = 0
         taps = 0
         if unit:  # stride 1, dilation 1: the in-bounds taps form one rectangle, no per-tap tests
             ky_lo = max(0, yi + ph - ho + 1)
@@ -144,36 +187,114 @@ def scatter_conv(idx, val, n, geom, wt, cur, sops):
             ntaps = kx_hi - kx_lo + 1
             for ky in range(ky_lo, ky_hi + 1):
                 # kx = kx_hi .. kx_lo hit target pixels ox0, ox0+1, ... and reversed-kw weight rows
-                # kw-1-kx_hi, ...: both consecutive, so one group = one contiguous run
+                # kw-1-kx_hi, ...: both consecutive, so without channel groups one run per ky
                 tb = ((yi + ph - ky) * wo + xi + pw - kx_hi) * cout + obase
-                wb = ((ci * kh + ky) * kw + kw - 1 - kx_hi) * cout_g
+                wb = (ky * kw + kw - 1 - kx_hi) * cout_g
                 if cout_g == cout:
-                    _add_row(cur, tb, wt, wb, ntaps * cout, s)
+                    run_t[nrun] = tb
+                    run_w[nrun] = wb
+                    run_n[nrun] = ntaps * cout
+                    nrun += 1
                 else:
                     for k in range(ntaps):
-                        _add_row(cur, tb + k * cout, wt, wb + k * cout_g, cout_g, s)
+                        run_t[nrun] = tb + k * cout
+                        run_w[nrun] = wb + k * cout_g
+                        run_n[nrun] = cout_g
+                        nrun += 1
             if ky_hi >= ky_lo and ntaps > 0:
                 taps = (ky_hi - ky_lo + 1) * ntaps
-            if s > 0:
-                npos += taps * cout_g * s
-            else:
-                nneg -= taps * cout_g * s
-            continue
-        for ky in range(kh):
-            oy = ytab[yi * kh + ky]
-            if oy < 0:
-                continue
-            for kx in range(kw):
-                ox = xtab[xi * kw + kx]
-                if ox < 0:
-                    continue
-                wb = ((ci * kh + ky) * kw + kw - 1 - kx) * cout_g
-                _add_row(cur, (oy * wo + ox) * cout + obase, wt, wb, cout_g, s)
-                taps += 1
-        if s > 0:
-            npos += taps * cout_g * s
         else:
-            nneg -= taps * cout_g * s
+            for ky in range(kh):
+                oy = ytab[yi * kh + ky]
+                if oy < 0:
+                    continue
+                for kx in range(kw):
+                    ox = xtab[xi * kw + kx]
+                    if ox < 0:
+                        continue
+                    run_t[nrun] = (oy * wo + ox) * cout + obase
+                    run_w[nrun] = (ky * kw + kw - 1 - kx) * cout_g
+                    run_n[nrun] = cout_g
+                    nrun += 1
+            taps = nrun
+        # -- the additions, run by run (views indexed from 0 so that LLVM vectorises the loops:
+        # an offset index would keep Numba's negative-index wraparound check in them)
+        for r in range(nrun):
+            length = run_n[r]
+            dst = cur[run_t[r]:run_t[r] + length]
+            wb = run_w[r]
+            if g == 1:
+                src = wt[wb + offs[0]:wb + offs[0] + length]
+                s = vals[0]
+                if s == 1:
+                    for j in range(length):
+                        dst[j] += src[j]
+                elif s == -1:
+                    for j in range(length):
+                        dst[j] -= src[j]
+                else:  # |s| unit spikes: |s| additions, never a product
+                    for _ in range(abs(s)):
+                        if s > 0:
+                            for j in range(length):
+                                dst[j] += src[j]
+                        else:
+                            for j in range(length):
+                                dst[j] -= src[j]
+                continue
+            a = wt[wb + offs[0]:wb + offs[0] + length]
+            b = wt[wb + offs[1]:wb + offs[1] + length]
+            c = wt[wb + offs[2]:wb + offs[2] + length] if g > 2 else zero[:length]
+            d = wt[wb + offs[3]:wb + offs[3] + length] if g > 3 else zero[:length]
+            pa = vals[0] > 0
+            pb = vals[1] > 0
+            pc = g > 2 and vals[2] > 0
+            pd = g > 3 and vals[3] > 0
+            if g <= 4:
+                for j in range(length):
+                    x = dst[j]
+                    y = a[j]
+                    x = x + y if pa else x - y
+                    y = b[j]
+                    x = x + y if pb else x - y
+                    y = c[j]
+                    x = x + y if pc else x - y
+                    y = d[j]
+                    x = x + y if pd else x - y
+                    dst[j] = x
+                continue
+            a5 = wt[wb + offs[4]:wb + offs[4] + length]
+            b5 = wt[wb + offs[5]:wb + offs[5] + length] if g > 5 else zero[:length]
+            c5 = wt[wb + offs[6]:wb + offs[6] + length] if g > 6 else zero[:length]
+            d5 = wt[wb + offs[7]:wb + offs[7] + length] if g > 7 else zero[:length]
+            pa5 = vals[4] > 0
+            pb5 = g > 5 and vals[5] > 0
+            pc5 = g > 6 and vals[6] > 0
+            pd5 = g > 7 and vals[7] > 0
+            for j in range(length):
+                x = dst[j]
+                y = a[j]
+                x = x + y if pa else x - y
+                y = b[j]
+                x = x + y if pb else x - y
+                y = c[j]
+                x = x + y if pc else x - y
+                y = d[j]
+                x = x + y if pd else x - y
+                y = a5[j]
+                x = x + y if pa5 else x - y
+                y = b5[j]
+                x = x + y if pb5 else x - y
+                y = c5[j]
+                x = x + y if pc5 else x - y
+                y = d5[j]
+                x = x + y if pd5 else x - y
+                dst[j] = x
+        # -- SOPs: every spike of the group on every tap
+        for m in range(g):
+            if vals[m] > 0:
+                npos += taps * cout_g * vals[m]
+            else:
+                nneg -= taps * cout_g * vals[m]
     sops[0] += npos
     sops[1] += nneg
 
@@ -265,11 +386,15 @@ def scatter_dense(idx, val, n, n_out, wt, cur, sops):
 def scatter_identity(idx, val, n, channels, scale, cur, sops):
     """Identity with a per-channel scale: neuron i adds ``scale[i % channels]`` per unit of spike.
 
+    One element per spike: the addition is written out here (a call per spike would cost more
+    than the addition), the channel found by a mask when ``channels`` is a power of two.
+
     Sizing contract: every index in ``[0, len(cur))`` (checked); ``len(scale) >= channels``.
     """
     _check_list(idx, val, n)
     if scale.size < channels or channels < 1:
         raise ValueError("scatter_identity: scale shorter than the channels")
+    mask = channels - 1 if channels & (channels - 1) == 0 else -1
     npos = 0
     nneg = 0
     for e in range(n):
@@ -277,7 +402,17 @@ def scatter_identity(idx, val, n, channels, scale, cur, sops):
         s = val[e]
         if i < 0 or i >= cur.size:
             raise IndexError("scatter_identity: spike index outside the population")
-        _add_row(cur, i, scale, i % channels, 1, s)
+        x = scale[i & mask if mask >= 0 else i % channels]
+        if s == 1:
+            cur[i] += x
+        elif s == -1:
+            cur[i] -= x
+        else:  # |s| unit spikes: |s| additions
+            for _ in range(abs(s)):
+                if s > 0:
+                    cur[i] += x
+                else:
+                    cur[i] -= x
         if s > 0:
             npos += s
         else:
@@ -295,41 +430,56 @@ def _check_update(v, cur, bias, has_bias, out_idx, out_val):
 
 
 @kernel
-def _compact_spikes(out_idx, out_val, n, counts):
-    """Turn ``out_val[0:n]`` (one spike value per neuron, 0 = none) into a spike list in place.
+def _compact_marks(marks, n, out_idx, out_val, counts):
+    """The spike list of ``marks[0:n]`` (int8 spike value per neuron, 0 = none) into
+    ``out_idx/out_val``; returns its length and adds the + and − units to ``counts``.
 
-    The list's k-th entry is written at position k <= the neuron's own position, so reading ahead
-    of the writes is safe. Adds the + and − units to ``counts``; returns the list's length.
+    ``marks`` is read eight neurons per 64-bit word, so a silent stretch costs one comparison per
+    eight neurons; a word with a spike is compacted without branches (every neuron is written at
+    the list's end, which advances only for a spike: the list's k-th entry is at k <= i, inside
+    ``out_*``), so spike patterns cannot mislead the branch predictor. Sizing contract:
+    ``len(out_*) >= n``; ``marks`` whole words (``len(marks)`` a multiple of 8, >= n; checked).
     """
+    if marks.size % 8 != 0 or marks.size < n:
+        raise ValueError("spike marks: not whole words or shorter than the population")
+    words = marks.view(np.uint64)
     m = 0
     npos = 0
     nneg = 0
-    for i in range(n):
-        s = out_val[i]
+    for k in range(n // 8):
+        if words[k] == 0:
+            continue
+        for i in range(8 * k, 8 * k + 8):
+            s = marks[i]
+            out_idx[m] = i
+            out_val[m] = s
+            m += s != 0
+            npos += s > 0
+            nneg += s < 0
+    for i in range(n - n % 8, n):  # the last, partial word: write spikes only (m may reach n)
+        s = marks[i]
         if s != 0:
             out_idx[m] = i
             out_val[m] = s
             m += 1
-            if s > 0:
-                npos += s
-            else:
-                nneg -= s
+            npos += s > 0
+            nneg += s < 0
     counts[0] += npos
     counts[1] += nneg
     return m
 
 
 @kernel
-def _ternary_pass(v, cur, bias, has_bias, th, lam, zero, reset_sub, out_val):
+def _ternary_pass(v, cur, bias, has_bias, th, lam, zero, reset_sub, marks):
     """Branch-free integrate, fire and reset of a ``ternary_lif`` (vectorised by LLVM); writes each
-    neuron's spike value (−1, 0, +1) to ``out_val[i]`` and clears ``cur``."""
+    neuron's spike value (−1, 0, +1) to ``marks[i]`` (int8) and clears ``cur``."""
     for i in range(v.size):
         c = cur[i] + bias[i] if has_bias else cur[i]
         cur[i] = zero
         x = lam * v[i] + c
         up = x >= th
         down = x <= -th
-        out_val[i] = np.int64(up) - np.int64(down)
+        marks[i] = np.int8(up) - np.int8(down)
         if reset_sub:
             v[i] = x - th if up else (x + th if down else x)
         else:
@@ -337,17 +487,20 @@ def _ternary_pass(v, cur, bias, has_bias, th, lam, zero, reset_sub, out_val):
 
 
 @kernel
-def update_ternary(v, cur, bias, has_bias, params, reset_sub, out_idx, out_val, counts):
+def update_ternary(v, cur, bias, has_bias, params, reset_sub, marks, out_idx, out_val, counts):
     """``update_neurons`` for the flagship case, a ``ternary_lif`` without floor.
 
     Same arithmetic as the general kernel (``1·v`` is exactly ``v``, so λ = 1 needs no branch),
-    in two passes: a branch-free pass over the neurons (spike value per neuron into ``out_val``),
-    then the compaction into a spike list. Returns ``(n_spikes, 0)``. Sizing contract: as
-    ``update_neurons``.
+    in two passes: a branch-free pass over the neurons (spike value per neuron into the int8
+    scratch ``marks``), then the compaction into a spike list. Returns ``(n_spikes, 0)``. Sizing
+    contract: as ``update_neurons``, and ``marks`` whole 64-bit words covering ``v``, zero past
+    ``len(v)`` (checked).
     """
     _check_update(v, cur, bias, has_bias, out_idx, out_val)
-    _ternary_pass(v, cur, bias, has_bias, params[0], params[1], params[3], reset_sub, out_val)
-    return _compact_spikes(out_idx, out_val, v.size, counts), 0
+    if marks.size < v.size:
+        raise ValueError("update_ternary: spike marks shorter than the population")
+    _ternary_pass(v, cur, bias, has_bias, params[0], params[1], params[3], reset_sub, marks)
+    return _compact_marks(marks, v.size, out_idx, out_val, counts), 0
 
 
 @kernel

@@ -17,8 +17,8 @@ import numpy as np
 from numba import types as nbt
 
 from ..jit import kernel
-from .kernel_audit import I32, I64, audited, per_current
-from .kernels import _check_update, _compact_spikes
+from .kernel_audit import I8, I32, I64, audited, per_current
+from .kernels import _check_update, _compact_marks
 
 # population kind codes (mirrors plan.POP_*)
 _POP_TERNARY, _POP_BINARY, _POP_READOUT = 1, 2, 4
@@ -26,12 +26,16 @@ _POP_TERNARY, _POP_BINARY, _POP_READOUT = 1, 2, 4
 _DECAY_SHIFT, _DECAY_ZERO = 1, 2
 _INT32_MAX = 2147483647
 _INT32_MIN = -2147483648
+#: a step's |current + bias| below this (and |Θ| too) lets a shift-decayed ternary update run in
+#: int32: |v >> m| <= 2**30 for m >= 1, so every sum stays inside int32 and nothing saturates
+NARROW_BOUND = 2**30 - 1
+_NARROW = NARROW_BOUND
 
 
 @kernel
-def _ternary_pass_int(v, cur, bias, has_bias, th, code, shift, reset_sub, out_val):
+def _ternary_pass_int(v, cur, bias, has_bias, th, code, shift, reset_sub, marks):
     """Branch-free ``update_neurons_int`` of a ``ternary_lif`` without floor (vectorised by LLVM):
-    each neuron's spike value (−1, 0, +1) into ``out_val[i]``; returns the saturated updates."""
+    each neuron's spike value (−1, 0, +1) into ``marks[i]`` (int8); returns the saturated updates."""
     keep = code != _DECAY_ZERO
     nsat = 0
     for i in range(v.size):
@@ -45,7 +49,7 @@ def _ternary_pass_int(v, cur, bias, has_bias, th, code, shift, reset_sub, out_va
         x = _INT32_MAX if high else (_INT32_MIN if low else x)
         up = x >= th
         down = x <= -th
-        out_val[i] = np.int64(up) - np.int64(down)
+        marks[i] = np.int8(up) - np.int8(down)
         if reset_sub:
             v[i] = x - th if up else (x + th if down else x)
         else:
@@ -53,16 +57,57 @@ def _ternary_pass_int(v, cur, bias, has_bias, th, code, shift, reset_sub, out_va
     return nsat
 
 
-@audited(*per_current(lambda cur: (I32, cur, I64, nbt.boolean, I64, I64, I64, I64, I64)))
 @kernel
-def update_ternary_int(v, cur, bias, has_bias, params, flags, out_idx, out_val, counts):
+def _ternary_pass_narrow(v, cur, bias, has_bias, th, code, shift, reset_sub, marks):
+    """``_ternary_pass_int`` when no sum can leave int32 (the caller's bound, see
+    ``update_ternary_int``): the same values computed in int32 lanes, twice as many per vector.
+
+    Numba widens integer sums to int64; truncating each result to int32 right away lets LLVM
+    narrow the arithmetic back (the low 32 bits of a sum depend only on the low 32 bits of its
+    terms, and no sum here overflows)."""
+    keep = code != _DECAY_ZERO
+    t = np.int32(th)
+    nt = np.int32(-th)  # negated in int64 first: LLVM folds −int32(Θ) into a multiplication
+    for i in range(v.size):
+        c = np.int32(cur[i] + np.int32(bias[i])) if has_bias else np.int32(cur[i])
+        cur[i] = 0
+        x = np.int32((v[i] >> shift) + c) if keep else c
+        up = x >= t
+        down = x <= nt
+        marks[i] = np.int8(up) - np.int8(down)
+        if reset_sub:
+            v[i] = np.int32(x - t) if up else (np.int32(x + t) if down else x)
+        else:
+            v[i] = 0 if up or down else x
+
+
+@kernel
+def code_shift_narrow(code, shift):
+    """True when the decay (code, shift) at least halves the membrane or zeroes it."""
+    return code == _DECAY_ZERO or (code == _DECAY_SHIFT and shift >= 1)
+
+
+@audited(*per_current(lambda cur: (I32, cur, I64, nbt.boolean, I64, I64, I8, I64, I64, I64)))
+@kernel
+def update_ternary_int(v, cur, bias, has_bias, params, flags, marks, out_idx, out_val, counts):
     """``update_neurons_int`` for the flagship case, a ``ternary_lif`` without floor: a branch-free
-    pass (``_ternary_pass_int``), then the compaction into a spike list; returns its length.
-    Same arithmetic, same sizing contract as ``update_neurons_int``."""
+    pass (``_ternary_pass_int``) into the int8 scratch ``marks``, then the compaction into a spike
+    list (``kernels._compact_marks``); returns its length. Same arithmetic, same sizing contract as
+    ``update_neurons_int``, and ``marks`` as ``kernels.update_ternary`` takes it (checked).
+
+    ``flags[3]`` (not 0) is the caller's promise that every step's ``|cur + bias|`` is at most
+    ``NARROW_BOUND``; with a decay that at least halves the membrane (or zeroes it) and
+    ``0 <= Θ <= NARROW_BOUND`` the pass then runs in int32 (``_ternary_pass_narrow``): no sum can
+    leave int32, so nothing saturates and the values are those of the int64 pass."""
     _check_update(v, cur, bias, has_bias, out_idx, out_val)
-    counts[2] += _ternary_pass_int(v, cur, bias, has_bias, params[0], params[1], params[2], flags[0] != 0,
-                                   out_val)
-    return _compact_spikes(out_idx, out_val, v.size, counts)
+    if marks.size < v.size or flags.size < 4:
+        raise ValueError("update_ternary_int: spike marks shorter than the population, or flags too short")
+    if flags[3] != 0 and (code_shift_narrow(params[1], params[2]) and 0 <= params[0] <= _NARROW):
+        _ternary_pass_narrow(v, cur, bias, has_bias, params[0], params[1], params[2], flags[0] != 0, marks)
+    else:
+        counts[2] += _ternary_pass_int(v, cur, bias, has_bias, params[0], params[1], params[2], flags[0] != 0,
+                                       marks)
+    return _compact_marks(marks, v.size, out_idx, out_val, counts)
 
 
 @audited(*per_current(lambda cur: (I32, cur, I64, nbt.boolean, nbt.int64, I64, I64, I64, I64, I64)))

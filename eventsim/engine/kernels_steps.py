@@ -190,10 +190,12 @@ def update_float_steps(v, cur, bias, has_bias, kind, params, flags, fast, bounds
     for b in prange(nb):
         lo, hi = bounds[b], bounds[b + 1]
         p = params.copy()  # update_neurons uses params[4] as scratch: one copy per block
+        # update_ternary's spike marks: whole 64-bit words, zero past the block
+        marks = np.zeros(-(-(hi - lo) // 8) * 8 if fast else 0, np.int8)
         m = 0
         for t in range(steps):
             if fast:
-                n, k = update_ternary(v[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias, p, reset_sub,
+                n, k = update_ternary(v[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias, p, reset_sub, marks,
                                       sidx[t, lo:hi], sval[t, lo:hi], counts[b, t])
             else:
                 n, k = update_neurons(v[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias, kind, p, flags,
@@ -213,15 +215,16 @@ def update_int_steps(v, cur, bias, has_bias, kind, params, flags, fast, mult, bi
     ``kernels_int.update_ternary_int`` (``fast``) or ``update_neurons_int``;
     ``counts[b, t] = [+, −, saturations]``."""
     nb = _check_update_steps(v, cur, bias, bounds, steps, sidx, sval, nout, counts)
-    if counts.shape[2] < 3 or params.size < 4 or flags.size < 3:
+    if counts.shape[2] < 3 or params.size < 4 or flags.size < 4:
         raise ValueError("update: counts, params or flags too short")
     for b in prange(nb):
         lo, hi = bounds[b], bounds[b + 1]
+        marks = np.zeros(-(-(hi - lo) // 8) * 8 if fast else 0, np.int8)  # as in update_float_steps
         for t in range(steps):
             if mult != 0:
                 decay_multiply(v[lo:hi], mult, bits)
             if fast:
-                n = update_ternary_int(v[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias, params, flags,
+                n = update_ternary_int(v[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias, params, flags, marks,
                                        sidx[t, lo:hi], sval[t, lo:hi], counts[b, t])
             else:
                 n = update_neurons_int(v[lo:hi], cur[t, lo:hi], bias[lo:hi], has_bias, kind, params, flags,

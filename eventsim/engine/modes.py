@@ -28,6 +28,7 @@ import numpy as np
 from ..network.ir import Network
 from ..network.linear import apply_projection
 from . import kernels, kernels_int, kernels_steps
+from .kernels_int import NARROW_BOUND
 from .plan import (
     POP_CUBA,
     POP_INPUT,
@@ -130,7 +131,8 @@ class IntPlan:
     kinds: list[int]  # projection kind as run: a sum-pool runs as a depthwise PROJ_CONV
     weights: list[np.ndarray]  # flat int16 per projection, plan layout
     params: list[np.ndarray]  # per population int64 [Θ, decay code, shift, v_min]
-    flags: list[np.ndarray]  # per population int64 [reset_subtract, has_v_min, multi_spike]
+    flags: list[np.ndarray]  # per population int64 [reset_subtract, has_v_min, multi_spike, 0]: the
+    # last is set per run where the update may run in int32 (``IntMode.update``)
     bias: list[np.ndarray]  # per population int64 per neuron (internal order)
     mult: list[int]  # per population decay multiplier L (0: no multiplying decay)
     syn_mult: list[int]  # cuba_lif: multiplier of the synaptic decay α (0: none)
@@ -169,7 +171,7 @@ def compile_int_plan(qnet: QuantizedNetwork) -> IntPlan:
                 code, shift = pq.decay_code, pq.decay_param
         params.append(np.array([0 if pq is None else pq.threshold, code, shift,
                                 0 if pq is None or pq.v_min is None else pq.v_min], np.int64))
-        flags.append(np.array([pop.reset_subtract, pop.has_v_min, pop.multi_spike], np.int64))
+        flags.append(np.array([pop.reset_subtract, pop.has_v_min, pop.multi_spike, 0], np.int64))
         bias.append(b)
         mult.append(m)
         scode, sshift, sm = DECAY_NONE, 0, 0
@@ -213,6 +215,8 @@ class IntMode:
         self._fan_in_l1 = [_fan_in_l1(p, self.int_plan.qnet.projections[p.name]) for p in network.projections]
         self._frames_q = None
         self._frame_bits = 0
+        self._narrow: dict[int, bool] = {}  # population -> this run's steps fit the int32 update
+        self._scratch = np.zeros(0, np.int64)
 
     def current_dtype(self, pi: int, trains) -> np.dtype:
         """int32 currents (the width of the weights' sums on a chip, and half the memory traffic
@@ -228,10 +232,22 @@ class IntMode:
             q = self.plan.projections[qi]
             if q.encoder:
                 return np.dtype(np.int64)
-            ptr, idx, val = trains[q.source]
-            scratch = np.zeros(self.plan.populations[q.source].size, np.int64)
-            bound += int(kernels_steps.max_units(ptr, idx, val, scratch)) * self._fan_in_l1[qi]
+            bound += self._max_units(q.source, trains[q.source]) * self._fan_in_l1[qi]
+        self._narrow[pi] = bound <= NARROW_BOUND
         return np.dtype(np.int32 if bound <= MEMBRANE_MAX else np.int64)
+
+    def _max_units(self, source: int, train) -> int:
+        """Most spike units one neuron of population ``source`` sends in one step of ``train``.
+
+        The input may repeat a pixel within a step (``kernels_steps.max_units`` sums them); a
+        spiking population's train holds each neuron at most once per step (one entry per neuron
+        and update), so there it is the largest |value|."""
+        ptr, idx, val = train
+        if self.plan.populations[source].kind != POP_INPUT:
+            return int(np.abs(val[ptr[0]:ptr[-1]]).max(initial=0))
+        if self._scratch.size < self.plan.populations[source].size:
+            self._scratch = np.zeros(self.plan.populations[source].size, np.int64)  # max_units leaves it 0
+        return int(kernels_steps.max_units(ptr, idx, val, self._scratch[:self.plan.populations[source].size]))
 
     def update(self, pi: int, v, cur, steps: int, bounds, sidx, sval, nout, counts, aux=()) -> int:
         pop, ip = self.plan.populations[pi], self.int_plan
@@ -242,8 +258,10 @@ class IntMode:
                                                 nout, counts)
             return 0
         fast = pop.kind == POP_TERNARY and not pop.has_v_min
+        flags = ip.flags[pi].copy()
+        flags[3] = self._narrow.pop(pi, False)  # set by current_dtype for this run's steps only
         kernels_steps.update_int_steps(v, cur, ip.bias[pi], pop.has_bias, pop.kind, ip.params[pi],
-                                       ip.flags[pi], fast, ip.mult[pi], DECAY_MULT_BITS, bounds, steps, sidx,
+                                       flags, fast, ip.mult[pi], DECAY_MULT_BITS, bounds, steps, sidx,
                                        sval, nout, counts)
         return 0
 

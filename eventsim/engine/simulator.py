@@ -117,6 +117,9 @@ class Simulator:
         self._groups = {g[0]: g for g in ([self.plan.index[n] for n in names]
                                           for names in network.recurrent_groups())}
         self._grouped = {pi for g in self._groups.values() for pi in g}
+        self._output = self.plan.index[self.plan.output.name]
+        # neuron blocks of the parallel update, per population (they depend only on its size)
+        self._blocks = [kernels_steps.neuron_blocks(p.size, self.threads) for p in self.plan.populations]
 
     @property
     def int_plan(self):
@@ -291,7 +294,7 @@ class Simulator:
                         self._project(qi, trains, cur, sops[qi], macs[qi], frames, encoded)
                     if currents is not None and pop.kind != POP_READOUT:
                         currents[pop.name] = self._chw_rows(cur, steps, pop)
-                    if pi == plan.index[plan.output.name]:
+                    if pi == self._output:
                         increments = self._increments(pi, cur, steps)
                     trains[pi], m = self._update(pi, cur, steps, counts[pi], keep_state)
                     mults += m
@@ -304,7 +307,7 @@ class Simulator:
         ws.finish()
         result = RunResult(
             network=self.network, timesteps=steps,
-            output=mode.output(ws.v[plan.index[plan.output.name]][to_internal(plan.output.shape)]),
+            output=mode.output(ws.v[self._output][to_internal(plan.output.shape)]),
             spike_counts={p.name: counts[i, :, :2] for i, p in enumerate(pops)},
             sops={q.name: sops[k] for k, q in enumerate(projs)},
             macs={q.name: macs[k] for k, q in enumerate(projs)},
@@ -375,7 +378,7 @@ class Simulator:
         """Neuron update of population ``pi`` through all steps; returns (its train, multiplications)."""
         ws = self.workspace
         pop = self.plan.populations[pi]
-        bounds = kernels_steps.neuron_blocks(pop.size, self.threads)
+        bounds = self._blocks[pi]
         nout = np.zeros((bounds.size - 1, steps), np.int64)
         block_counts = np.zeros((bounds.size - 1, steps, counts.shape[1]), np.int64)
         if not keep_state:

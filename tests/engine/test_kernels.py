@@ -151,8 +151,9 @@ def test_update_neurons_matches_reference(seed, kind, reset, floor, multi, bias)
         counts = np.zeros(2, np.int64)
         cur = current.copy()
         if fast:  # the ternary fast path must equal the general kernel and the reference
+            marks = np.zeros(-(-n // 8) * 8, np.int8)
             k, _ = kernels.update_ternary(v, cur, planned.bias, planned.has_bias, params,
-                                          planned.reset_subtract, out_idx, out_val, counts)
+                                          planned.reset_subtract, marks, out_idx, out_val, counts)
         else:
             k, _ = kernels.update_neurons(v, cur, planned.bias, planned.has_bias, planned.kind, params,
                                           flags, out_idx, out_val, counts)
