@@ -7,6 +7,7 @@ ground-truth tests cannot pass CI by silently not running."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -24,6 +25,31 @@ SHARED_DATA = Path(os.environ.get("EVENTSIM_SHARED_DATA",
 
 #: the skip reasons of ``pytest.importorskip`` (its default, and this suite's "needs torch (...)")
 _MISSING_PACKAGE = re.compile(r"could not import|No module named|^(Skipped: )?needs \w+ \(pip install")
+
+
+def _drop_stale_numba_caches() -> None:
+    """Numba's on-disk cache of a kernel is checked against its own file only: a kernel that calls
+    a kernel of another module keeps the callee's old machine code after that module changes. When
+    any file that defines kernels changed since the last test session, drop the package's caches
+    (they are rebuilt on first use), so tests never run stale compiled code."""
+    pkg = Path(__file__).resolve().parents[1] / "eventsim"
+    digest = hashlib.sha256()
+    for path in sorted(pkg.rglob("*.py")):
+        text = path.read_bytes()
+        if path.name == "jit.py" or _DEFINES_KERNELS.search(text):
+            digest.update(path.relative_to(pkg).as_posix().encode() + b"\0" + text)
+    stamp = pkg.parent / ".pytest_cache" / "numba-sources.sha256"
+    if stamp.is_file() and stamp.read_text() == digest.hexdigest():
+        return
+    for cached in [*pkg.rglob("*.nbi"), *pkg.rglob("*.nbc")]:
+        cached.unlink(missing_ok=True)
+    stamp.parent.mkdir(exist_ok=True)
+    stamp.write_text(digest.hexdigest())
+
+
+_DEFINES_KERNELS = re.compile(rb"^@(parallel_|inline_)?kernel\b", re.M)
+if "NUMBA_CACHE_DIR" not in os.environ:  # a run with its own cache (CI's bounds-checked pass) is fresh
+    _drop_stale_numba_caches()
 
 
 def shared_data_required() -> bool:

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventsim.engine import jit, kernels
+from eventsim import jit
+from eventsim.engine import kernels
 from eventsim.engine.plan import compile_plan
 from eventsim.engine.reference import forward
 from eventsim.engine.simulator import Simulator
