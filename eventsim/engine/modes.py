@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..network.ir import Network
 from ..network.linear import apply_projection
 from . import kernels, kernels_int, kernels_steps
@@ -62,7 +63,8 @@ def _is_shift(decay: float) -> bool:
 def decay_multiplications(network: Network) -> int:
     """Per-step multiplications of the neuron decays of ``network`` (see module docstring): the
     membrane's ``λ·v`` and a ``cuba_lif``'s synaptic ``α·i``, one per neuron each unless a shift."""
-    return sum(p.size * ((not _is_shift(p.decay)) + (p.syn_decay is not None and not _is_shift(p.syn_decay)))
+    return sum(p.size * (int(not _is_shift(p.decay_value))
+                         + int(p.syn_decay is not None and not _is_shift(p.syn_decay)))
                for p in network.populations if p.spiking)
 
 
@@ -84,7 +86,7 @@ class FloatMode:
         self.flags = [np.array([p.decay == 1.0, p.reset_subtract, p.has_v_min, p.multi_spike], np.int64)
                       for p in self.plan.populations]
         self.mults_per_step = decay_multiplications(network)
-        self._frames = None
+        self._frames: np.ndarray | None = None
 
     def current_dtype(self, pi: int, trains) -> np.dtype:
         return self.plan.dtype
@@ -112,6 +114,8 @@ class FloatMode:
         """Dense encoder current of projection ``qi`` for frame ``k``, internal order."""
         proj = self.network.projections[qi]
         tshape = self.network.population(proj.target).shape
+        if self._frames is None:
+            raise ConfigError("encode: no frames were set for this run")
         enc = apply_projection(proj, self._frames[k], tshape).ravel()
         return enc[from_internal(tshape)].astype(self.plan.dtype)
 
@@ -149,7 +153,7 @@ def compile_int_plan(qnet: QuantizedNetwork) -> IntPlan:
     kinds, weights = [], []
     for q, proj in zip(plan.projections, net.projections):
         if q.kind == PROJ_SUMPOOL:
-            kh, kw = proj.kernel_size
+            kh, kw = proj.pool_kernel
             c = chw_shape(net.population(proj.source).shape)[0]
             kinds.append(PROJ_CONV)  # geometry is already that of a depthwise conv (plan._geom)
             weights.append(np.full(kh * kw * c, qnet.projections[proj.name].unit, np.int16))
@@ -213,7 +217,7 @@ class IntMode:
         self.mults_per_step = sum(p.size * (bool(m) + bool(sm)) for p, m, sm in
                                   zip(self.plan.populations, self.int_plan.mult, self.int_plan.syn_mult))
         self._fan_in_l1 = [_fan_in_l1(p, self.int_plan.qnet.projections[p.name]) for p in network.projections]
-        self._frames_q = None
+        self._frames_q: np.ndarray | None = None
         self._frame_bits = 0
         self._narrow: dict[int, bool] = {}  # population -> this run's steps fit the int32 update
         self._scratch = np.zeros(0, np.int64)
@@ -294,6 +298,8 @@ class IntMode:
         """Exact integer encoder current: integer MACs at scale ``2**(k+a)``, floor-shifted by ``a``."""
         proj = self.network.projections[qi]
         shape = self.network.population(proj.target).shape
+        if self._frames_q is None:
+            raise ConfigError("encode: no frames were set for this run")
         enc = exact_projection(proj, self.int_plan.qnet, self._frames_q[k], shape) >> self._frame_bits
         return enc.ravel()[from_internal(shape)]
 
