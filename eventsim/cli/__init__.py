@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 
 import click
-from click.utils import make_default_short_help
 
 from .. import __version__
 from .base import EventsimGroup, install_signal_handlers
@@ -61,7 +60,9 @@ class LazyGroup(EventsimGroup):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         names = self.list_commands(ctx)
         limit = formatter.width - 6 - max(len(n) for n in names)  # as click.Group does
-        rows = [(name, make_default_short_help(COMMANDS[name][2], limit)) for name in names]
+        # shortened as click shortens a loaded command's help (its public API, not click.utils')
+        rows = [(name, click.Command(name, help=COMMANDS[name][2]).get_short_help_str(limit))
+                for name in names]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

@@ -73,12 +73,24 @@ def _one_line_warnings():
 
 
 class Interrupted(UserError):
-    """SIGINT or SIGTERM: one line, exit 130 or 143."""
+    """SIGINT (exit 130) or, as :class:`_TerminatedError`, SIGTERM (exit 143): one line. Made by
+    :func:`interruption`, which picks the class from the exception the signal raised."""
 
-    def __init__(self, cause: BaseException | None = None, detail: str = ""):
-        term = isinstance(cause, Terminated)
-        super().__init__(("terminated (SIGTERM)" if term else "interrupted") + detail)
-        self.exit_code = EXIT_SIGTERM if term else EXIT_SIGINT
+    exit_code = EXIT_SIGINT
+    what = "interrupted"
+
+    def __init__(self, detail: str = ""):
+        super().__init__(self.what + detail)
+
+
+class _TerminatedError(Interrupted):
+    exit_code = EXIT_SIGTERM
+    what = "terminated (SIGTERM)"
+
+
+def interruption(cause: BaseException | None, detail: str = "") -> Interrupted:
+    """The error to report for the signal that raised ``cause`` (KeyboardInterrupt or Terminated)."""
+    return _TerminatedError(detail) if isinstance(cause, Terminated) else Interrupted(detail)
 
 
 class _ClosedStdout(click.ClickException):
@@ -128,7 +140,7 @@ class EventsimGroup(click.Group):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as exc:
-            raise Interrupted(exc) from None
+            raise interruption(exc) from None
         except BrokenPipeError:  # only stdout's reaches here: files turn an output's into OutputError
             raise _ClosedStdout("") from None
         except MemoryError:  # readers name the file where they can; this is the last resort
@@ -163,7 +175,7 @@ class EventsimGroup(click.Group):
             exc.show()
             sys.exit(exc.exit_code)
         except (click.Abort, KeyboardInterrupt) as exc:  # outside a command (parsing, a prompt)
-            err = Interrupted(exc.__cause__ if isinstance(exc, click.Abort) else exc)
+            err = interruption(exc.__cause__ if isinstance(exc, click.Abort) else exc)
             err.show()
             sys.exit(err.exit_code)
         except BrokenPipeError:

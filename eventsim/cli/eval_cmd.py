@@ -24,7 +24,7 @@ from ..files import refuse_overwriting_inputs, resolve_output, sha256_file, writ
 from ..inputs import InputOptions
 from ..jit import threads_per_worker
 from ..network.loading import load_network
-from .base import EventsimCommand, InputPath, Interrupted, OutputPath, emit_json, say_written
+from .base import EventsimCommand, InputPath, OutputPath, emit_json, interruption, say_written
 from .options import input_options, precision_option, sweep_binning_options, threads_option
 
 
@@ -251,7 +251,7 @@ class _Evaluation:
         except KeyboardInterrupt as exc:  # SIGINT or SIGTERM: say where the finished samples are
             where = (f"; {len(records):,} of {len(samples):,} samples are in {results_path}, "
                      "rerun with --resume to continue") if writer else ""
-            raise Interrupted(exc, where) from None
+            raise interruption(exc, where) from None
         finally:
             if writer:
                 writer.close()
