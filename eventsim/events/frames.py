@@ -42,10 +42,14 @@ def frame_kind(path: str | os.PathLike) -> str | None:
     """``"npy"``, ``"png"`` or None (not a static frame file), by content."""
     require_regular_file(path, "an input file")
     with open(path, "rb") as f:
-        head = f.read(8)
+        return frame_kind_of(f.read(8))
+
+
+def frame_kind_of(head: bytes) -> str | None:
+    """``"npy"``, ``"png"`` or None, from the first bytes of a file."""
     if head.startswith(NPY_MAGIC):
         return "npy"
-    if head == PNG_MAGIC:
+    if head.startswith(PNG_MAGIC):
         return "png"
     return None
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import InputFormatError
 from ..events.binning import BinnedEvents
 from ..events.dtype import EVENT_DTYPE
-from ..events.frames import NPY_MAGIC, PNG_MAGIC, read_frames, read_step_array
+from ..events.frames import frame_kind_of, read_frames, read_step_array
 from ..events.io import SNIFF_BYTES, detect_head, require_regular_file
 from ..network.ir import Network
 from .arrays import prepare_frames, prepare_spike_rows
@@ -30,11 +30,7 @@ def sniff(path: str) -> str:
     require_regular_file(path, "an input file")
     with open(path, "rb") as f:
         head = f.read(SNIFF_BYTES)
-    if head.startswith(NPY_MAGIC):
-        return "npy"
-    if head.startswith(PNG_MAGIC):
-        return "png"
-    return detect_head(head, path)
+    return frame_kind_of(head) or detect_head(head, path)
 
 
 def prepare_file(path: str | os.PathLike, net: Network, spec: InputOptions = InputOptions(), *,
