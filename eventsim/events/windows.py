@@ -135,6 +135,20 @@ def _late(t: np.ndarray, closed_before: int, t0: int, window: int, hop: int) -> 
     return int(before_t0.sum() + np.count_nonzero(rel % np.uint64(hop) < np.uint64(window)))
 
 
+def _intake(chunk: np.ndarray, stats: StreamStats, pending: _Pending, index: int, width: int,
+            hop: int) -> tuple[int, int, int]:
+    """Take a non-empty ``chunk`` of a stream cut into pieces ``[t0 + k·hop, t0 + k·hop + width)``
+    of which ``index`` is the oldest still open: count it (late events too), keep its events from
+    that piece's start on (all of them before the first piece), and return ``(t0, last, start)``."""
+    stats.add(chunk)
+    t0, last = stats.t_first, stats.t_last
+    assert t0 is not None and last is not None  # set by a chunk with events
+    start = t0 + index * hop
+    stats.late += _late(chunk["t"], start, t0, width, hop)
+    pending.add(chunk[chunk["t"] >= start] if index else chunk)
+    return t0, last, start
+
+
 def iter_windows(chunks: Iterable[np.ndarray], window_us: int, hop_us: int | None = None, *,
                  keep_partial: bool = False, allow_gaps: bool = False,
                  stats: StreamStats | None = None) -> Iterator[Window]:
@@ -146,12 +160,7 @@ def iter_windows(chunks: Iterable[np.ndarray], window_us: int, hop_us: int | Non
     for chunk in chunks:
         if not len(chunk):
             continue
-        stats.add(chunk)
-        t0, last = stats.t_first, stats.t_last
-        assert t0 is not None and last is not None  # set by a chunk with events
-        start = t0 + k * h
-        stats.late += _late(chunk["t"], start, t0, w, h)
-        pending.add(chunk[chunk["t"] >= start] if k else chunk)
+        t0, last, start = _intake(chunk, stats, pending, k, w, h)
         while start + w <= last:
             yield Window(k, start, start + w, pending.between(start, start + w))
             k += 1
@@ -179,12 +188,7 @@ def iter_step_blocks(chunks: Iterable[np.ndarray], bin_us: int, *, keep_partial:
     for chunk in chunks:
         if not len(chunk):
             continue
-        stats.add(chunk)
-        t0, last = stats.t_first, stats.t_last
-        assert t0 is not None and last is not None  # set by a chunk with events
-        start = t0 + done * b
-        stats.late += _late(chunk["t"], start, t0, b, b)
-        pending.add(chunk[chunk["t"] >= start] if done else chunk)
+        t0, last, start = _intake(chunk, stats, pending, done, b, b)
         complete = (last - t0) // b
         while done < complete:
             n = min(max_steps, complete - done)
